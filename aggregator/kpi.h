@@ -1,0 +1,104 @@
+/*
+ * The KPI engine: the pure core that turns registrations into the numbers of
+ * ../shared/spec/kpis.md.
+ *
+ * Records and an as-of instant in, rows out. No sockets, clocks, files or
+ * logging: the caller loads the records (store.c) and prints the rows
+ * (kpi_format.c). Civil time is that of the zone installed by psy_tz_set().
+ */
+#ifndef PSYMON_KPI_H
+#define PSYMON_KPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "psymon/config.h"
+#include "psymon/record.h"
+#include "psymon/time.h"
+
+/* A registration as it stands after all corrections, with its center. */
+typedef struct {
+    uint16_t center; /* index into psy_agg_conf_t.centers */
+    psy_record_t rec;
+} kpi_record_t;
+
+typedef struct {
+    size_t count, cap;
+    kpi_record_t *items;
+} kpi_records_t;
+
+/* Appends a copy of r. Returns 0 or -ENOMEM. */
+int kpi_records_push(kpi_records_t *v, uint16_t center, const psy_record_t *r);
+/* Frees the items and zeroes v. Accepts NULL. */
+void kpi_records_free(kpi_records_t *v);
+
+typedef enum { KPI_MONTH, KPI_QUARTER, KPI_YEAR, KPI_R12 } kpi_period_kind_t;
+
+/*
+ * A calendar period in the configured zone. `month` is the period's first
+ * month for month, quarter and year (1, 4, 7, 10 for quarters; 1 for
+ * years) and the ending month for r12.
+ */
+typedef struct {
+    kpi_period_kind_t kind;
+    int year;
+    int month;
+} kpi_period_t;
+
+/* "2024-03", "2024-Q1", "2024", "r12:2024-03". buf needs 16 bytes. */
+void kpi_period_name(const kpi_period_t *p, char *buf, size_t size);
+/* Half-open [start, end) of p. */
+void kpi_period_bounds(const kpi_period_t *p, psy_time_t *ret_start, psy_time_t *ret_end);
+/*
+ * Every period of `kind` from the one holding from_y-from_m through the one
+ * holding to_y-to_m (r12: ending months from .. to). *ret is malloc'ed.
+ * Returns 0, -EINVAL when to is before from or more than
+ * PSY_HTTP_PERIODS_MAX periods would result, -ENOMEM.
+ */
+int kpi_period_list(kpi_period_kind_t kind, int from_y, int from_m, int to_y, int to_m,
+                    kpi_period_t **ret, size_t *ret_n);
+
+/* Every KPI name of kpis.md, in the order of that page. */
+size_t kpi_count(void);
+const char *kpi_name(size_t i);
+/* Index of `name`, or -1. */
+int kpi_find(const char *name);
+
+#define KPI_LEVEL_REGION (-1)
+
+/* A printed number: absent, an integer, or a number printed with 4 decimals. */
+typedef struct {
+    bool set;
+    bool integer;
+    double v;
+} kpi_num_t;
+
+typedef struct {
+    kpi_period_t period;
+    int level; /* center index, or KPI_LEVEL_REGION */
+    int kpi;   /* index for kpi_name() */
+    kpi_num_t value, numerator, denominator;
+    bool provisional;
+} kpi_row_t;
+
+typedef struct {
+    const psy_agg_conf_t *conf;
+    psy_time_t as_of;
+    size_t nperiods;
+    const kpi_period_t *periods;
+    size_t nlevels;
+    const int *levels; /* center indexes and/or KPI_LEVEL_REGION */
+    size_t nkpis;
+    const int *kpis;
+} kpi_query_t;
+
+/*
+ * Computes one row per (period, level, kpi) of q, ordered by period, then
+ * level, then kpi, as listed in q. *ret_rows is malloc'ed (caller frees).
+ * Returns 0, -EINVAL for a bad query, -ENOMEM.
+ */
+int kpi_compute(const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_rows,
+                size_t *ret_n);
+
+#endif
