@@ -42,6 +42,9 @@ void psy_time_format(psy_time_t t, char *buf, size_t size);
  */
 int psy_tz_set(const char *zone);
 
+/* True when the zone database knows `zone`. */
+bool psy_tz_exists(const char *zone);
+
 /*
  * The instant at which the civil day y-m-d starts in the installed zone
  * (m may run past 12 or below 1; it is normalised: 2024-13-01 is 2025-01-01).

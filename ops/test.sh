@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what is missing, checks the
+# formatting, builds with -Werror and runs every test, then builds again
+# under AddressSanitizer + UndefinedBehaviorSanitizer and runs them again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash ops/install-deps.sh
+
+echo "== clang-format"
+mapfile -t sources < <(git ls-files -- '*.c' '*.h' | grep -v '^tests/fuzz/corpus/')
+clang-format --dry-run --Werror "${sources[@]}"
+
+jobs=$(nproc)
+
+echo "== build (-Werror)"
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSY_WERROR=ON >/dev/null
+cmake --build build-test -j"$jobs"
+echo "== tests"
+(cd build-test && ctest --output-on-failure -j"$jobs")
+
+echo "== build (ASan + UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPSY_WERROR=ON -DPSY_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+echo "== tests under ASan + UBSan"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
