@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "psymon/limits.h"
 #include "psymon/record.h"
@@ -35,6 +36,15 @@ typedef struct {
  * neither .ndjson nor .csv). Caller owns the reader and must destroy it.
  */
 reader_t *reader_new(const char *path, const uint8_t key[PSY_PSEUDO_KEYLEN], psy_time_t now);
+
+/*
+ * As reader_new, but reads the open stream f; `name` only chooses the
+ * encoding by its ending. On success the reader owns f and closes it in
+ * reader_destroy(); on failure (NULL, errno set) the caller still owns f.
+ * For tests and fuzz targets (fmemopen).
+ */
+reader_t *reader_new_stream(FILE *f, const char *name, const uint8_t key[PSY_PSEUDO_KEYLEN],
+                            psy_time_t now);
 
 /*
  * Reads the next record into *ret. Returns 1 when *ret holds a record or a
