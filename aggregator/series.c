@@ -30,9 +30,8 @@
 static pthread_mutex_t series_rrd_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const series_ds_names[SERIES_DS__COUNT] = {
-    [SERIES_DS_ADMISSIONS] = "adm",  [SERIES_DS_DISCHARGES] = "dis",
-    [SERIES_DS_COERCION] = "coerc",  [SERIES_DS_BELT] = "belt",
-    [SERIES_DS_RESTRAINT] = "restr", [SERIES_DS_SEDATIVE] = "sedat",
+    [SERIES_DS_ADMISSIONS] = "adm", [SERIES_DS_DISCHARGES] = "dis",  [SERIES_DS_COERCION] = "coerc",
+    [SERIES_DS_BELT] = "belt",      [SERIES_DS_RESTRAINT] = "restr", [SERIES_DS_SEDATIVE] = "sedat",
 };
 
 const char *
@@ -129,8 +128,8 @@ series_write_file(const char *path, const uint32_t *counts, size_t ndays, char *
             char *p = buf + d * LINE;
             const uint32_t *c = counts + d * SERIES_DS__COUNT;
             snprintf(p, LINE, "%lld:%u:%u:%u:%u:%u:%u",
-                     (long long)(SERIES_EPOCH_S + (int64_t)(d + 1) * 86400), c[0], c[1], c[2],
-                     c[3], c[4], c[5]);
+                     (long long)(SERIES_EPOCH_S + (int64_t)(d + 1) * 86400), c[0], c[1], c[2], c[3],
+                     c[4], c[5]);
             upd[d] = p;
         }
     }
@@ -276,8 +275,8 @@ series_main(void *arg)
                 store = store_new(conf->data_dir, true);
             if (store) {
                 r = store_load(store, conf, PSY_TIME_NONE, &recs);
-                if (r == 0 && (size_t)snprintf(dir, sizeof(dir), "%s/rrd", conf->data_dir) <
-                                  sizeof(dir))
+                if (r == 0 &&
+                    (size_t)snprintf(dir, sizeof(dir), "%s/rrd", conf->data_dir) < sizeof(dir))
                     r = series_rebuild(dir, conf, &recs, now, err, sizeof(err));
                 kpi_records_free(&recs);
                 if (r == 0) {
@@ -361,8 +360,7 @@ typedef struct {
     bool oom;
 } series_args_t;
 
-static void __attribute__((format(printf, 2, 3)))
-series_arg(series_args_t *a, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) series_arg(series_args_t *a, const char *fmt, ...)
 {
     va_list ap;
     char *s = NULL;

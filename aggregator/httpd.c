@@ -1,0 +1,791 @@
+/* httpd: the read-only HTTP server. See httpd.h. */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "dashboard.h"
+#include "series.h"
+#include "status.h"
+#include "store.h"
+
+struct httpd {
+    agg_t *agg;
+    struct MHD_Daemon *daemon;
+    int port;
+
+    /* Everything below is the serving thread's, guarded by lock all the same. */
+    pthread_mutex_t lock;
+    psy_agg_conf_t conf; /* snapshot for the request in progress */
+    store_t *store;
+    kpi_records_t recs; /* the records as loaded for recs_conf at recs_gen */
+    bool recs_valid;
+    uint64_t recs_gen;
+    psy_agg_conf_t recs_conf;
+};
+
+/* What the URI log callback hands to the request handler. */
+static char httpd_uri_ok, httpd_uri_too_long, httpd_uri_seen;
+
+typedef struct {
+    int status;
+    const char *type;
+    char *body; /* malloc'ed */
+    size_t len;
+    const char *allow; /* the Allow header of a 405 */
+} httpd_reply_t;
+
+static void
+httpd_reply_text(httpd_reply_t *rep, int status, const char *text)
+{
+    rep->status = status;
+    rep->type = "text/plain; charset=utf-8";
+    rep->body = strdup(text);
+    rep->len = rep->body ? strlen(rep->body) : 0;
+}
+
+static void
+httpd_reply_json(httpd_reply_t *rep, int status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+    if (!s) {
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        return;
+    }
+    rep->status = status;
+    rep->type = "application/json";
+    rep->len = strlen(s);
+    /* Newline-terminated, like the command line's output. */
+    rep->body = realloc(s, rep->len + 2);
+    if (!rep->body) {
+        rep->body = s;
+    } else {
+        rep->body[rep->len++] = '\n';
+        rep->body[rep->len] = '\0';
+    }
+}
+
+static void
+httpd_reply_error(httpd_reply_t *rep, int status, const char *msg)
+{
+    json_t *j = json_pack("{s:s}", "error", msg);
+
+    httpd_reply_json(rep, status, j);
+    json_decref(j);
+}
+
+/* Same centers, same order: the records loaded for one configuration serve the other. */
+static bool
+httpd_same_centers(const psy_agg_conf_t *a, const psy_agg_conf_t *b)
+{
+    if (a->ncenters != b->ncenters || strcmp(a->data_dir, b->data_dir) != 0)
+        return false;
+    for (size_t i = 0; i < a->ncenters; i++)
+        if (strcmp(a->centers[i].id, b->centers[i].id) != 0)
+            return false;
+    return true;
+}
+
+/* Opens the server's own read-only store once it exists. */
+static int
+httpd_store(httpd_t *h)
+{
+    if (h->store)
+        return 0;
+    h->store = store_new(h->conf.data_dir, true);
+    return h->store ? 0 : -errno;
+}
+
+/*
+ * The current records, loaded again only when the aggregator committed
+ * something since or the configured centers changed: loading is the
+ * expensive part of every KPI request.
+ */
+static int
+httpd_records(httpd_t *h, const kpi_records_t **ret)
+{
+    uint64_t gen = atomic_load(&h->agg->generation);
+    kpi_records_t recs = {0};
+    int r;
+
+    if (h->recs_valid && h->recs_gen == gen && httpd_same_centers(&h->recs_conf, &h->conf)) {
+        *ret = &h->recs;
+        return 0;
+    }
+    r = httpd_store(h);
+    if (r < 0)
+        return r;
+    r = store_load(h->store, &h->conf, PSY_TIME_NONE, &recs);
+    if (r < 0) {
+        store_destroy(&h->store);
+        return r;
+    }
+    kpi_records_free(&h->recs);
+    h->recs = recs;
+    h->recs_valid = true;
+    h->recs_gen = gen;
+    h->recs_conf = h->conf;
+    *ret = &h->recs;
+    return 0;
+}
+
+/* The r12 period ending with the last complete month (in the configured zone) before now. */
+static kpi_period_t
+httpd_last_r12(psy_time_t now)
+{
+    kpi_period_t p = {.kind = KPI_R12};
+    int y, m, d;
+
+    psy_civil_date(now, &y, &m, &d);
+    if (--m < 1) {
+        m = 12;
+        y--;
+    }
+    p.year = y;
+    p.month = m;
+    return p;
+}
+
+/*
+ * Every KPI of the period for the region, then each center: the order the
+ * dashboard expects. *ret_rows is malloc'ed.
+ */
+static int
+httpd_compute_all(httpd_t *h, const kpi_period_t *p, psy_time_t now, kpi_row_t **ret_rows,
+                  size_t *ret_n)
+{
+    const kpi_records_t *recs;
+    int levels[PSY_CENTERS_MAX + 1];
+    int *kpis;
+    size_t nk = kpi_count();
+    kpi_query_t q = {0};
+    int r;
+
+    r = httpd_records(h, &recs);
+    if (r < 0)
+        return r;
+    kpis = malloc(nk * sizeof(*kpis));
+    if (!kpis)
+        return -ENOMEM;
+    for (size_t i = 0; i < nk; i++)
+        kpis[i] = (int)i;
+    levels[0] = KPI_LEVEL_REGION;
+    for (size_t i = 0; i < h->conf.ncenters; i++)
+        levels[i + 1] = (int)i;
+    q.conf = &h->conf;
+    q.as_of = now;
+    q.nperiods = 1;
+    q.periods = p;
+    q.nlevels = h->conf.ncenters + 1;
+    q.levels = levels;
+    q.nkpis = nk;
+    q.kpis = kpis;
+    r = kpi_compute(recs, &q, ret_rows, ret_n);
+    free(kpis);
+    return r;
+}
+
+static void
+httpd_dashboard(httpd_t *h, httpd_reply_t *rep)
+{
+    psy_time_t now = psy_time_now();
+    store_status_t *st = NULL;
+    kpi_row_t *rows = NULL;
+    size_t nrows = 0;
+    dashboard_t d = {.conf = &h->conf, .now = now, .ready = atomic_load(&h->agg->ready)};
+    FILE *f;
+    char *buf = NULL;
+    size_t len = 0;
+    int r;
+
+    d.period = httpd_last_r12(now);
+    if (httpd_compute_all(h, &d.period, now, &rows, &nrows) == 0) {
+        d.rows = rows;
+        d.nrows = nrows;
+    }
+    if (httpd_store(h) == 0 && h->conf.ncenters > 0) {
+        st = calloc(h->conf.ncenters, sizeof(*st));
+        for (size_t i = 0; st && i < h->conf.ncenters; i++) {
+            if (store_status(h->store, h->conf.centers[i].id, &st[i]) < 0) {
+                free(st);
+                st = NULL;
+            }
+        }
+    }
+    d.status = st;
+    f = open_memstream(&buf, &len);
+    if (!f) {
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        goto out;
+    }
+    r = dashboard_write(f, &d);
+    if (fclose(f) != 0 || r < 0) {
+        free(buf);
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write the page\n");
+        goto out;
+    }
+    rep->status = MHD_HTTP_OK;
+    rep->type = "text/html; charset=utf-8";
+    rep->body = buf;
+    rep->len = len;
+out:
+    free(rows);
+    free(st);
+}
+
+/*
+ * The marks of a coercion graph, from the KPI engine: the mean number of
+ * intrusive episodes per day over the baseline years, drawn only when the
+ * engine has a baseline for the level (records in every baseline year).
+ */
+static bool
+httpd_marks(httpd_t *h, int level, series_marks_t *ret)
+{
+    const kpi_records_t *recs;
+    kpi_period_t periods[PSY_BASELINE_MAX + 1];
+    int kpis[2] = {kpi_find("intrusive_episodes"), kpi_find("intrusive_baseline_per_100k")};
+    kpi_query_t q = {0};
+    kpi_row_t *rows = NULL;
+    size_t n = 0, nb = h->conf.nbaseline;
+    double sum = 0, days = 0;
+    bool ok;
+
+    if (nb == 0 || nb > PSY_BASELINE_MAX || kpis[0] < 0 || kpis[1] < 0 ||
+        httpd_records(h, &recs) < 0)
+        return false;
+    for (size_t i = 0; i < nb; i++)
+        periods[i] =
+            (kpi_period_t){.kind = KPI_YEAR, .year = h->conf.baseline_years[i], .month = 1};
+    q.conf = &h->conf;
+    q.as_of = psy_time_now();
+    q.nperiods = nb;
+    q.periods = periods;
+    q.nlevels = 1;
+    q.levels = &level;
+    q.nkpis = 2;
+    q.kpis = kpis;
+    if (kpi_compute(recs, &q, &rows, &n) < 0)
+        return false;
+    if (n != 2 * nb) {
+        free(rows);
+        return false;
+    }
+    ok = rows[1].value.set;
+    for (size_t i = 0; ok && i < nb; i++) {
+        psy_time_t s, e;
+        kpi_period_bounds(&periods[i], &s, &e);
+        sum += rows[2 * i].value.set ? rows[2 * i].value.v : 0;
+        days += (double)(e - s) / (double)PSY_DAY;
+    }
+    free(rows);
+    if (!ok || days <= 0)
+        return false;
+    ret->baseline_per_day = sum / days;
+    ret->target_pct = h->conf.target_pct;
+    ret->target_start = psy_civil_start(h->conf.first_year, h->conf.first_month, 1) / PSY_USEC;
+    ret->target_end = psy_civil_start(h->conf.last_year, h->conf.last_month + 1, 1) / PSY_USEC;
+    return true;
+}
+
+/* Parses a decimal integer in [lo, hi]. */
+static bool
+httpd_parse_int(const char *s, long lo, long hi, long *ret)
+{
+    char *end;
+    long v;
+
+    if (!s || !*s)
+        return false;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return false;
+    *ret = v;
+    return true;
+}
+
+static const char *const httpd_graph_args[] = {"what", "days", NULL};
+static const char *const httpd_kpi_args[] = {"period", "from",  "to", "center",
+                                             "kpi",    "as_of", NULL};
+
+typedef struct {
+    const char *const *allowed;
+    const char *bad;
+} httpd_args_check_t;
+
+static enum MHD_Result
+httpd_args_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    httpd_args_check_t *c = cls;
+
+    (void)kind;
+    (void)value;
+    for (size_t i = 0; c->allowed && c->allowed[i]; i++)
+        if (strcmp(key, c->allowed[i]) == 0)
+            return MHD_YES;
+    c->bad = key;
+    return MHD_NO;
+}
+
+/* True when every query parameter is one of `allowed`; else *ret_bad names one that is not. */
+static bool
+httpd_args_ok(struct MHD_Connection *conn, const char *const *allowed, const char **ret_bad)
+{
+    httpd_args_check_t c = {.allowed = allowed};
+
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, httpd_args_iter, &c);
+    *ret_bad = c.bad;
+    return c.bad == NULL;
+}
+
+static void
+httpd_graph(httpd_t *h, struct MHD_Connection *conn, const char *name, httpd_reply_t *rep)
+{
+    char center[PSY_CENTER_MAX + 1];
+    const char *what = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "what");
+    const char *sdays = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "days");
+    const char *bad;
+    size_t len = strlen(name);
+    long days = 0;
+    int level = KPI_LEVEL_REGION;
+    series_marks_t marks;
+    bool have_marks = false;
+    unsigned char *png = NULL;
+    size_t plen = 0;
+    int r;
+
+    if (len < 5 || strcmp(name + len - 4, ".png") != 0 || len - 4 > PSY_CENTER_MAX) {
+        httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "not found\n");
+        return;
+    }
+    memcpy(center, name, len - 4);
+    center[len - 4] = '\0';
+    if (strcmp(center, "region") != 0) {
+        const psy_center_conf_t *c =
+            psy_center_valid(center) ? psy_agg_conf_center(&h->conf, center) : NULL;
+        if (!c) {
+            httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "no such center\n");
+            return;
+        }
+        level = (int)(c - h->conf.centers);
+    }
+    if (!httpd_args_ok(conn, httpd_graph_args, &bad)) {
+        httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "unknown parameter\n");
+        return;
+    }
+    if (!what)
+        what = "coercion";
+    if (strcmp(what, "coercion") != 0 && strcmp(what, "activity") != 0) {
+        httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "what: coercion or activity\n");
+        return;
+    }
+    if (!sdays) {
+        /* From the first day held, so that the baseline years show. */
+        days = (long)((psy_time_now() / PSY_USEC - SERIES_EPOCH_S) / 86400);
+        if (days < 30)
+            days = 30;
+        if (days > SERIES_GRAPH_DAYS_MAX)
+            days = SERIES_GRAPH_DAYS_MAX;
+    } else if (!httpd_parse_int(sdays, 1, SERIES_GRAPH_DAYS_MAX, &days)) {
+        httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "days: 1 to 7305\n");
+        return;
+    }
+    if (strcmp(what, "coercion") == 0)
+        have_marks = httpd_marks(h, level, &marks);
+    r = series_graph(h->agg, center, what, (int)days, have_marks ? &marks : NULL, &png, &plen);
+    if (r == -ENOENT) {
+        httpd_reply_text(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "graph not drawn yet\n");
+        return;
+    }
+    if (r < 0) {
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot draw the graph\n");
+        return;
+    }
+    rep->status = MHD_HTTP_OK;
+    rep->type = "image/png";
+    rep->body = (char *)png;
+    rep->len = plen;
+}
+
+static void
+httpd_status(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
+{
+    const char *bad;
+    json_t *j;
+
+    if (!httpd_args_ok(conn, NULL, &bad)) {
+        httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, "unknown parameter");
+        return;
+    }
+    if (httpd_store(h) < 0) {
+        httpd_reply_error(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "store not available");
+        return;
+    }
+    j = status_json(h->store, &h->conf);
+    if (!j) {
+        store_destroy(&h->store);
+        httpd_reply_error(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the store");
+        return;
+    }
+    httpd_reply_json(rep, MHD_HTTP_OK, j);
+    json_decref(j);
+}
+
+static void
+httpd_metric_head(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+httpd_metrics(httpd_t *h, httpd_reply_t *rep)
+{
+    static const struct {
+        const char *name;
+        const char *help;
+        size_t off;
+    } counters[] = {
+        {"psymon_batches_total", "Batches committed.", offsetof(agg_counters_t, batches)},
+        {"psymon_records_stored_total", "Record versions appended to the store.",
+         offsetof(agg_counters_t, records_stored)},
+        {"psymon_records_duplicate_total", "Records already stored, skipped.",
+         offsetof(agg_counters_t, records_duplicate)},
+        {"psymon_heartbeats_total", "Collector heartbeats received.",
+         offsetof(agg_counters_t, heartbeats)},
+        {"psymon_msgs_malformed_total", "Messages undecodable or over a limit.",
+         offsetof(agg_counters_t, msgs_malformed)},
+        {"psymon_msgs_denied_total", "Messages from a key no longer allowed.",
+         offsetof(agg_counters_t, msgs_denied)},
+        {"psymon_auth_denied_total", "CURVE authentications refused.",
+         offsetof(agg_counters_t, auth_denied)},
+        {"psymon_store_errors_total", "Store failures.", offsetof(agg_counters_t, store_errors)},
+    };
+    static const char *const kpis[] = {"intrusive_episodes", "intrusive_per_100k",
+                                       "intrusive_reduction", "readmission_rate_30d", "admissions"};
+    psy_time_t now = psy_time_now();
+    store_status_t *st = NULL;
+    kpi_period_t p = httpd_last_r12(now);
+    kpi_row_t *rows = NULL;
+    size_t nrows = 0;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (!f) {
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        const atomic_uint_fast64_t *c =
+            (const atomic_uint_fast64_t *)((const char *)&h->agg->counters + counters[i].off);
+        httpd_metric_head(f, counters[i].name, "counter", counters[i].help);
+        fprintf(f, "%s %llu\n", counters[i].name, (unsigned long long)atomic_load(c));
+    }
+    httpd_metric_head(f, "psymon_ready", "gauge", "1 when the aggregator is ready.");
+    fprintf(f, "psymon_ready %d\n", atomic_load(&h->agg->ready) ? 1 : 0);
+
+    if (httpd_store(h) == 0 && h->conf.ncenters > 0) {
+        st = calloc(h->conf.ncenters, sizeof(*st));
+        for (size_t i = 0; st && i < h->conf.ncenters; i++) {
+            if (store_status(h->store, h->conf.centers[i].id, &st[i]) < 0) {
+                free(st);
+                st = NULL;
+            }
+        }
+    }
+    if (st) {
+        static const struct {
+            const char *name, *help;
+        } per[] = {
+            {"psymon_center_records", "Distinct record ids stored for the center."},
+            {"psymon_center_rejected", "Records the center's collector rejected."},
+            {"psymon_center_backlog", "Records spooled at the collector, not yet acknowledged."},
+            {"psymon_center_last_seen_age_seconds",
+             "Seconds since the last batch or heartbeat (absent when never heard from)."},
+            {"psymon_center_spool_full", "1 when the collector's spool is full."},
+        };
+        for (size_t k = 0; k < sizeof(per) / sizeof(per[0]); k++) {
+            httpd_metric_head(f, per[k].name, "gauge", per[k].help);
+            for (size_t i = 0; i < h->conf.ncenters; i++) {
+                const char *id = h->conf.centers[i].id;
+                switch (k) {
+                case 0:
+                    fprintf(f, "%s{center=\"%s\"} %llu\n", per[k].name, id,
+                            (unsigned long long)st[i].records);
+                    break;
+                case 1:
+                    fprintf(f, "%s{center=\"%s\"} %llu\n", per[k].name, id,
+                            (unsigned long long)st[i].rejected);
+                    break;
+                case 2:
+                    fprintf(f, "%s{center=\"%s\"} %llu\n", per[k].name, id,
+                            (unsigned long long)st[i].backlog);
+                    break;
+                case 3:
+                    if (st[i].last_seen != PSY_TIME_NONE)
+                        fprintf(f, "%s{center=\"%s\"} %.3f\n", per[k].name, id,
+                                (double)(now - st[i].last_seen) / (double)PSY_USEC);
+                    break;
+                default:
+                    fprintf(f, "%s{center=\"%s\"} %d\n", per[k].name, id, st[i].spool_full ? 1 : 0);
+                }
+            }
+        }
+    }
+    if (httpd_compute_all(h, &p, now, &rows, &nrows) == 0) {
+        char pname[16];
+        kpi_period_name(&p, pname, sizeof(pname));
+        httpd_metric_head(f, "psymon_kpi", "gauge",
+                          "KPI values of the rolling twelve months ending last month.");
+        for (size_t i = 0; i < sizeof(kpis) / sizeof(kpis[0]); i++) {
+            int k = kpi_find(kpis[i]);
+            if (k < 0)
+                continue;
+            for (size_t l = 0; l <= h->conf.ncenters; l++) {
+                size_t idx = l * kpi_count() + (size_t)k;
+                if (idx >= nrows || !rows[idx].value.set)
+                    continue;
+                fprintf(f, "psymon_kpi{kpi=\"%s\",center=\"%s\",period=\"%s\"} %.4f\n", kpis[i],
+                        l == 0 ? "region" : h->conf.centers[l - 1].id, pname, rows[idx].value.v);
+            }
+        }
+    }
+    free(rows);
+    free(st);
+    if (fclose(f) != 0) {
+        free(buf);
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write metrics\n");
+        return;
+    }
+    rep->status = MHD_HTTP_OK;
+    rep->type = "text/plain; version=0.0.4; charset=utf-8";
+    rep->body = buf;
+    rep->len = len;
+}
+
+static void
+httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
+{
+    (void)h;
+    (void)conn;
+    (void)httpd_kpi_args;
+    httpd_reply_error(rep, MHD_HTTP_NOT_IMPLEMENTED, "not yet");
+}
+
+/* Routes one request; h->lock is held. */
+static void
+httpd_route(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_reply_t *rep)
+{
+    const char *bad;
+
+    agg_conf_snapshot(h->agg, &h->conf);
+    if (strcmp(url, "/healthz") == 0) {
+        if (atomic_load(&h->agg->ready))
+            httpd_reply_text(rep, MHD_HTTP_OK, "ok\n");
+        else
+            httpd_reply_text(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
+    } else if (strcmp(url, "/") == 0) {
+        if (!httpd_args_ok(conn, NULL, &bad))
+            httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "unknown parameter\n");
+        else
+            httpd_dashboard(h, rep);
+    } else if (strncmp(url, "/graph/", 7) == 0) {
+        httpd_graph(h, conn, url + 7, rep);
+    } else if (strcmp(url, "/api/v1/kpi") == 0) {
+        httpd_kpi(h, conn, rep);
+    } else if (strcmp(url, "/api/v1/status") == 0) {
+        httpd_status(h, conn, rep);
+    } else if (strcmp(url, "/metrics") == 0) {
+        httpd_metrics(h, rep);
+    } else {
+        httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "not found\n");
+    }
+}
+
+static void *
+httpd_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(uri) > PSY_HTTP_URL_MAX ? &httpd_uri_too_long : &httpd_uri_ok;
+}
+
+static enum MHD_Result
+httpd_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+              const char *version, const char *upload_data, size_t *upload_data_size,
+              void **req_cls)
+{
+    httpd_t *h = cls;
+    httpd_reply_t rep = {0};
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    (void)version;
+    (void)upload_data;
+    if (*req_cls == &httpd_uri_seen) {
+        /* A body we do not want (the reply is queued already): drop it. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*req_cls == &httpd_uri_too_long) {
+        httpd_reply_text(&rep, MHD_HTTP_URI_TOO_LONG, "URL too long\n");
+    } else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+               strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        httpd_reply_text(&rep, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        rep.allow = "GET, HEAD";
+    } else {
+        pthread_mutex_lock(&h->lock);
+        httpd_route(h, conn, url, &rep);
+        pthread_mutex_unlock(&h->lock);
+    }
+    *req_cls = &httpd_uri_seen;
+    if (!rep.body) {
+        rep.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        rep.type = "text/plain; charset=utf-8";
+        rep.len = 0;
+    }
+    resp =
+        MHD_create_response_from_buffer(rep.len, rep.body ? rep.body : (void *)"",
+                                        rep.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(rep.body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep.type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (rep.allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep.allow);
+    ret = MHD_queue_response(conn, (unsigned int)rep.status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/*
+ * Parses "host:port" or "[v6]:port" into an address. Host names are
+ * resolved; the first address wins.
+ */
+static int
+httpd_parse_listen(const char *listen, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+    char host[PSY_NAME_MAX + 1];
+    const char *colon, *port;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    size_t hlen;
+    long p;
+
+    if (!listen || !*listen)
+        return -EINVAL;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':')
+            return -EINVAL;
+        hlen = (size_t)(close - listen - 1);
+        if (hlen == 0 || hlen >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, listen + 1, hlen);
+        port = close + 2;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon)
+            return -EINVAL;
+        hlen = (size_t)(colon - listen);
+        if (hlen == 0 || hlen >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, listen, hlen);
+        port = colon + 1;
+    }
+    host[hlen] = '\0';
+    if (!httpd_parse_int(port, 0, 65535, &p))
+        return -EINVAL;
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
+        return -EINVAL;
+    if (ai->ai_addrlen > sizeof(*ret)) {
+        freeaddrinfo(ai);
+        return -EINVAL;
+    }
+    memset(ret, 0, sizeof(*ret));
+    memcpy(ret, ai->ai_addr, ai->ai_addrlen);
+    *ret_len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+httpd_t *
+httpd_new(agg_t *agg)
+{
+    struct sockaddr_storage addr;
+    socklen_t alen = 0;
+    const union MHD_DaemonInfo *info;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+    httpd_t *h;
+    int r;
+
+    if (!agg) {
+        errno = EINVAL;
+        return NULL;
+    }
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    h->agg = agg;
+    agg_conf_snapshot(agg, &h->conf);
+    r = httpd_parse_listen(h->conf.http_listen, &addr, &alen);
+    if (r < 0) {
+        free(h);
+        errno = -r;
+        return NULL;
+    }
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    pthread_mutex_init(&h->lock, NULL);
+    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, httpd_handler, h, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned int)PSY_HTTP_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 (unsigned int)PSY_HTTP_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK,
+                                 httpd_uri_log, (void *)NULL, MHD_OPTION_END);
+    if (!h->daemon) {
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        /* libmicrohttpd does not say why; a taken port is by far the most common cause. */
+        errno = EADDRINUSE;
+        return NULL;
+    }
+    info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : 0;
+    return h;
+}
+
+void
+httpd_destroy(httpd_t **hp)
+{
+    httpd_t *h;
+
+    if (!hp || !*hp)
+        return;
+    h = *hp;
+    MHD_stop_daemon(h->daemon);
+    store_destroy(&h->store);
+    kpi_records_free(&h->recs);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+    *hp = NULL;
+}
+
+int
+httpd_port(const httpd_t *h)
+{
+    return h ? h->port : -1;
+}
