@@ -43,6 +43,22 @@ void store_destroy(store_t **s);
 int store_apply_batch(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now,
                       uint64_t *ret_acked);
 
+/* What store_apply did with one batch. */
+typedef struct {
+    uint64_t acked;     /* highest contiguous sequence stored for the epoch */
+    uint64_t appended;  /* record versions appended */
+    uint64_t duplicate; /* records skipped: sequence already stored, or content unchanged */
+    bool gap;           /* the batch began after a gap, so nothing was stored */
+} store_apply_result_t;
+
+/*
+ * As store_apply_batch, reporting in *ret what was stored, so that the
+ * caller can count and knows whether the records changed. *ret is untouched
+ * on failure.
+ */
+int store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now,
+                store_apply_result_t *ret);
+
 /* Highest sequence stored for (center, epoch); 0 when none. */
 int store_acked(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN],
                 uint64_t *ret_acked);
@@ -54,6 +70,9 @@ int store_heartbeat(store_t *s, const char *center, const psy_heartbeat_t *hb, p
  * Loads the current version of every record of the configured centers, as
  * known at `known_at` (PSY_TIME_NONE: everything stored), leaving out voided
  * ones. Records of centers no longer configured are skipped.
+ * *ret need not be initialised and its previous contents are not
+ * freed; on success the caller owns it and frees it with kpi_records_free().
+ * Returns 0, -ENOMEM or -EIO, with *ret untouched on failure.
  */
 int store_load(store_t *s, const psy_agg_conf_t *conf, psy_time_t known_at, kpi_records_t *ret);
 

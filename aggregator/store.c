@@ -1,0 +1,818 @@
+/*
+ * store: the aggregator's SQLite database (data_dir/psymon.db).
+ *
+ * Tables:
+ *   versions  append-only: every version of every record, with the center,
+ *             the (epoch, seq) it came under and stored_at (aggregator
+ *             clock, µs, never decreasing). Its rowid is the order in which
+ *             versions were appended, which is the collectors' read order.
+ *   current   the latest version of each (center, id), kept up to date on
+ *             every append, so that loading "now" is one sequential scan.
+ *   seqs      the highest contiguous sequence stored per (center, epoch).
+ *   centers   per center: last_seen and the latest heartbeat.
+ *
+ * The connection runs in WAL mode with synchronous=FULL, so a COMMIT that
+ * returned is on disk before the ingest loop acknowledges it; readers (the
+ * HTTP thread, the command line) open their own connections and do not
+ * block the writer.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STORE_FILE    "psymon.db"
+#define STORE_SCHEMA  1
+#define STORE_BUSY_MS 10000
+
+/* The columns of a psy_record_t, in the order bind_record/read_record use. */
+#define REC_COLS                                                                                   \
+    "type, void, time, patient, ward, contact, referral, mode, legal, outcome, coercion, end_t, "  \
+    "voluntary, role, consult, age, minutes"
+#define REC_NCOLS  17
+#define REC_PARAMS "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
+
+#define REC_COLDEFS                                                                                \
+    "type INTEGER NOT NULL, void INTEGER NOT NULL, time INTEGER NOT NULL, patient BLOB, "          \
+    "ward TEXT NOT NULL, contact TEXT NOT NULL, referral TEXT NOT NULL, mode INTEGER NOT NULL, "   \
+    "legal INTEGER NOT NULL, outcome INTEGER NOT NULL, coercion INTEGER NOT NULL, "                \
+    "end_t INTEGER NOT NULL, voluntary INTEGER NOT NULL, role INTEGER NOT NULL, "                  \
+    "consult INTEGER NOT NULL, age INTEGER NOT NULL, minutes INTEGER NOT NULL"
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS versions ("
+    " vid INTEGER PRIMARY KEY, center TEXT NOT NULL, id TEXT NOT NULL,"
+    " epoch BLOB NOT NULL, seq INTEGER NOT NULL, stored_at INTEGER NOT NULL, " REC_COLDEFS ");"
+    "CREATE INDEX IF NOT EXISTS versions_key ON versions(center, id);"
+    "CREATE TABLE IF NOT EXISTS current ("
+    " center TEXT NOT NULL, id TEXT NOT NULL, vid INTEGER NOT NULL, " REC_COLDEFS ","
+    " PRIMARY KEY (center, id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS seqs ("
+    " center TEXT NOT NULL, epoch BLOB NOT NULL, acked INTEGER NOT NULL,"
+    " PRIMARY KEY (center, epoch)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS centers ("
+    " center TEXT PRIMARY KEY NOT NULL, last_seen INTEGER,"
+    " hb_at INTEGER, hb_epoch BLOB, hb_last_seq INTEGER, hb_backlog INTEGER,"
+    " hb_spool_bytes INTEGER, hb_rejected INTEGER, hb_spool_full INTEGER,"
+    " hb_clock_offset INTEGER, hb_version TEXT);"
+    "PRAGMA user_version = 1;";
+
+enum {
+    ST_BEGIN,
+    ST_BEGIN_READ,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_ACKED_GET,
+    ST_ACKED_SET,
+    ST_CUR_GET,
+    ST_VER_INS,
+    ST_CUR_PUT,
+    ST_SEEN,
+    ST_HB,
+    ST_COUNT,
+    ST_CENTER,
+    ST_LOAD_CUR,
+    ST_LOAD_CUR_N,
+    ST_LOAD_AT,
+    ST__COUNT
+};
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_ACKED_GET] = "SELECT acked FROM seqs WHERE center = ?1 AND epoch = ?2",
+    [ST_ACKED_SET] = "INSERT INTO seqs (center, epoch, acked) VALUES (?1, ?2, ?3)"
+                     " ON CONFLICT (center, epoch) DO UPDATE SET acked = excluded.acked",
+    [ST_CUR_GET] = "SELECT " REC_COLS " FROM current WHERE center = ?1 AND id = ?2",
+    [ST_VER_INS] = "INSERT INTO versions (center, id, epoch, seq, stored_at, " REC_COLS
+                   ") VALUES (?,?,?,?,?," REC_PARAMS ")",
+    [ST_CUR_PUT] = "INSERT OR REPLACE INTO current (center, id, vid, " REC_COLS
+                   ") VALUES (?,?,?," REC_PARAMS ")",
+    [ST_SEEN] = "INSERT INTO centers (center, last_seen) VALUES (?1, ?2)"
+                " ON CONFLICT (center) DO UPDATE SET last_seen = excluded.last_seen",
+    [ST_HB] = "INSERT INTO centers (center, last_seen, hb_at, hb_epoch, hb_last_seq, hb_backlog,"
+              " hb_spool_bytes, hb_rejected, hb_spool_full, hb_clock_offset, hb_version)"
+              " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+              " ON CONFLICT (center) DO UPDATE SET last_seen = excluded.last_seen,"
+              " hb_at = excluded.hb_at, hb_epoch = excluded.hb_epoch,"
+              " hb_last_seq = excluded.hb_last_seq, hb_backlog = excluded.hb_backlog,"
+              " hb_spool_bytes = excluded.hb_spool_bytes, hb_rejected = excluded.hb_rejected,"
+              " hb_spool_full = excluded.hb_spool_full,"
+              " hb_clock_offset = excluded.hb_clock_offset, hb_version = excluded.hb_version",
+    [ST_COUNT] = "SELECT count(*) FROM current WHERE center = ?1",
+    [ST_CENTER] = "SELECT last_seen, hb_epoch, hb_last_seq, hb_rejected, hb_spool_full,"
+                  " hb_clock_offset, hb_version FROM centers WHERE center = ?1",
+    [ST_LOAD_CUR] = "SELECT center, id, " REC_COLS " FROM current WHERE void = 0",
+    [ST_LOAD_CUR_N] = "SELECT count(*) FROM current WHERE void = 0",
+    [ST_LOAD_AT] = "SELECT center, id, " REC_COLS " FROM versions WHERE stored_at <= ?1"
+                   " ORDER BY center, id, vid",
+};
+
+struct store {
+    sqlite3 *db;
+    bool readonly;
+    sqlite3_stmt *st[ST__COUNT];
+    psy_time_t last_stored_at; /* stored_at never decreases, even if the clock does */
+};
+
+/* Maps an SQLite result code to the errno store's callers see. */
+static int
+sql_errno(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_CANTOPEN:
+        return -ENOENT;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        return -EROFS;
+    default:
+        return -EIO;
+    }
+}
+
+/* Resets a statement for its next use; its result was already looked at. */
+static void
+st_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Runs a statement that returns no rows. */
+static int
+st_exec(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    st_done(st);
+    return rc == SQLITE_DONE ? 0 : sql_errno(rc);
+}
+
+store_t *
+store_new(const char *data_dir, bool readonly)
+{
+    char path[PSY_PATH_MAX];
+    store_t *s;
+    int rc, flags;
+
+    if (!data_dir ||
+        snprintf(path, sizeof path, "%s/%s", data_dir, STORE_FILE) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->readonly = readonly;
+    flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    sqlite3_extended_result_codes(s->db, 0);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+
+    if (!readonly) {
+        /* WAL lets readers run beside the writer; FULL makes every COMMIT durable. */
+        rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", NULL,
+                          NULL, NULL);
+        if (rc != SQLITE_OK)
+            goto fail;
+        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            goto fail;
+        rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            goto fail;
+    }
+
+    /* A database written by a newer psymon is not ours to interpret. */
+    {
+        sqlite3_stmt *v = NULL;
+        int version = -1;
+        rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &v, NULL);
+        if (rc != SQLITE_OK)
+            goto fail;
+        if (sqlite3_step(v) == SQLITE_ROW)
+            version = sqlite3_column_int(v, 0);
+        sqlite3_finalize(v);
+        if (version != STORE_SCHEMA) {
+            store_destroy(&s);
+            errno = version == 0 ? ENOENT : EPROTO;
+            return NULL;
+        }
+    }
+
+    for (int i = 0; i < ST__COUNT; i++) {
+        rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (rc != SQLITE_OK)
+            goto fail;
+    }
+
+    if (!readonly) {
+        sqlite3_stmt *m = NULL;
+        rc = sqlite3_prepare_v2(s->db, "SELECT max(stored_at) FROM versions", -1, &m, NULL);
+        if (rc != SQLITE_OK)
+            goto fail;
+        s->last_stored_at = PSY_TIME_NONE;
+        if (sqlite3_step(m) == SQLITE_ROW && sqlite3_column_type(m, 0) != SQLITE_NULL)
+            s->last_stored_at = sqlite3_column_int64(m, 0);
+        sqlite3_finalize(m);
+    }
+    return s;
+
+fail:
+    rc = -sql_errno(rc);
+    store_destroy(&s);
+    errno = rc;
+    return NULL;
+}
+
+void
+store_destroy(store_t **sp)
+{
+    store_t *s;
+
+    if (!sp || !*sp)
+        return;
+    s = *sp;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close_v2(s->db);
+    free(s);
+    *sp = NULL;
+}
+
+/* Binds the REC_NCOLS columns of r from parameter `first` on. */
+static int
+bind_record(sqlite3_stmt *st, int first, const psy_record_t *r)
+{
+    int i = first, rc = 0;
+
+    rc |= sqlite3_bind_int(st, i++, r->type);
+    rc |= sqlite3_bind_int(st, i++, r->is_void);
+    rc |= sqlite3_bind_int64(st, i++, r->time);
+    if (r->has_patient)
+        rc |= sqlite3_bind_blob(st, i++, r->patient, PSY_PSEUDONYM_LEN, SQLITE_STATIC);
+    else
+        rc |= sqlite3_bind_null(st, i++);
+    rc |= sqlite3_bind_text(st, i++, r->ward, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(st, i++, r->contact, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(st, i++, r->referral, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int(st, i++, r->mode);
+    rc |= sqlite3_bind_int(st, i++, r->legal);
+    rc |= sqlite3_bind_int(st, i++, r->outcome);
+    rc |= sqlite3_bind_int(st, i++, r->coercion);
+    rc |= sqlite3_bind_int64(st, i++, r->end);
+    rc |= sqlite3_bind_int(st, i++, r->voluntary);
+    rc |= sqlite3_bind_int(st, i++, r->role);
+    rc |= sqlite3_bind_int(st, i++, r->consult);
+    rc |= sqlite3_bind_int(st, i++, r->age);
+    rc |= sqlite3_bind_int(st, i++, r->minutes);
+    return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Copies a text column into buf (size bytes with the NUL); -EIO when it does not fit. */
+static int
+col_text(sqlite3_stmt *st, int col, char *buf, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+
+    if (!t) {
+        buf[0] = '\0';
+        return 0;
+    }
+    if (n >= size)
+        return -EIO;
+    memcpy(buf, t, n);
+    buf[n] = '\0';
+    return 0;
+}
+
+/* An enumeration column, checked against its range so the KPI engine can index by it. */
+static int
+col_enum(sqlite3_stmt *st, int col, int count, int *ret)
+{
+    int v = sqlite3_column_int(st, col);
+
+    if (v < 0 || v >= count) {
+        *ret = 0;
+        return -EIO;
+    }
+    *ret = v;
+    return 0;
+}
+
+/* Reads the REC_NCOLS columns from `first` on into *r (id is left alone). */
+static int
+read_record(sqlite3_stmt *st, int first, psy_record_t *r)
+{
+    int i = first, v = 0, rc = 0;
+    const void *blob;
+
+    rc |= col_enum(st, i++, PSY_REC__COUNT, &v);
+    r->type = (psy_rec_type_t)v;
+    r->is_void = sqlite3_column_int(st, i++) != 0;
+    r->time = sqlite3_column_int64(st, i++);
+    blob = sqlite3_column_blob(st, i);
+    if (blob && sqlite3_column_bytes(st, i) == PSY_PSEUDONYM_LEN) {
+        r->has_patient = true;
+        memcpy(r->patient, blob, PSY_PSEUDONYM_LEN);
+    } else {
+        r->has_patient = false;
+        memset(r->patient, 0, PSY_PSEUDONYM_LEN);
+    }
+    i++;
+    rc |= col_text(st, i++, r->ward, sizeof r->ward);
+    rc |= col_text(st, i++, r->contact, sizeof r->contact);
+    rc |= col_text(st, i++, r->referral, sizeof r->referral);
+    rc |= col_enum(st, i++, PSY_MODE__COUNT, &v);
+    r->mode = (psy_mode_t)v;
+    rc |= col_enum(st, i++, PSY_LEGAL__COUNT, &v);
+    r->legal = (psy_legal_t)v;
+    rc |= col_enum(st, i++, PSY_OUTCOME__COUNT, &v);
+    r->outcome = (psy_outcome_t)v;
+    rc |= col_enum(st, i++, PSY_COERCION__COUNT, &v);
+    r->coercion = (psy_coercion_t)v;
+    r->end = sqlite3_column_int64(st, i++);
+    r->voluntary = sqlite3_column_int(st, i++) != 0;
+    rc |= col_enum(st, i++, PSY_ROLE__COUNT, &v);
+    r->role = (psy_role_t)v;
+    rc |= col_enum(st, i++, PSY_CONSULT__COUNT, &v);
+    r->consult = (psy_consult_t)v;
+    r->age = sqlite3_column_int(st, i++);
+    r->minutes = sqlite3_column_int(st, i++);
+    return rc ? -EIO : 0;
+}
+
+/* The highest contiguous sequence of (center, epoch), inside or outside a transaction. */
+static int
+acked_get(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], uint64_t *ret)
+{
+    sqlite3_stmt *st = s->st[ST_ACKED_GET];
+    int rc;
+
+    sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, epoch, PSY_EPOCH_LEN, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        sqlite3_int64 v = sqlite3_column_int64(st, 0);
+        *ret = v > 0 ? (uint64_t)v : 0;
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        *ret = 0;
+        rc = 0;
+    } else {
+        rc = sql_errno(rc);
+    }
+    st_done(st);
+    return rc;
+}
+
+int
+store_acked(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], uint64_t *ret_acked)
+{
+    uint64_t v;
+    int r;
+
+    if (!s || !center || !epoch || !ret_acked)
+        return -EINVAL;
+    r = acked_get(s, center, epoch, &v);
+    if (r == 0)
+        *ret_acked = v;
+    return r;
+}
+
+/*
+ * Appends one record version unless it equals the current version of its
+ * (center, id). Sets *ret_appended accordingly.
+ */
+static int
+apply_record(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], uint64_t seq,
+             psy_time_t stored_at, const psy_record_t *r, bool *ret_appended)
+{
+    sqlite3_stmt *st = s->st[ST_CUR_GET];
+    psy_record_t cur;
+    sqlite3_int64 vid;
+    int rc;
+
+    sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        psy_record_init(&cur);
+        memcpy(cur.id, r->id, sizeof cur.id);
+        rc = read_record(st, 0, &cur);
+        st_done(st);
+        if (rc < 0)
+            return rc;
+        if (psy_record_equal(&cur, r)) {
+            *ret_appended = false;
+            return 0;
+        }
+    } else {
+        st_done(st);
+        if (rc != SQLITE_DONE)
+            return sql_errno(rc);
+    }
+
+    st = s->st[ST_VER_INS];
+    if (sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC) ||
+        sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC) ||
+        sqlite3_bind_blob(st, 3, epoch, PSY_EPOCH_LEN, SQLITE_STATIC) ||
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)seq) || sqlite3_bind_int64(st, 5, stored_at) ||
+        bind_record(st, 6, r) < 0) {
+        st_done(st);
+        return -EIO;
+    }
+    rc = st_exec(st);
+    if (rc < 0)
+        return rc;
+    vid = sqlite3_last_insert_rowid(s->db);
+
+    st = s->st[ST_CUR_PUT];
+    if (sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC) ||
+        sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC) || sqlite3_bind_int64(st, 3, vid) ||
+        bind_record(st, 4, r) < 0) {
+        st_done(st);
+        return -EIO;
+    }
+    rc = st_exec(st);
+    if (rc < 0)
+        return rc;
+    *ret_appended = true;
+    return 0;
+}
+
+static int
+seen(store_t *s, const char *center, psy_time_t now)
+{
+    sqlite3_stmt *st = s->st[ST_SEEN];
+
+    sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    return st_exec(st);
+}
+
+int
+store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now,
+            store_apply_result_t *ret)
+{
+    store_apply_result_t res = {0};
+    psy_time_t stored_at;
+    uint64_t highest, last, i0;
+    int r;
+
+    if (!s || !center || !b || !ret || (b->count > 0 && !b->records))
+        return -EINVAL;
+    if (s->readonly)
+        return -EROFS;
+    /* Sequences live in SQLite's signed 64-bit integers. */
+    if (b->first_seq < 1 || b->count < 1 || b->count > PSY_BATCH_MAX ||
+        b->first_seq > (uint64_t)INT64_MAX - b->count)
+        return -EINVAL;
+    last = b->first_seq + b->count - 1;
+    stored_at = now > s->last_stored_at ? now : s->last_stored_at;
+
+    r = st_exec(s->st[ST_BEGIN]);
+    if (r < 0)
+        return r;
+    r = acked_get(s, center, b->epoch, &highest);
+    if (r < 0)
+        goto rollback;
+
+    if (b->first_seq > highest + 1) {
+        res.gap = true;
+        res.acked = highest;
+    } else {
+        i0 = highest >= b->first_seq ? highest - b->first_seq + 1 : 0;
+        res.duplicate = i0 < b->count ? i0 : b->count;
+        for (uint64_t i = i0; i < b->count; i++) {
+            bool appended;
+            r = apply_record(s, center, b->epoch, b->first_seq + i, stored_at, &b->records[i],
+                             &appended);
+            if (r < 0)
+                goto rollback;
+            if (appended)
+                res.appended++;
+            else
+                res.duplicate++;
+        }
+        if (last > highest) {
+            sqlite3_stmt *st = s->st[ST_ACKED_SET];
+            sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 2, b->epoch, PSY_EPOCH_LEN, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, (sqlite3_int64)last);
+            r = st_exec(st);
+            if (r < 0)
+                goto rollback;
+            highest = last;
+        }
+        res.acked = highest;
+    }
+    r = seen(s, center, now);
+    if (r < 0)
+        goto rollback;
+    r = st_exec(s->st[ST_COMMIT]);
+    if (r < 0)
+        goto rollback;
+    if (res.appended > 0)
+        s->last_stored_at = stored_at;
+    *ret = res;
+    return 0;
+
+rollback:
+    (void)st_exec(s->st[ST_ROLLBACK]);
+    return r;
+}
+
+int
+store_apply_batch(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now,
+                  uint64_t *ret_acked)
+{
+    store_apply_result_t res;
+    int r;
+
+    if (!ret_acked)
+        return -EINVAL;
+    r = store_apply(s, center, b, now, &res);
+    if (r == 0)
+        *ret_acked = res.acked;
+    return r;
+}
+
+static sqlite3_int64
+u64_to_sql(uint64_t v)
+{
+    return v > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)v;
+}
+
+int
+store_heartbeat(store_t *s, const char *center, const psy_heartbeat_t *hb, psy_time_t now)
+{
+    sqlite3_stmt *st;
+    psy_time_t offset;
+
+    if (!s || !center || !hb)
+        return -EINVAL;
+    if (s->readonly)
+        return -EROFS;
+    /* A clock wildly off (or forged) must not overflow the subtraction. */
+    if (__builtin_sub_overflow(hb->clock, now, &offset))
+        offset = hb->clock < now ? INT64_MIN + 1 : INT64_MAX;
+
+    st = s->st[ST_HB];
+    sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_blob(st, 3, hb->epoch, PSY_EPOCH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, u64_to_sql(hb->last_seq));
+    sqlite3_bind_int64(st, 5, u64_to_sql(hb->backlog));
+    sqlite3_bind_int64(st, 6, u64_to_sql(hb->spool_bytes));
+    sqlite3_bind_int64(st, 7, u64_to_sql(hb->rejected));
+    sqlite3_bind_int(st, 8, hb->spool_full);
+    sqlite3_bind_int64(st, 9, offset);
+    sqlite3_bind_text(st, 10, hb->version, -1, SQLITE_STATIC);
+    /* Outside an explicit transaction, the statement commits (durably) by itself. */
+    return st_exec(st);
+}
+
+int
+store_status(store_t *s, const char *center, store_status_t *ret)
+{
+    store_status_t out = {0};
+    sqlite3_stmt *st;
+    uint8_t epoch[PSY_EPOCH_LEN];
+    bool have_hb = false;
+    uint64_t last_seq = 0, acked = 0;
+    int rc, r = 0;
+
+    if (!s || !center || !ret)
+        return -EINVAL;
+    out.last_seen = PSY_TIME_NONE;
+
+    /* One read transaction, so the counts agree with each other. */
+    r = st_exec(s->st[ST_BEGIN_READ]);
+    if (r < 0)
+        return r;
+
+    st = s->st[ST_COUNT];
+    sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        out.records = (uint64_t)sqlite3_column_int64(st, 0);
+    else
+        r = sql_errno(rc);
+    st_done(st);
+    if (r < 0)
+        goto out;
+
+    st = s->st[ST_CENTER];
+    sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+            out.last_seen = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_type(st, 1) == SQLITE_BLOB &&
+            sqlite3_column_bytes(st, 1) == PSY_EPOCH_LEN) {
+            have_hb = true;
+            memcpy(epoch, sqlite3_column_blob(st, 1), PSY_EPOCH_LEN);
+            last_seq = (uint64_t)sqlite3_column_int64(st, 2);
+            out.rejected = (uint64_t)sqlite3_column_int64(st, 3);
+            out.spool_full = sqlite3_column_int(st, 4) != 0;
+            out.clock_offset = sqlite3_column_int64(st, 5);
+            if (col_text(st, 6, out.version, sizeof out.version) < 0)
+                r = -EIO;
+        }
+    } else if (rc != SQLITE_DONE) {
+        r = sql_errno(rc);
+    }
+    st_done(st);
+    if (r < 0)
+        goto out;
+
+    if (have_hb) {
+        /* What the collector had spooled, less what we have stored of that spool since. */
+        r = acked_get(s, center, epoch, &acked);
+        if (r < 0)
+            goto out;
+        out.backlog = last_seq > acked ? last_seq - acked : 0;
+    }
+
+out:
+    (void)st_exec(s->st[ST_COMMIT]);
+    if (r == 0)
+        *ret = out;
+    return r;
+}
+
+/* Grows v to hold at least `need` items. */
+static int
+records_reserve(kpi_records_t *v, size_t need)
+{
+    kpi_record_t *items;
+    size_t cap;
+
+    if (need <= v->cap)
+        return 0;
+    cap = v->cap ? v->cap : 1024;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2 / sizeof *items)
+            return -ENOMEM;
+        cap *= 2;
+    }
+    items = realloc(v->items, cap * sizeof *items);
+    if (!items)
+        return -ENOMEM;
+    v->items = items;
+    v->cap = cap;
+    return 0;
+}
+
+/*
+ * The index in conf->centers of the center named in column 0, or -1. Rows
+ * come grouped by center, so the previous answer is nearly always right.
+ */
+static int
+center_index(sqlite3_stmt *st, const psy_agg_conf_t *conf, char *last, size_t last_size,
+             int *last_idx)
+{
+    const char *c = (const char *)sqlite3_column_text(st, 0);
+
+    if (!c)
+        return -1;
+    if (strcmp(c, last) == 0)
+        return *last_idx;
+    snprintf(last, last_size, "%s", c);
+    *last_idx = -1;
+    for (size_t i = 0; i < conf->ncenters && i <= UINT16_MAX; i++)
+        if (strcmp(conf->centers[i].id, c) == 0)
+            *last_idx = (int)i;
+    return *last_idx;
+}
+
+/* Everything current, from the `current` table. */
+static int
+load_current(store_t *s, const psy_agg_conf_t *conf, kpi_records_t *v)
+{
+    sqlite3_stmt *st = s->st[ST_LOAD_CUR_N];
+    char last[PSY_CENTER_MAX + 2] = "";
+    int last_idx = -1, rc, r = 0;
+
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        r = records_reserve(v, (size_t)sqlite3_column_int64(st, 0) + 1);
+    else
+        r = sql_errno(rc);
+    st_done(st);
+    if (r < 0)
+        return r;
+
+    st = s->st[ST_LOAD_CUR];
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int idx = center_index(st, conf, last, sizeof last, &last_idx);
+        kpi_record_t *k;
+        if (idx < 0)
+            continue;
+        r = records_reserve(v, v->count + 1);
+        if (r < 0)
+            break;
+        k = &v->items[v->count];
+        k->center = (uint16_t)idx;
+        r = col_text(st, 1, k->rec.id, sizeof k->rec.id);
+        if (r == 0)
+            r = read_record(st, 2, &k->rec);
+        if (r < 0)
+            break;
+        v->count++;
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = sql_errno(rc);
+    st_done(st);
+    return r;
+}
+
+/*
+ * The versions stored by known_at: rows come ordered by (center, id, vid),
+ * so the last row of each (center, id) group is its version at that time.
+ */
+static int
+load_at(store_t *s, const psy_agg_conf_t *conf, psy_time_t known_at, kpi_records_t *v)
+{
+    sqlite3_stmt *st = s->st[ST_LOAD_AT];
+    char last[PSY_CENTER_MAX + 2] = "";
+    int last_idx = -1, rc, r = 0;
+    bool pending = false; /* v->items[v->count] holds the group's latest so far */
+    int pending_idx = -1;
+
+    sqlite3_bind_int64(st, 1, known_at);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int idx = center_index(st, conf, last, sizeof last, &last_idx);
+        const char *id = (const char *)sqlite3_column_text(st, 1);
+        kpi_record_t *k;
+
+        if (pending && (idx != pending_idx || !id || strcmp(id, v->items[v->count].rec.id) != 0)) {
+            /* A new (center, id): the previous group's last version stands. */
+            if (!v->items[v->count].rec.is_void)
+                v->count++;
+            pending = false;
+        }
+        if (idx < 0)
+            continue;
+        r = records_reserve(v, v->count + 1);
+        if (r < 0)
+            break;
+        k = &v->items[v->count];
+        k->center = (uint16_t)idx;
+        r = col_text(st, 1, k->rec.id, sizeof k->rec.id);
+        if (r == 0)
+            r = read_record(st, 2, &k->rec);
+        if (r < 0)
+            break;
+        pending = true;
+        pending_idx = idx;
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = sql_errno(rc);
+    if (r == 0 && pending && !v->items[v->count].rec.is_void)
+        v->count++;
+    st_done(st);
+    return r;
+}
+
+int
+store_load(store_t *s, const psy_agg_conf_t *conf, psy_time_t known_at, kpi_records_t *ret)
+{
+    kpi_records_t v = {0};
+    int r;
+
+    if (!s || !conf || !ret)
+        return -EINVAL;
+    /* One read transaction: a consistent snapshot even while ingest writes. */
+    r = st_exec(s->st[ST_BEGIN_READ]);
+    if (r < 0)
+        return r;
+    if (known_at == PSY_TIME_NONE)
+        r = load_current(s, conf, &v);
+    else
+        r = load_at(s, conf, known_at, &v);
+    (void)st_exec(s->st[ST_COMMIT]);
+    if (r < 0) {
+        free(v.items);
+        return r;
+    }
+    *ret = v;
+    return 0;
+}

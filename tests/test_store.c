@@ -1,0 +1,499 @@
+/*
+ * store: batches, deduplication, corrections, --known-at and status, each
+ * against a fresh SQLite database in a temporary folder.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+#define T0 (INT64_C(1709300000) * PSY_USEC) /* 2024-03-01 */
+
+typedef struct {
+    char dir[64];
+    store_t *s;
+    psy_agg_conf_t *conf;
+} fixture_t;
+
+static void
+remove_dir(const char *dir)
+{
+    static const char *const files[] = {"psymon.db", "psymon.db-wal", "psymon.db-shm"};
+    char path[128];
+
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static int
+setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_store.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->s = store_new(f->dir, false);
+    assert_non_null(f->s);
+    f->conf = calloc(1, sizeof *f->conf);
+    assert_non_null(f->conf);
+    f->conf->ncenters = 2;
+    strcpy(f->conf->centers[0].id, "pc-a");
+    strcpy(f->conf->centers[1].id, "pc-b");
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *f = *state;
+
+    store_destroy(&f->s);
+    assert_null(f->s);
+    store_destroy(&f->s); /* NULL is accepted */
+    remove_dir(f->dir);
+    free(f->conf);
+    free(f);
+    return 0;
+}
+
+static psy_record_t
+admission(const char *id, psy_time_t t, const char *ward)
+{
+    psy_record_t r;
+
+    psy_record_init(&r);
+    r.type = PSY_REC_ADMISSION;
+    snprintf(r.id, sizeof r.id, "%s", id);
+    snprintf(r.contact, sizeof r.contact, "%s", id);
+    r.time = t;
+    r.has_patient = true;
+    memset(r.patient, 0xab, sizeof r.patient);
+    snprintf(r.ward, sizeof r.ward, "%s", ward);
+    r.mode = PSY_MODE_ACUTE;
+    r.legal = PSY_LEGAL_VOLUNTARY;
+    r.age = 42;
+    return r;
+}
+
+static psy_record_t
+voided(const char *id, psy_time_t t)
+{
+    psy_record_t r;
+
+    psy_record_init(&r);
+    r.type = PSY_REC_ADMISSION;
+    snprintf(r.id, sizeof r.id, "%s", id);
+    r.time = t;
+    r.is_void = true;
+    return r;
+}
+
+static psy_batch_t
+batch(uint8_t epoch_byte, uint64_t first_seq, size_t count, psy_record_t *recs)
+{
+    psy_batch_t b = {.first_seq = first_seq, .count = count, .records = recs};
+
+    memset(b.epoch, epoch_byte, sizeof b.epoch);
+    return b;
+}
+
+/* The loaded record with `id` at center index `center`, or NULL. */
+static const kpi_record_t *
+find(const kpi_records_t *v, int center, const char *id)
+{
+    for (size_t i = 0; i < v->count; i++)
+        if (v->items[i].center == center && strcmp(v->items[i].rec.id, id) == 0)
+            return &v->items[i];
+    return NULL;
+}
+
+static size_t
+load_count(fixture_t *f, psy_time_t known_at)
+{
+    kpi_records_t v;
+    size_t n;
+
+    assert_int_equal(store_load(f->s, f->conf, known_at, &v), 0);
+    n = v.count;
+    free(v.items);
+    return n;
+}
+
+static void
+test_apply_and_load(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t recs[3] = {admission("A1", T0, "M1"), admission("A2", T0 + 1, "M2"),
+                            admission("A3", T0 + 2, "M3")};
+    psy_batch_t b = batch(1, 1, 3, recs);
+    store_apply_result_t res;
+    kpi_records_t v;
+    const kpi_record_t *k;
+    uint64_t acked = 99;
+
+    assert_int_equal(store_apply(f->s, "pc-b", &b, T0, &res), 0);
+    assert_int_equal(res.acked, 3);
+    assert_int_equal(res.appended, 3);
+    assert_int_equal(res.duplicate, 0);
+    assert_false(res.gap);
+    assert_int_equal(store_acked(f->s, "pc-b", b.epoch, &acked), 0);
+    assert_int_equal(acked, 3);
+
+    assert_int_equal(store_load(f->s, f->conf, PSY_TIME_NONE, &v), 0);
+    assert_int_equal(v.count, 3);
+    k = find(&v, 1, "A2");
+    assert_non_null(k);
+    assert_true(psy_record_equal(&k->rec, &recs[1]));
+    free(v.items);
+}
+
+static void
+test_dedup_by_seq(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t recs[4] = {admission("A1", T0, "M1"), admission("A2", T0, "M1"),
+                            admission("A3", T0, "M1"), admission("A4", T0, "M1")};
+    psy_batch_t b = batch(1, 1, 3, recs);
+    store_apply_result_t res;
+    uint64_t acked = 0;
+
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    /* The same batch again: every sequence is already stored. */
+    assert_int_equal(store_apply_batch(f->s, "pc-a", &b, T0 + 1, &acked), 0);
+    assert_int_equal(acked, 3);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + 1, &res), 0);
+    assert_int_equal(res.appended, 0);
+    assert_int_equal(res.duplicate, 3);
+
+    /* Overlapping: seqs 2..4 where 2 and 3 are stored; 4 is new. Records
+     * 2 and 3 differ from what is stored, and must still be skipped. */
+    psy_record_t over[3] = {admission("A2", T0, "XX"), admission("A3", T0, "XX"), recs[3]};
+    b = batch(1, 2, 3, over);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + 2, &res), 0);
+    assert_int_equal(res.appended, 1);
+    assert_int_equal(res.duplicate, 2);
+    assert_int_equal(res.acked, 4);
+    assert_int_equal(load_count(f, PSY_TIME_NONE), 4);
+
+    kpi_records_t v;
+    assert_int_equal(store_load(f->s, f->conf, PSY_TIME_NONE, &v), 0);
+    assert_string_equal(find(&v, 0, "A2")->rec.ward, "M1");
+    free(v.items);
+
+    /* Another epoch of the same center has its own sequence numbers. */
+    uint8_t other[PSY_EPOCH_LEN];
+    memset(other, 2, sizeof other);
+    assert_int_equal(store_acked(f->s, "pc-a", other, &acked), 0);
+    assert_int_equal(acked, 0);
+    /* ... and so has the same epoch at another center. */
+    assert_int_equal(store_acked(f->s, "pc-b", b.epoch, &acked), 0);
+    assert_int_equal(acked, 0);
+}
+
+static void
+test_gap_stores_nothing(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t recs[2] = {admission("A1", T0, "M1"), admission("A2", T0, "M1")};
+    psy_batch_t b = batch(1, 1, 2, recs);
+    store_apply_result_t res;
+    uint64_t acked = 0;
+
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    assert_int_equal(res.acked, 2);
+
+    psy_record_t later[1] = {admission("A9", T0, "M1")};
+    b = batch(1, 4, 1, later); /* seq 3 is missing */
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    assert_true(res.gap);
+    assert_int_equal(res.acked, 2);
+    assert_int_equal(res.appended, 0);
+    assert_int_equal(load_count(f, PSY_TIME_NONE), 2);
+    assert_int_equal(store_acked(f->s, "pc-a", b.epoch, &acked), 0);
+    assert_int_equal(acked, 2);
+
+    /* A fresh epoch must start at 1. */
+    b = batch(7, 2, 1, later);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    assert_true(res.gap);
+    assert_int_equal(res.acked, 0);
+    assert_int_equal(load_count(f, PSY_TIME_NONE), 2);
+}
+
+static void
+test_identical_new_epoch_appends_nothing(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t recs[3] = {admission("A1", T0, "M1"), admission("A2", T0, "M1"),
+                            admission("A3", T0, "M1")};
+    psy_batch_t b = batch(1, 1, 3, recs);
+    store_apply_result_t res;
+    store_status_t st;
+
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    /* A collector that lost its state resends everything under a new epoch. */
+    b = batch(2, 1, 3, recs);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + PSY_DAY, &res), 0);
+    assert_int_equal(res.appended, 0);
+    assert_int_equal(res.duplicate, 3);
+    assert_int_equal(res.acked, 3);
+    assert_int_equal(store_status(f->s, "pc-a", &st), 0);
+    assert_int_equal(st.records, 3);
+    /* Nothing new was appended, so the past as of before the resend is the same. */
+    assert_int_equal(load_count(f, T0), 3);
+
+    /* The same content from another center is that center's record. */
+    assert_int_equal(store_apply(f->s, "pc-b", &b, T0, &res), 0);
+    assert_int_equal(res.appended, 3);
+    assert_int_equal(load_count(f, PSY_TIME_NONE), 6);
+}
+
+static void
+test_corrections_void_and_revival(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t r1[2] = {admission("A1", T0, "M1"), admission("A2", T0, "M1")};
+    psy_record_t r2[1] = {admission("A1", T0 + 5, "M7")};
+    psy_record_t r3[1] = {voided("A1", T0 + 5)};
+    psy_record_t r4[1] = {admission("A1", T0 + 9, "M9")};
+    psy_batch_t b;
+    store_apply_result_t res;
+    kpi_records_t v;
+    store_status_t st;
+
+    b = batch(1, 1, 2, r1);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + 1 * PSY_HOUR, &res), 0);
+    b = batch(1, 3, 1, r2);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + 2 * PSY_HOUR, &res), 0);
+    assert_int_equal(res.appended, 1);
+
+    /* Corrections: the latest version wins. */
+    assert_int_equal(store_load(f->s, f->conf, PSY_TIME_NONE, &v), 0);
+    assert_int_equal(v.count, 2);
+    assert_string_equal(find(&v, 0, "A1")->rec.ward, "M7");
+    assert_int_equal(find(&v, 0, "A1")->rec.time, T0 + 5);
+    free(v.items);
+
+    /* A void removes it; status still counts the id. */
+    b = batch(1, 4, 1, r3);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + 3 * PSY_HOUR, &res), 0);
+    assert_int_equal(res.appended, 1);
+    assert_int_equal(store_load(f->s, f->conf, PSY_TIME_NONE, &v), 0);
+    assert_int_equal(v.count, 1);
+    assert_null(find(&v, 0, "A1"));
+    assert_non_null(find(&v, 0, "A2"));
+    free(v.items);
+    assert_int_equal(store_status(f->s, "pc-a", &st), 0);
+    assert_int_equal(st.records, 2);
+
+    /* A later record with the same id brings it back. */
+    b = batch(1, 5, 1, r4);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + 4 * PSY_HOUR, &res), 0);
+    assert_int_equal(store_load(f->s, f->conf, PSY_TIME_NONE, &v), 0);
+    assert_int_equal(v.count, 2);
+    assert_string_equal(find(&v, 0, "A1")->rec.ward, "M9");
+    free(v.items);
+
+    /* known_at reproduces each past state. */
+    assert_int_equal(load_count(f, T0), 0);
+    assert_int_equal(store_load(f->s, f->conf, T0 + 1 * PSY_HOUR, &v), 0);
+    assert_int_equal(v.count, 2);
+    assert_string_equal(find(&v, 0, "A1")->rec.ward, "M1");
+    free(v.items);
+    assert_int_equal(store_load(f->s, f->conf, T0 + 2 * PSY_HOUR + 30, &v), 0);
+    assert_int_equal(v.count, 2);
+    assert_string_equal(find(&v, 0, "A1")->rec.ward, "M7");
+    free(v.items);
+    assert_int_equal(store_load(f->s, f->conf, T0 + 3 * PSY_HOUR, &v), 0);
+    assert_int_equal(v.count, 1);
+    assert_null(find(&v, 0, "A1"));
+    free(v.items);
+    assert_int_equal(store_load(f->s, f->conf, T0 + 5 * PSY_HOUR, &v), 0);
+    assert_int_equal(v.count, 2);
+    assert_string_equal(find(&v, 0, "A1")->rec.ward, "M9");
+    free(v.items);
+}
+
+static void
+test_unconfigured_centers_skipped(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t r[1] = {admission("A1", T0, "M1")};
+    psy_batch_t b = batch(1, 1, 1, r);
+    store_apply_result_t res;
+    kpi_records_t v;
+
+    assert_int_equal(store_apply(f->s, "pc-gone", &b, T0, &res), 0);
+    assert_int_equal(store_apply(f->s, "pc-b", &b, T0, &res), 0);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(store_load(f->s, f->conf, pass ? T0 : PSY_TIME_NONE, &v), 0);
+        assert_int_equal(v.count, 2);
+        assert_non_null(find(&v, 0, "A1"));
+        assert_non_null(find(&v, 1, "A1"));
+        free(v.items);
+    }
+}
+
+static void
+test_status_and_heartbeat(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t recs[4] = {admission("A1", T0, "M1"), admission("A2", T0, "M1"),
+                            admission("A1", T0, "M2"), voided("A2", T0)};
+    psy_batch_t b = batch(3, 1, 4, recs);
+    psy_heartbeat_t hb = {.last_seq = 10,
+                          .backlog = 10,
+                          .spool_bytes = 4096,
+                          .rejected = 7,
+                          .spool_full = true,
+                          .clock = T0 + 150 * PSY_USEC};
+    store_apply_result_t res;
+    store_status_t st;
+
+    assert_int_equal(store_status(f->s, "pc-a", &st), 0);
+    assert_int_equal(st.records, 0);
+    assert_int_equal(st.backlog, 0);
+    assert_int_equal(st.rejected, 0);
+    assert_true(st.last_seen == PSY_TIME_NONE);
+
+    memset(hb.epoch, 3, sizeof hb.epoch);
+    strcpy(hb.version, "0.1.0");
+    assert_int_equal(store_heartbeat(f->s, "pc-a", &hb, T0), 0);
+    assert_int_equal(store_status(f->s, "pc-a", &st), 0);
+    assert_int_equal(st.backlog, 10);
+    assert_int_equal(st.rejected, 7);
+    assert_true(st.spool_full);
+    assert_string_equal(st.version, "0.1.0");
+    assert_int_equal(st.clock_offset, 150 * PSY_USEC);
+    assert_int_equal(st.last_seen, T0);
+
+    /* Four of the ten are acknowledged after the heartbeat. */
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + PSY_USEC, &res), 0);
+    assert_int_equal(store_status(f->s, "pc-a", &st), 0);
+    assert_int_equal(st.backlog, 6);
+    assert_int_equal(st.records, 2); /* A1 twice, A2 voided: two ids */
+    assert_int_equal(st.last_seen, T0 + PSY_USEC);
+
+    /* A heartbeat of another spool (the collector was reinstalled). */
+    memset(hb.epoch, 4, sizeof hb.epoch);
+    hb.last_seq = 2;
+    hb.rejected = 0;
+    hb.spool_full = false;
+    assert_int_equal(store_heartbeat(f->s, "pc-a", &hb, T0 + 2 * PSY_USEC), 0);
+    assert_int_equal(store_status(f->s, "pc-a", &st), 0);
+    assert_int_equal(st.backlog, 2);
+    assert_int_equal(st.rejected, 0);
+    assert_false(st.spool_full);
+
+    /* The other center is untouched. */
+    assert_int_equal(store_status(f->s, "pc-b", &st), 0);
+    assert_int_equal(st.records, 0);
+    assert_true(st.last_seen == PSY_TIME_NONE);
+}
+
+static void
+test_persists_and_readonly(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t recs[2] = {admission("A1", T0, "M1"), admission("A2", T0, "M1")};
+    psy_batch_t b = batch(1, 1, 2, recs);
+    store_apply_result_t res;
+    uint64_t acked = 0;
+    store_t *ro;
+
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    store_destroy(&f->s);
+    f->s = store_new(f->dir, false);
+    assert_non_null(f->s);
+    assert_int_equal(store_acked(f->s, "pc-a", b.epoch, &acked), 0);
+    assert_int_equal(acked, 2);
+
+    ro = store_new(f->dir, true);
+    assert_non_null(ro);
+    kpi_records_t v;
+    assert_int_equal(store_load(ro, f->conf, PSY_TIME_NONE, &v), 0);
+    assert_int_equal(v.count, 2);
+    free(v.items);
+    assert_int_equal(store_apply(ro, "pc-a", &b, T0, &res), -EROFS);
+    store_destroy(&ro);
+
+    /* A missing store cannot be opened read-only. */
+    errno = 0;
+    assert_null(store_new("/nonexistent-psymon-dir", true));
+    assert_int_not_equal(errno, 0);
+}
+
+static void
+test_bad_batches(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t recs[1] = {admission("A1", T0, "M1")};
+    psy_batch_t b = batch(1, 0, 1, recs);
+    store_apply_result_t res = {.acked = 77};
+
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), -EINVAL);
+    assert_int_equal(res.acked, 77); /* untouched */
+    b = batch(1, 1, 0, recs);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), -EINVAL);
+    b = batch(1, UINT64_MAX, 1, recs);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), -EINVAL);
+    b = batch(1, 1, PSY_BATCH_MAX + 1, recs);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), -EINVAL);
+    assert_int_equal(load_count(f, PSY_TIME_NONE), 0);
+}
+
+/* A clock that steps back must not reorder what --known-at sees. */
+static void
+test_stored_at_monotonic(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t r1[1] = {admission("A1", T0, "M1")};
+    psy_record_t r2[1] = {admission("A1", T0, "M2")};
+    psy_batch_t b;
+    store_apply_result_t res;
+    kpi_records_t v;
+
+    b = batch(1, 1, 1, r1);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + PSY_HOUR, &res), 0);
+    b = batch(1, 2, 1, r2);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0); /* the clock stepped back */
+    assert_int_equal(store_load(f->s, f->conf, T0 + PSY_HOUR, &v), 0);
+    assert_int_equal(v.count, 1);
+    assert_string_equal(v.items[0].rec.ward, "M2");
+    free(v.items);
+    assert_int_equal(load_count(f, T0), 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_apply_and_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_by_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_stores_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identical_new_epoch_appends_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrections_void_and_revival, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unconfigured_centers_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_and_heartbeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persists_and_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stored_at_monotonic, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
