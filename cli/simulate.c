@@ -427,8 +427,13 @@ static int
 contact_add(sim_t *s, int32_t person, int center, int64_t start, int64_t end, bool acute,
             int legal, int outcome)
 {
-    if (start < s->from)
-        return 0; /* before the history starts: the chain runs, nothing is written */
+    /*
+     * Before the history starts the chain runs and nothing is written, except
+     * the contacts still open at --from: an export holds the patients then
+     * admitted, with their earlier admission.
+     */
+    if (start < s->from && end <= s->from)
+        return 0;
     if (grow((void **)&s->contacts, &s->cap_contacts, s->ncontacts, sizeof(contact_t)) < 0)
         return -ENOMEM;
     contact_t *c = &s->contacts[s->ncontacts++];
@@ -463,8 +468,8 @@ person_chain(sim_t *s, int64_t t, bool child)
     int32_t p = person_new(s, t, age, home, revolving);
     if (p < 0)
         return -ENOMEM;
-    double p_readmit = revolving ? 0.42 : child ? 0.10 : 0.15;
-    double p_return = revolving ? 0.50 : 0.36;
+    double p_readmit = revolving ? 0.48 : child ? 0.13 : 0.19;
+    double p_return = revolving ? 0.40 : 0.36;
     bool acute = rng_chance(&s->rng, 0.85);
 
     while (t < s->to) {
@@ -518,14 +523,25 @@ person_chain(sim_t *s, int64_t t, bool child)
     return 0;
 }
 
+static int
+contact_cmp(const void *a, const void *b)
+{
+    const contact_t *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->center != y->center)
+        return x->center < y->center ? -1 : 1;
+    return (x->person > y->person) - (x->person < y->person);
+}
+
 /* New persons per year, region-wide; tuned so that ~10,500 are admitted a year. */
-#define ARRIVALS_PER_YEAR 7000.0
+#define ARRIVALS_PER_YEAR 6350.0
 
 static int
 gen_contacts(sim_t *s)
 {
-    /* Two years of warm-up, so that 2021 already holds returning patients. */
-    int64_t t = s->from - 2 * 365 * DAY_S;
+    /* Five years of warm-up, so that the first year already holds returning patients. */
+    int64_t t = s->from - 5 * 365 * DAY_S;
     double mean_gap = 365.2425 * DAY_S / ARRIVALS_PER_YEAR;
     for (;;) {
         t += (int64_t)rng_exp(&s->rng, mean_gap);
@@ -535,11 +551,15 @@ gen_contacts(sim_t *s)
         if (r < 0)
             return r;
     }
+    /* Admission numbers follow time, as a source system's would. */
+    qsort(s->contacts, s->ncontacts, sizeof(contact_t), contact_cmp);
     for (size_t i = 0; i < s->ncontacts; i++) {
         const contact_t *c = &s->contacts[i];
         rec_t *r = rec_add(s, REC_ADM, c->center, c->start);
         if (!r)
             return -ENOMEM;
+        if (r->fmonth < month_index(s->from))
+            r->fmonth = month_index(s->from);
         s->contacts[i].num = r->num;
         r->person = c->person;
         r->a = c->acute;
