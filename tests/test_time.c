@@ -83,35 +83,35 @@ test_parse_invalid(void **state)
         "",
         "2024",
         "2024-03-01",
-        "2024-03-01T13:05Z",            /* seconds are required */
-        "2024-03-01T13:05:00",          /* missing offset */
-        "2024-03-01T13:05:00.5",        /* missing offset after a fraction */
-        "2024-03-01 13:05:00Z",         /* space instead of T */
+        "2024-03-01T13:05Z",     /* seconds are required */
+        "2024-03-01T13:05:00",   /* missing offset */
+        "2024-03-01T13:05:00.5", /* missing offset after a fraction */
+        "2024-03-01 13:05:00Z",  /* space instead of T */
         "2024-03-01X13:05:00Z",
-        "2024-03-01T13:05:00ZZ",        /* trailing junk */
+        "2024-03-01T13:05:00ZZ", /* trailing junk */
         "2024-03-01T13:05:00Z ",
         " 2024-03-01T13:05:00Z",
         "2024-03-01T13:05:00+01:00x",
         "2024-03-01T13:05:00+01:00Z",
-        "2024-03-01T13:05:00.Z",        /* a dot without digits */
+        "2024-03-01T13:05:00.Z", /* a dot without digits */
         "2024-03-01T13:05:00.5.5Z",
-        "2024-03-01T13:05:00+0100",     /* offset without colon */
+        "2024-03-01T13:05:00+0100", /* offset without colon */
         "2024-03-01T13:05:00+01",
         "2024-03-01T13:05:00+1:00",
         "2024-03-01T13:05:00+01:60",
         "2024-03-01T13:05:00+24:00",
         "2024-03-01T13:05:00 +01:00",
-        "2023-02-29T00:00:00Z",         /* not a leap year */
-        "1900-02-29T00:00:00Z",         /* divisible by 100, not by 400 */
+        "2023-02-29T00:00:00Z", /* not a leap year */
+        "1900-02-29T00:00:00Z", /* divisible by 100, not by 400 */
         "2024-02-30T00:00:00Z",
         "2024-04-31T00:00:00Z",
         "2024-13-01T00:00:00Z",
         "2024-00-01T00:00:00Z",
         "2024-01-00T00:00:00Z",
         "2024-01-32T00:00:00Z",
-        "2024-03-01T24:00:00Z",         /* hour 24 */
+        "2024-03-01T24:00:00Z", /* hour 24 */
         "2024-03-01T23:60:00Z",
-        "2024-12-31T23:59:60Z",         /* no leap second */
+        "2024-12-31T23:59:60Z", /* no leap second */
         "2016-12-31T23:59:60Z",
         "24-03-01T13:05:00Z",
         "02024-03-01T13:05:00Z",
@@ -172,8 +172,12 @@ test_parse_sweep_timegm(void **state)
     for (int y = 1899; y <= 2101; y++)
         for (int m = 1; m <= 12; m++)
             for (int d = 1; d <= mdays[m - 1] + 1; d++) {
-                struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d,
-                                .tm_hour = d % 24, .tm_min = (d * 7) % 60, .tm_sec = y % 60};
+                struct tm tm = {.tm_year = y - 1900,
+                                .tm_mon = m - 1,
+                                .tm_mday = d,
+                                .tm_hour = d % 24,
+                                .tm_min = (d * 7) % 60,
+                                .tm_sec = y % 60};
                 time_t want = timegm(&tm);
                 /* timegm normalises an impossible date; the parser must refuse it. */
                 bool real = tm.tm_mday == d && tm.tm_mon == m - 1;
@@ -182,8 +186,7 @@ test_parse_sweep_timegm(void **state)
                 psy_time_t t = 0;
                 int r = parse(buf, &t);
                 if (real ? (r != 0 || t != (psy_time_t)want * PSY_USEC) : r != -EINVAL)
-                    fail_msg("%s: r=%d t=%lld timegm=%lld", buf, r, (long long)t,
-                             (long long)want);
+                    fail_msg("%s: r=%d t=%lld timegm=%lld", buf, r, (long long)t, (long long)want);
             }
 }
 
@@ -235,8 +238,8 @@ test_format_round_trip(void **state)
         x ^= x >> 7;
         x ^= x << 17;
         /* 1900 .. 9999 */
-        psy_time_t t = SEC(-2208988800) + (psy_time_t)(x % (uint64_t)(SEC(253402300799) -
-                                                                    SEC(-2208988800)));
+        psy_time_t t =
+            SEC(-2208988800) + (psy_time_t)(x % (uint64_t)(SEC(253402300799) - SEC(-2208988800)));
         if (i % 3 == 0)
             t -= t % PSY_USEC; /* whole seconds too */
         psy_time_format(t, buf, sizeof buf);
@@ -271,12 +274,10 @@ test_civil_start_dst(void **state)
     assert_int_equal(psy_civil_start(2024, 4, 1) - psy_civil_start(2024, 3, 31), 23 * PSY_HOUR);
     assert_int_equal(psy_civil_start(2024, 10, 27), SEC(1729980000)); /* 2024-10-26T22:00Z */
     assert_int_equal(psy_civil_start(2024, 10, 28), SEC(1730070000)); /* 2024-10-27T23:00Z */
-    assert_int_equal(psy_civil_start(2024, 10, 28) - psy_civil_start(2024, 10, 27),
-                     25 * PSY_HOUR);
+    assert_int_equal(psy_civil_start(2024, 10, 28) - psy_civil_start(2024, 10, 27), 25 * PSY_HOUR);
     assert_int_equal(psy_civil_start(2024, 3, 31) - psy_civil_start(2024, 3, 30), 24 * PSY_HOUR);
     assert_int_equal(psy_civil_start(2024, 4, 2) - psy_civil_start(2024, 4, 1), 24 * PSY_HOUR);
-    assert_int_equal(psy_civil_start(2024, 10, 29) - psy_civil_start(2024, 10, 28),
-                     24 * PSY_HOUR);
+    assert_int_equal(psy_civil_start(2024, 10, 29) - psy_civil_start(2024, 10, 28), 24 * PSY_HOUR);
 
     /* Every day of 2024: two short or long days, all others 24 h, 366 days in all. */
     int n23 = 0, n25 = 0;
@@ -291,8 +292,7 @@ test_civil_start_dst(void **state)
     }
     assert_int_equal(n23, 1);
     assert_int_equal(n25, 1);
-    assert_int_equal(psy_civil_start(2025, 1, 1) - psy_civil_start(2024, 1, 1),
-                     366 * PSY_DAY);
+    assert_int_equal(psy_civil_start(2025, 1, 1) - psy_civil_start(2024, 1, 1), 366 * PSY_DAY);
 }
 
 /* m past 12 or below 1 rolls into the next or previous years. */
