@@ -1,0 +1,361 @@
+/*
+ * collector: the loop of psymon-collector. See collector.h.
+ */
+#include "collector.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+#include <systemd/sd-daemon.h>
+#include <zmq.h>
+
+#include "inbox.h"
+#include "psymon/keys.h"
+#include "psymon/log.h"
+#include "psymon/time.h"
+#include "sender.h"
+#include "spool.h"
+
+#define SCAN_INTERVAL    (2 * PSY_USEC)    /* inbox scan when idle */
+#define CLEAN_INTERVAL   (3600 * PSY_USEC) /* done/ cleanup */
+#define FULL_LOG_INTERVAL (300 * PSY_USEC) /* "spool full" repeated at most this often */
+#define POLL_MS          1000
+
+struct collector {
+    char conf_path[PSY_PATH_MAX];
+    psy_coll_conf_t conf;
+    uint8_t pseudo_key[PSY_PSEUDO_KEYLEN];
+    char secret[41], public[41];
+
+    void *zctx;
+    spool_t *spool;
+    inbox_t *inbox;
+    sender_t *sender;
+
+    bool spool_full;
+    psy_time_t full_logged;
+};
+
+/* Loads both key files of conf, logging a clear reason on failure. */
+static int
+load_keys(const psy_coll_conf_t *conf, uint8_t ret_pseudo[PSY_PSEUDO_KEYLEN],
+          char ret_secret[41], char ret_public[41])
+{
+    char secret[41], public[41];
+    uint8_t pseudo[PSY_PSEUDO_KEYLEN];
+    int r = psy_keys_load_curve(conf->secret_key_file, secret, public);
+    if (r < 0) {
+        if (r == -EPERM)
+            psy_err("%s: key file is readable by others; refusing to use it (chmod 600)",
+                    conf->secret_key_file);
+        else
+            psy_err("%s: cannot load the CURVE secret key: %s", conf->secret_key_file,
+                    r == -EINVAL ? "the file does not hold a key" : strerror(-r));
+        return r;
+    }
+    r = psy_keys_load_pseudonym(conf->pseudonym_key_file, pseudo);
+    if (r < 0) {
+        if (r == -EPERM)
+            psy_err("%s: key file is readable by others; refusing to use it (chmod 600)",
+                    conf->pseudonym_key_file);
+        else
+            psy_err("%s: cannot load the pseudonym key: %s", conf->pseudonym_key_file,
+                    r == -EINVAL ? "the file does not hold 64 hex digits" : strerror(-r));
+        sodium_memzero(secret, sizeof secret);
+        return r;
+    }
+    memcpy(ret_pseudo, pseudo, sizeof pseudo);
+    memcpy(ret_secret, secret, sizeof secret);
+    memcpy(ret_public, public, sizeof public);
+    sodium_memzero(pseudo, sizeof pseudo);
+    sodium_memzero(secret, sizeof secret);
+    return 0;
+}
+
+static sender_t *
+make_sender(void *zctx, const psy_coll_conf_t *conf, const char secret[41], const char public[41])
+{
+    sender_conf_t sc = {0};
+    snprintf(sc.endpoint, sizeof sc.endpoint, "%s", conf->aggregator);
+    memcpy(sc.server_key, conf->aggregator_public_key, 41);
+    memcpy(sc.secret_key, secret, 41);
+    memcpy(sc.public_key, public, 41);
+    sender_t *s = sender_new(zctx, &sc);
+    int e = errno;
+    sodium_memzero(&sc, sizeof sc);
+    if (!s)
+        psy_err("cannot set up the connection to %s: %s", conf->aggregator, zmq_strerror(e));
+    errno = e;
+    return s;
+}
+
+/* Opens the spool and tells the operator what recovery found. */
+static spool_t *
+open_spool(const char *state_dir)
+{
+    spool_recovery_t info;
+    spool_t *s = spool_open(state_dir, &info);
+    if (!s) {
+        psy_err("%s: cannot open the spool: %s", state_dir,
+                errno == EXDEV ? "it holds segments of another epoch, or lost its epoch file"
+                               : strerror(errno));
+        return NULL;
+    }
+    char hex[2 * PSY_EPOCH_LEN + 1];
+    sodium_bin2hex(hex, sizeof hex, spool_epoch(s), PSY_EPOCH_LEN);
+    if (info.created)
+        psy_notice("%s: new spool, epoch %s", state_dir, hex);
+    if (info.cut_bytes > 0)
+        psy_warn("%s: cut %" PRIu64 " bytes of torn or damaged spool data in %u segment(s)",
+                 state_dir, info.cut_bytes, info.cut_segments);
+    psy_info("spool: epoch %s, last sequence %" PRIu64 ", acknowledged %" PRIu64
+             ", %" PRIu64 " bytes",
+             hex, spool_last_seq(s), spool_acked(s), spool_bytes(s));
+    return s;
+}
+
+collector_t *
+collector_new(const char *conf_path, const psy_coll_conf_t *conf)
+{
+    collector_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int e = 0;
+    snprintf(c->conf_path, sizeof c->conf_path, "%s", conf_path);
+    c->conf = *conf;
+    int r = load_keys(conf, c->pseudo_key, c->secret, c->public);
+    if (r < 0) {
+        e = -r;
+        goto fail;
+    }
+    if (mkdir(conf->state_dir, 0700) < 0 && errno != EEXIST) {
+        e = errno;
+        psy_err("%s: cannot create the state folder: %s", conf->state_dir, strerror(e));
+        goto fail;
+    }
+    c->spool = open_spool(conf->state_dir);
+    if (!c->spool) {
+        e = errno;
+        goto fail;
+    }
+    c->inbox = inbox_new(conf->inbox, conf->state_dir, conf->done_days, c->pseudo_key);
+    if (!c->inbox) {
+        e = errno;
+        psy_err("%s: cannot set up done/ and rejected.ndjson: %s", conf->state_dir,
+                strerror(e));
+        goto fail;
+    }
+    c->zctx = zmq_ctx_new();
+    if (!c->zctx) {
+        e = errno;
+        psy_err("cannot create a ZeroMQ context: %s", zmq_strerror(e));
+        goto fail;
+    }
+    c->sender = make_sender(c->zctx, conf, c->secret, c->public);
+    if (!c->sender) {
+        e = errno;
+        goto fail;
+    }
+    return c;
+fail:
+    collector_destroy(&c);
+    errno = e ? e : EIO;
+    return NULL;
+}
+
+void
+collector_destroy(collector_t **cp)
+{
+    if (!cp || !*cp)
+        return;
+    collector_t *c = *cp;
+    sender_destroy(&c->sender);
+    if (c->zctx)
+        zmq_ctx_term(c->zctx);
+    inbox_destroy(&c->inbox);
+    spool_destroy(&c->spool);
+    sodium_memzero(c->pseudo_key, sizeof c->pseudo_key);
+    sodium_memzero(c->secret, sizeof c->secret);
+    free(c);
+    *cp = NULL;
+}
+
+/*
+ * Re-reads the configuration file. Anything wrong with it leaves the
+ * running configuration untouched. The state folder cannot move under a
+ * running spool; a change of it waits for a restart.
+ */
+static void
+reload(collector_t *c)
+{
+    psy_coll_conf_t *n = malloc(sizeof *n);
+    if (!n) {
+        psy_err("reload: out of memory; keeping the old configuration");
+        return;
+    }
+    char err[512];
+    int r = psy_coll_conf_load(c->conf_path, n, err, sizeof err);
+    if (r < 0) {
+        psy_err("reload: %s; keeping the old configuration", err);
+        free(n);
+        return;
+    }
+    uint8_t pseudo[PSY_PSEUDO_KEYLEN];
+    char secret[41], public[41];
+    if (load_keys(n, pseudo, secret, public) < 0) {
+        psy_err("reload: keeping the old configuration");
+        free(n);
+        return;
+    }
+    if (strcmp(n->state_dir, c->conf.state_dir) != 0) {
+        psy_warn("reload: state_dir changed to %s; it takes effect at the next start",
+                 n->state_dir);
+        snprintf(n->state_dir, sizeof n->state_dir, "%s", c->conf.state_dir);
+    }
+    if (strcmp(n->aggregator, c->conf.aggregator) != 0 ||
+        strcmp(n->aggregator_public_key, c->conf.aggregator_public_key) != 0 ||
+        strcmp(secret, c->secret) != 0) {
+        sender_t *s = make_sender(c->zctx, n, secret, public);
+        if (!s) {
+            psy_err("reload: keeping the old configuration");
+            sodium_memzero(secret, sizeof secret);
+            sodium_memzero(pseudo, sizeof pseudo);
+            free(n);
+            return;
+        }
+        sender_destroy(&c->sender);
+        c->sender = s;
+        sender_set_spool_full(s, c->spool_full);
+        psy_notice("reload: connecting to %s", n->aggregator);
+    }
+    r = inbox_configure(c->inbox, n->inbox, n->done_days, pseudo);
+    if (r < 0)
+        psy_err("reload: inbox %s: %s", n->inbox, strerror(-r));
+    memcpy(c->pseudo_key, pseudo, sizeof pseudo);
+    memcpy(c->secret, secret, sizeof secret);
+    memcpy(c->public, public, sizeof public);
+    sodium_memzero(secret, sizeof secret);
+    sodium_memzero(pseudo, sizeof pseudo);
+    c->conf = *n;
+    free(n);
+    psy_notice("reload: configuration re-read from %s", c->conf_path);
+}
+
+/*
+ * The spool failed (a write or fsync error, or damage found while
+ * reading). Reopening it recovers the last committed state; the inbox
+ * file being read is read again from its mark and the sender resends.
+ */
+static int
+recover_spool(collector_t *c, int err)
+{
+    psy_err("spool failed: %s; reopening it", strerror(-err));
+    spool_destroy(&c->spool);
+    c->spool = open_spool(c->conf.state_dir);
+    if (!c->spool)
+        return -EIO;
+    inbox_reset(c->inbox);
+    sender_reset(c->sender);
+    return 0;
+}
+
+/* Updates spool_full from the spool's size and the cap; logs changes (rate-limited). */
+static void
+check_full(collector_t *c, psy_time_t now)
+{
+    uint64_t cap = (uint64_t)c->conf.spool_max_mb * 1024 * 1024;
+    uint64_t bytes = spool_bytes(c->spool);
+    bool full = bytes >= cap;
+    if (full && (!c->spool_full || now - c->full_logged >= FULL_LOG_INTERVAL)) {
+        psy_warn("spool full (%" PRIu64 " bytes, cap spool_max_mb = %ld): not taking inbox "
+                 "files until the aggregator acknowledges",
+                 bytes, c->conf.spool_max_mb);
+        c->full_logged = now;
+    } else if (!full && c->spool_full) {
+        psy_notice("spool below its cap again: taking inbox files");
+    }
+    c->spool_full = full;
+    sender_set_spool_full(c->sender, full);
+}
+
+int
+collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload_flag)
+{
+    uint64_t wd_usec = 0;
+    bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
+    psy_time_t next_scan = 0, next_clean = 0, next_wd = 0;
+    bool busy = false;
+    int ret = 0;
+
+    sd_notify(0, "READY=1");
+    psy_notice("running: inbox %s, state %s, aggregator %s", c->conf.inbox, c->conf.state_dir,
+               c->conf.aggregator);
+    while (!*stop) {
+        psy_time_t now = psy_time_now();
+        if (*reload_flag) {
+            *reload_flag = 0;
+            reload(c);
+            next_scan = 0;
+        }
+
+        check_full(c, now);
+        busy = false;
+        if (!c->spool_full && now >= next_scan) {
+            int r = inbox_step(c->inbox, c->spool, now, INBOX_GROUP);
+            if (r < 0) {
+                if ((ret = recover_spool(c, r)) < 0)
+                    break;
+            } else if (r == 1) {
+                busy = true;
+            } else {
+                next_scan = now + SCAN_INTERVAL;
+            }
+        }
+
+        int r = sender_tick(c->sender, c->spool, now);
+        if (r < 0 && (ret = recover_spool(c, r)) < 0)
+            break;
+
+        if (now >= next_clean) {
+            int n = inbox_clean_done(c->inbox, now);
+            if (n > 0)
+                psy_info("done/: deleted %d file(s) older than %d days", n, c->conf.done_days);
+            else if (n < 0)
+                psy_warn("done/: cannot clean: %s", strerror(-n));
+            next_clean = now + CLEAN_INTERVAL;
+        }
+
+        if (watchdog && now >= next_wd) {
+            sd_notify(0, "WATCHDOG=1");
+            next_wd = now + (psy_time_t)wd_usec / 2;
+        }
+
+        zmq_pollitem_t item = {.socket = sender_socket(c->sender), .events = ZMQ_POLLIN};
+        int n = zmq_poll(&item, 1, busy ? 0 : POLL_MS);
+        if (n < 0 && errno != EINTR) {
+            psy_err("poll failed: %s", zmq_strerror(errno));
+            ret = -errno;
+            break;
+        }
+        if (n > 0 && (item.revents & ZMQ_POLLIN)) {
+            r = sender_on_readable(c->sender, c->spool);
+            if (r < 0 && (ret = recover_spool(c, r)) < 0)
+                break;
+        }
+        if (busy)
+            next_scan = 0; /* keep reading the current file next turn */
+    }
+    sd_notify(0, "STOPPING=1");
+    if (ret == 0)
+        psy_notice("stopped: last sequence %" PRIu64 ", acknowledged %" PRIu64,
+                   spool_last_seq(c->spool), spool_acked(c->spool));
+    return ret;
+}

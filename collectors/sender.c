@@ -1,0 +1,411 @@
+/*
+ * sender: batches, window, acknowledgements and heartbeats over a CURVE
+ * DEALER. See sender.h.
+ */
+#include "sender.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "psymon/codec.h"
+#include "psymon/log.h"
+#include "psymon/psymon.h"
+
+typedef struct {
+    uint64_t first, last;
+    psy_time_t sent_at;
+} flight_t;
+
+struct sender {
+    void *sock;
+    void *monitor; /* PAIR receiving the DEALER's connection events */
+    bool spool_full;
+    bool rewind;   /* resend everything unacknowledged at the next tick */
+    bool hb_due;   /* send a heartbeat at the next tick */
+    psy_time_t last_hb;
+
+    flight_t flight[SENDER_WINDOW];
+    size_t nflight;
+
+    /* Records read from the spool, not yet sent (a batch that did not fit). */
+    psy_record_t *recs;
+    uint64_t *seqs;
+    size_t nrecs;
+
+    uint64_t batches_sent, acks;
+    bool warned_ahead;
+};
+
+static int
+set_int(void *sock, int opt, int v)
+{
+    return zmq_setsockopt(sock, opt, &v, sizeof v);
+}
+
+sender_t *
+sender_new(void *zctx, const sender_conf_t *conf)
+{
+    sender_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    s->recs = calloc(PSY_BATCH_MAX, sizeof *s->recs);
+    s->seqs = calloc(PSY_BATCH_MAX, sizeof *s->seqs);
+    s->sock = zmq_socket(zctx, ZMQ_DEALER);
+    int e = 0;
+    if (!s->recs || !s->seqs || !s->sock) {
+        e = s->sock ? ENOMEM : errno;
+        goto fail;
+    }
+    if (zmq_setsockopt(s->sock, ZMQ_CURVE_SERVERKEY, conf->server_key, 41) < 0 ||
+        zmq_setsockopt(s->sock, ZMQ_CURVE_PUBLICKEY, conf->public_key, 41) < 0 ||
+        zmq_setsockopt(s->sock, ZMQ_CURVE_SECRETKEY, conf->secret_key, 41) < 0 ||
+        set_int(s->sock, ZMQ_IMMEDIATE, 1) < 0 || set_int(s->sock, ZMQ_LINGER, 0) < 0 ||
+        set_int(s->sock, ZMQ_RECONNECT_IVL, 100) < 0 ||
+        set_int(s->sock, ZMQ_RECONNECT_IVL_MAX, 10000) < 0 ||
+        set_int(s->sock, ZMQ_HEARTBEAT_IVL, 5000) < 0 ||
+        set_int(s->sock, ZMQ_HEARTBEAT_TIMEOUT, 15000) < 0 ||
+        set_int(s->sock, ZMQ_MAXMSGSIZE, PSY_MSG_MAX) < 0) {
+        e = errno;
+        goto fail;
+    }
+    /* The monitor must exist before connecting, or the first connection goes unseen. */
+    char addr[64];
+    snprintf(addr, sizeof addr, "inproc://psymon-sender-%p", (void *)s);
+    if (zmq_socket_monitor(s->sock, addr,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) < 0) {
+        e = errno;
+        goto fail;
+    }
+    s->monitor = zmq_socket(zctx, ZMQ_PAIR);
+    if (!s->monitor || set_int(s->monitor, ZMQ_LINGER, 0) < 0 ||
+        zmq_connect(s->monitor, addr) < 0) {
+        e = errno;
+        goto fail;
+    }
+    if (zmq_connect(s->sock, conf->endpoint) < 0) {
+        e = errno;
+        goto fail;
+    }
+    s->hb_due = true;
+    return s;
+fail:
+    sender_destroy(&s);
+    errno = e ? e : EINVAL;
+    return NULL;
+}
+
+void
+sender_destroy(sender_t **sp)
+{
+    if (!sp || !*sp)
+        return;
+    sender_t *s = *sp;
+    if (s->sock) {
+        if (s->monitor)
+            zmq_socket_monitor(s->sock, NULL, 0);
+        zmq_close(s->sock);
+    }
+    if (s->monitor)
+        zmq_close(s->monitor);
+    free(s->recs);
+    free(s->seqs);
+    free(s);
+    *sp = NULL;
+}
+
+void *
+sender_socket(sender_t *s)
+{
+    return s->sock;
+}
+
+void
+sender_set_spool_full(sender_t *s, bool full)
+{
+    s->spool_full = full;
+}
+
+void
+sender_reset(sender_t *s)
+{
+    s->nflight = 0;
+    s->nrecs = 0;
+    s->rewind = true;
+}
+
+uint64_t
+sender_batches_sent(const sender_t *s)
+{
+    return s->batches_sent;
+}
+
+uint64_t
+sender_acks_received(const sender_t *s)
+{
+    return s->acks;
+}
+
+int
+sender_transmit(sender_t *s, const uint8_t *buf, size_t len)
+{
+    if (zmq_send(s->sock, buf, len, ZMQ_DONTWAIT) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Encodes and transmits msg; the encoding is wiped and freed either way. */
+static int
+send_msg(sender_t *s, const psy_msg_t *msg)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int r = psy_codec_encode(msg, &buf, &len);
+    if (r < 0)
+        return r;
+    r = sender_transmit(s, buf, len);
+    free(buf);
+    return r;
+}
+
+static int
+send_heartbeat(sender_t *s, spool_t *spool, psy_time_t now)
+{
+    psy_msg_t msg = {.kind = PSY_MSG_HEARTBEAT};
+    psy_heartbeat_t *hb = &msg.u.heartbeat;
+    memcpy(hb->epoch, spool_epoch(spool), PSY_EPOCH_LEN);
+    hb->last_seq = spool_last_seq(spool);
+    hb->backlog = spool_last_seq(spool) - spool_acked(spool);
+    hb->spool_bytes = spool_bytes(spool);
+    hb->rejected = spool_last_mark(spool)->rejected;
+    hb->spool_full = s->spool_full;
+    hb->clock = now;
+    snprintf(hb->version, sizeof hb->version, "%s", PSYMON_VERSION);
+    return send_msg(s, &msg);
+}
+
+/* Applies one acknowledgement: persists it and retires the batches it covers. */
+static int
+on_ack(sender_t *s, spool_t *spool, const psy_ack_t *ack)
+{
+    if (memcmp(ack->epoch, spool_epoch(spool), PSY_EPOCH_LEN) != 0) {
+        psy_debug("sender: ignoring an acknowledgement for another epoch");
+        return 0;
+    }
+    s->acks++;
+    if (ack->acked_seq > spool_last_seq(spool) && !s->warned_ahead) {
+        psy_warn("sender: the aggregator acknowledges sequence %" PRIu64
+                 " but the spool ends at %" PRIu64,
+                 ack->acked_seq, spool_last_seq(spool));
+        s->warned_ahead = true;
+    }
+    int r = spool_ack(spool, ack->acked_seq);
+    if (r < 0)
+        return r;
+    uint64_t acked = spool_acked(spool);
+    size_t keep = 0;
+    for (size_t i = 0; i < s->nflight; i++)
+        if (s->flight[i].last > acked)
+            s->flight[keep++] = s->flight[i];
+    s->nflight = keep;
+    return 0;
+}
+
+int
+sender_on_readable(sender_t *s, spool_t *spool)
+{
+    /* Bounded: a peer that floods us cannot keep this loop from returning. */
+    for (int budget = 0; budget < 1000; budget++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, s->sock, ZMQ_DONTWAIT) < 0) {
+            int e = errno;
+            zmq_msg_close(&m);
+            if (e == EAGAIN || e == EINTR)
+                return 0;
+            psy_warn("sender: receive failed: %s", zmq_strerror(e));
+            return 0;
+        }
+        size_t len = zmq_msg_size(&m);
+        psy_msg_t msg;
+        int r = len == 0 ? -EBADMSG : psy_codec_decode(zmq_msg_data(&m), len, &msg);
+        zmq_msg_close(&m);
+        if (r < 0) {
+            if (len != 0)
+                psy_warn("sender: dropped a malformed message from the aggregator");
+            continue;
+        }
+        if (msg.kind == PSY_MSG_ACK)
+            r = on_ack(s, spool, &msg.u.ack);
+        else
+            psy_warn("sender: dropped an unexpected message from the aggregator");
+        psy_msg_clear(&msg);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Drains the monitor: a new connection resends what is unacknowledged and a heartbeat. */
+static void
+drain_monitor(sender_t *s)
+{
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, s->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size(&ev) >= 6) {
+            memcpy(&event, zmq_msg_data(&ev), 2);
+            memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+        }
+        bool more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        if (more) {
+            zmq_msg_init(&addr); /* the peer's address: not needed */
+            (void)zmq_msg_recv(&addr, s->monitor, ZMQ_DONTWAIT);
+            zmq_msg_close(&addr);
+        }
+        switch (event) {
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+            psy_notice("sender: connected to the aggregator");
+            s->hb_due = true;
+            s->rewind = true;
+            break;
+        case ZMQ_EVENT_DISCONNECTED:
+            psy_notice("sender: disconnected from the aggregator; records stay in the spool");
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+            psy_err("sender: the aggregator refused this collector's key (status %u)", value);
+            break;
+        default:
+            psy_warn("sender: handshake with the aggregator failed (event 0x%x, value %u); "
+                     "check aggregator_public_key",
+                     event, value);
+            break;
+        }
+    }
+}
+
+/* Tops up the record buffer from the spool, stopping at a gap in the sequence. */
+static int
+fill(sender_t *s, spool_t *spool)
+{
+    while (s->nrecs < PSY_BATCH_MAX) {
+        psy_record_t rec;
+        uint64_t seq;
+        int r = spool_next(spool, &rec, &seq);
+        if (r <= 0)
+            return r;
+        s->recs[s->nrecs] = rec;
+        s->seqs[s->nrecs] = seq;
+        s->nrecs++;
+    }
+    return 0;
+}
+
+/*
+ * Sends one batch from the front of the record buffer: as many contiguous
+ * records as fit in PSY_MSG_MAX. Returns 1 when sent, 0 when there was
+ * nothing to send, -EAGAIN when no aggregator is connected, or -errno.
+ */
+static int
+send_batch(sender_t *s, spool_t *spool, psy_time_t now)
+{
+    if (s->nrecs == 0)
+        return 0;
+    size_t count = 1;
+    while (count < s->nrecs && s->seqs[count] == s->seqs[0] + count)
+        count++;
+    psy_msg_t msg = {.kind = PSY_MSG_BATCH};
+    memcpy(msg.u.batch.epoch, spool_epoch(spool), PSY_EPOCH_LEN);
+    msg.u.batch.first_seq = s->seqs[0];
+    msg.u.batch.records = s->recs;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int r;
+    for (;;) {
+        msg.u.batch.count = count;
+        r = psy_codec_encode(&msg, &buf, &len);
+        if (r != -EINVAL || count == 1)
+            break;
+        count /= 2; /* over PSY_MSG_MAX: split */
+    }
+    if (r == -EINVAL) {
+        /* It was encoded once to be spooled, so this cannot happen; never stall on it. */
+        psy_err("sender: record %" PRIu64 " cannot be encoded; skipped", s->seqs[0]);
+        r = 0;
+    } else if (r < 0) {
+        return r;
+    } else {
+        r = sender_transmit(s, buf, len);
+        free(buf);
+        if (r < 0)
+            return r;
+        s->flight[s->nflight++] =
+            (flight_t){.first = s->seqs[0], .last = s->seqs[0] + count - 1, .sent_at = now};
+        s->batches_sent++;
+        r = 1;
+    }
+    memmove(s->recs, s->recs + count, (s->nrecs - count) * sizeof *s->recs);
+    memmove(s->seqs, s->seqs + count, (s->nrecs - count) * sizeof *s->seqs);
+    s->nrecs -= count;
+    return r;
+}
+
+int
+sender_tick(sender_t *s, spool_t *spool, psy_time_t now)
+{
+    drain_monitor(s);
+    if (s->hb_due || now - s->last_hb >= SENDER_HEARTBEAT_S * PSY_USEC) {
+        int r = send_heartbeat(s, spool, now);
+        if (r == 0) {
+            s->hb_due = false;
+            s->last_hb = now;
+        } else if (r != -EAGAIN) {
+            psy_warn("sender: heartbeat not sent: %s", strerror(-r));
+        }
+    }
+    if (s->nflight > 0 && now - s->flight[0].sent_at >= SENDER_RESEND_S * PSY_USEC) {
+        psy_notice("sender: no acknowledgement for %d s; sending unacknowledged records again",
+                   SENDER_RESEND_S);
+        s->rewind = true;
+    }
+    if (s->rewind) {
+        s->nflight = 0;
+        s->nrecs = 0;
+        s->rewind = false;
+        int r = spool_rewind(spool);
+        if (r < 0)
+            return r;
+    }
+    while (s->nflight < SENDER_WINDOW) {
+        int r = fill(s, spool);
+        if (r < 0)
+            return r;
+        r = send_batch(s, spool, now);
+        if (r == -EAGAIN)
+            break; /* no aggregator connected: the records wait in the buffer and the spool */
+        if (r < 0) {
+            psy_warn("sender: batch not sent: %s", strerror(-r));
+            break;
+        }
+        if (r == 0)
+            break;
+    }
+    return 0;
+}

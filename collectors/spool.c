@@ -1,0 +1,1000 @@
+/*
+ * spool: append-only segments of CRC-framed records with a durable acked
+ * sequence. The layout is described in spool.h.
+ */
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <zlib.h>
+
+#include "psymon/codec.h"
+
+enum { FRAME_HEADER = 1, FRAME_RECORD = 2, FRAME_MARK = 3 };
+
+#define FRAME_PREFIX   8                      /* length + CRC */
+#define FRAME_MAX      (PSY_MSG_MAX + 1024)   /* type + payload, at most */
+#define WBUF_FLUSH     (256 * 1024)
+#define RBUF_INITIAL   (64 * 1024)
+#define MARK_LEN_MAX   (2 + SPOOL_NAME_MAX + 7 * 8)
+#define DIR_MAX        (PSY_PATH_MAX - 64) /* room for a file name under it */
+#define RECLAIM_MIN    (1024 * 1024) /* rotate a fully acked segment above this size */
+
+typedef struct {
+    uint64_t base;  /* sequence number of its first record */
+    uint64_t bytes; /* size on disk, plus what is buffered for it */
+} segment_t;
+
+/* A buffered sequential reader of frames in one segment file. */
+typedef struct {
+    int fd;
+    uint8_t *buf;
+    size_t cap, start, end;
+    uint64_t off; /* file offset of buf[start] */
+    bool eof;
+} rbuf_t;
+
+/* The read cursor of the sender. */
+typedef struct {
+    bool valid;
+    size_t seg;        /* index into segs */
+    rbuf_t rb;
+    uint64_t next_seq; /* sequence number of the next record to return */
+    uint64_t frame_off; /* offset of the frame read last, to step back to it */
+} cursor_t;
+
+struct spool {
+    char dir[DIR_MAX];
+    char segdir[DIR_MAX];
+    uint8_t epoch[PSY_EPOCH_LEN];
+
+    segment_t *segs;
+    size_t nsegs, segcap;
+    int wfd; /* the last segment, open for appending */
+    uint8_t *wbuf;
+    size_t wlen, wcap;
+
+    uint64_t next_seq;  /* next sequence number to assign */
+    uint64_t last_seq;  /* highest committed */
+    uint64_t acked;
+    spool_mark_t mark;         /* last committed */
+    spool_mark_t pending_mark; /* last appended */
+    bool dirty;   /* appended since the last commit */
+    bool broken;  /* a write or fsync failed: only destroy is allowed */
+    uint64_t segment_max;
+
+    cursor_t cur;
+};
+
+/* Little-endian helpers: the spool must read back the same on any host. */
+static void
+put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void
+put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void
+put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t
+get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t
+get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t
+get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint32_t
+frame_crc(const uint8_t *body, size_t len)
+{
+    return (uint32_t)crc32(crc32(0L, Z_NULL, 0), body, (uInt)len);
+}
+
+/* fsync of a folder, so that a create, rename or unlink in it is durable. */
+static int
+fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return r;
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Replaces dir/name with `len` bytes durably: a temporary file is written
+ * and fsynced, then renamed over the old one, then the folder is fsynced,
+ * so a crash leaves either the old or the new content, never a mix.
+ */
+static int
+write_file_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    char path[PSY_PATH_MAX], tmp[PSY_PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path ||
+        snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int r = write_all(fd, data, len);
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r < 0) {
+        unlink(tmp);
+        return r;
+    }
+    return fsync_dir(dir);
+}
+
+static size_t
+mark_encode(const spool_mark_t *m, uint8_t *p)
+{
+    size_t nlen = strnlen(m->name, SPOOL_NAME_MAX);
+    uint8_t *q = p;
+    put_u16(q, (uint16_t)nlen);
+    q += 2;
+    memcpy(q, m->name, nlen);
+    q += nlen;
+    put_u64(q, m->dev);
+    put_u64(q + 8, m->ino);
+    put_u64(q + 16, m->size);
+    put_u64(q + 24, (uint64_t)m->mtime_ns);
+    put_u64(q + 32, (uint64_t)m->ctime_ns);
+    put_u64(q + 40, m->items);
+    put_u64(q + 48, m->rejected);
+    q += 56;
+    return (size_t)(q - p);
+}
+
+static int
+mark_decode(const uint8_t *p, size_t len, spool_mark_t *ret)
+{
+    if (len < 2)
+        return -EBADMSG;
+    size_t nlen = get_u16(p);
+    if (nlen > SPOOL_NAME_MAX || len != 2 + nlen + 56)
+        return -EBADMSG;
+    spool_mark_t m = {0};
+    memcpy(m.name, p + 2, nlen);
+    if (memchr(m.name, '\0', nlen))
+        return -EBADMSG;
+    const uint8_t *q = p + 2 + nlen;
+    m.dev = get_u64(q);
+    m.ino = get_u64(q + 8);
+    m.size = get_u64(q + 16);
+    m.mtime_ns = (int64_t)get_u64(q + 24);
+    m.ctime_ns = (int64_t)get_u64(q + 32);
+    m.items = get_u64(q + 40);
+    m.rejected = get_u64(q + 48);
+    *ret = m;
+    return 0;
+}
+
+/* Appends one frame to the write buffer, flushing it when large. */
+static int
+frame_put(spool_t *s, uint8_t type, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t body = 1 + alen + blen;
+    if (body > FRAME_MAX)
+        return -EINVAL;
+    size_t need = s->wlen + FRAME_PREFIX + body;
+    if (need > s->wcap) {
+        size_t cap = s->wcap ? s->wcap : 64 * 1024;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *nb = realloc(s->wbuf, cap);
+        if (!nb)
+            return -ENOMEM;
+        s->wbuf = nb;
+        s->wcap = cap;
+    }
+    uint8_t *f = s->wbuf + s->wlen;
+    uint8_t *bd = f + FRAME_PREFIX;
+    bd[0] = type;
+    if (alen)
+        memcpy(bd + 1, a, alen);
+    if (blen)
+        memcpy(bd + 1 + alen, b, blen);
+    put_u32(f, (uint32_t)body);
+    put_u32(f + 4, frame_crc(bd, body));
+    s->wlen = need;
+    s->segs[s->nsegs - 1].bytes += FRAME_PREFIX + body;
+    if (s->wlen >= WBUF_FLUSH) {
+        int r = write_all(s->wfd, s->wbuf, s->wlen);
+        s->wlen = 0;
+        if (r < 0) {
+            s->broken = true;
+            return r;
+        }
+    }
+    return 0;
+}
+
+static void
+seg_path(const spool_t *s, uint64_t base, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%020" PRIu64 ".seg", s->segdir, base);
+}
+
+static int
+segs_push(spool_t *s, uint64_t base, uint64_t bytes)
+{
+    if (s->nsegs == s->segcap) {
+        size_t cap = s->segcap ? s->segcap * 2 : 8;
+        segment_t *n = realloc(s->segs, cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        s->segs = n;
+        s->segcap = cap;
+    }
+    s->segs[s->nsegs++] = (segment_t){.base = base, .bytes = bytes};
+    return 0;
+}
+
+/*
+ * Starts a new segment at s->next_seq whose header carries the committed
+ * mark, and makes it durable, so that older segments may be deleted.
+ */
+static int
+segment_start(spool_t *s)
+{
+    char path[PSY_PATH_MAX];
+    seg_path(s, s->next_seq, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int r = segs_push(s, s->next_seq, 0);
+    if (r < 0) {
+        close(fd);
+        unlink(path);
+        return r;
+    }
+    if (s->wfd >= 0)
+        close(s->wfd);
+    s->wfd = fd;
+    s->wlen = 0;
+    uint8_t hdr[PSY_EPOCH_LEN + 8 + MARK_LEN_MAX];
+    memcpy(hdr, s->epoch, PSY_EPOCH_LEN);
+    put_u64(hdr + PSY_EPOCH_LEN, s->next_seq);
+    size_t n = PSY_EPOCH_LEN + 8 + mark_encode(&s->mark, hdr + PSY_EPOCH_LEN + 8);
+    r = frame_put(s, FRAME_HEADER, hdr, n, NULL, 0);
+    if (r == 0)
+        r = write_all(fd, s->wbuf, s->wlen);
+    s->wlen = 0;
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    if (r == 0)
+        r = fsync_dir(s->segdir);
+    if (r < 0)
+        s->broken = true;
+    return r;
+}
+
+static void
+rbuf_init(rbuf_t *rb, int fd, uint64_t off)
+{
+    rb->fd = fd;
+    rb->start = rb->end = 0;
+    rb->off = off;
+    rb->eof = false;
+}
+
+static void
+rbuf_close(rbuf_t *rb)
+{
+    if (rb->fd >= 0)
+        close(rb->fd);
+    rb->fd = -1;
+    rb->start = rb->end = 0;
+}
+
+/* Makes at least `want` bytes available from buf[start], unless the file ends first. */
+static int
+rbuf_fill(rbuf_t *rb, size_t want)
+{
+    if (want > rb->cap) {
+        size_t cap = rb->cap ? rb->cap : RBUF_INITIAL;
+        while (cap < want)
+            cap *= 2;
+        uint8_t *n = realloc(rb->buf, cap);
+        if (!n)
+            return -ENOMEM;
+        rb->buf = n;
+        rb->cap = cap;
+    }
+    if (rb->start > 0 && rb->end - rb->start < want) {
+        memmove(rb->buf, rb->buf + rb->start, rb->end - rb->start);
+        rb->end -= rb->start;
+        rb->start = 0;
+    }
+    while (rb->end - rb->start < want) {
+        ssize_t n = pread(rb->fd, rb->buf + rb->end, rb->cap - rb->end,
+                          (off_t)(rb->off + (rb->end - rb->start)));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0) {
+            rb->eof = true;
+            break;
+        }
+        rb->end += (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Reads the next frame. Returns 1 with *ret_type, *ret_body (type
+ * excluded, valid until the next call) and *ret_len; 0 at a clean end of
+ * the file; -EBADMSG for a torn or damaged frame (rb->off is then the
+ * offset where the damage begins); or the errno of read.
+ */
+static int
+rbuf_frame(rbuf_t *rb, uint8_t *ret_type, const uint8_t **ret_body, size_t *ret_len)
+{
+    int r = rbuf_fill(rb, FRAME_PREFIX);
+    if (r < 0)
+        return r;
+    size_t avail = rb->end - rb->start;
+    if (avail == 0)
+        return 0;
+    if (avail < FRAME_PREFIX)
+        return -EBADMSG;
+    const uint8_t *f = rb->buf + rb->start;
+    uint32_t len = get_u32(f);
+    uint32_t crc = get_u32(f + 4);
+    if (len < 1 || len > FRAME_MAX)
+        return -EBADMSG;
+    r = rbuf_fill(rb, FRAME_PREFIX + len);
+    if (r < 0)
+        return r;
+    if (rb->end - rb->start < FRAME_PREFIX + len)
+        return -EBADMSG;
+    f = rb->buf + rb->start;
+    if (frame_crc(f + FRAME_PREFIX, len) != crc)
+        return -EBADMSG;
+    *ret_type = f[FRAME_PREFIX];
+    *ret_body = f + FRAME_PREFIX + 1;
+    *ret_len = len - 1;
+    rb->start += FRAME_PREFIX + len;
+    rb->off += FRAME_PREFIX + len;
+    return 1;
+}
+
+/* Orders segment bases; names are fixed-width, but numbers are what count. */
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Lists the bases of the segment files in segdir, sorted. */
+static int
+list_segments(const char *segdir, uint64_t **ret, size_t *ret_n)
+{
+    DIR *d = opendir(segdir);
+    if (!d)
+        return -errno;
+    uint64_t *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        if (strlen(nm) != 24 || strcmp(nm + 20, ".seg") != 0 ||
+            strspn(nm, "0123456789") != 20)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint64_t *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                free(v);
+                closedir(d);
+                return -ENOMEM;
+            }
+            v = nv;
+        }
+        v[n++] = strtoull(nm, NULL, 10);
+    }
+    closedir(d);
+    if (n)
+        qsort(v, n, sizeof *v, cmp_u64);
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+/*
+ * Scans one segment: checks its header and every frame, cuts a damaged
+ * tail, and advances next_seq and the mark. Returns 0, or 1 when the
+ * segment had no valid header and was removed.
+ */
+static int
+segment_recover(spool_t *s, uint64_t base, bool have_epoch, spool_recovery_t *info)
+{
+    char path[PSY_PATH_MAX];
+    seg_path(s, base, path, sizeof path);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    rbuf_t rb = {.fd = -1};
+    rbuf_init(&rb, fd, 0);
+    uint8_t type;
+    const uint8_t *body;
+    size_t len;
+    int r = rbuf_frame(&rb, &type, &body, &len);
+    if (r <= 0 || type != FRAME_HEADER || len < PSY_EPOCH_LEN + 8 ||
+        get_u64(body + PSY_EPOCH_LEN) != base || base < s->next_seq) {
+        /* No usable header: the segment was being created, or is damaged. */
+        if (r < 0 && r != -EBADMSG)
+            goto out;
+        struct stat st;
+        if (fstat(fd, &st) == 0)
+            info->cut_bytes += (uint64_t)st.st_size;
+        info->cut_segments++;
+        r = unlink(path) < 0 ? -errno : 1;
+        goto out;
+    }
+    if (have_epoch && memcmp(body, s->epoch, PSY_EPOCH_LEN) != 0) {
+        r = -EXDEV; /* a segment of another spool */
+        goto out;
+    }
+    spool_mark_t m;
+    r = mark_decode(body + PSY_EPOCH_LEN + 8, len - PSY_EPOCH_LEN - 8, &m);
+    if (r < 0) {
+        r = -EBADMSG;
+        goto out;
+    }
+    s->mark = m;
+    s->next_seq = base;
+    uint64_t good = rb.off;
+    for (;;) {
+        r = rbuf_frame(&rb, &type, &body, &len);
+        if (r == 0)
+            break;
+        if (r == -EBADMSG)
+            break;
+        if (r < 0)
+            goto out;
+        if (type == FRAME_RECORD) {
+            if (len < 8 || get_u64(body) != s->next_seq) {
+                r = -EBADMSG;
+                break;
+            }
+            s->next_seq++;
+        } else if (type == FRAME_MARK) {
+            if (mark_decode(body, len, &m) < 0) {
+                r = -EBADMSG;
+                break;
+            }
+            s->mark = m;
+        } else {
+            r = -EBADMSG;
+            break;
+        }
+        good = rb.off;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        r = -errno;
+        goto out;
+    }
+    if ((uint64_t)st.st_size > good) {
+        info->cut_bytes += (uint64_t)st.st_size - good;
+        info->cut_segments++;
+        if (ftruncate(fd, (off_t)good) < 0 || fsync(fd) < 0) {
+            r = -errno;
+            goto out;
+        }
+    }
+    r = segs_push(s, base, good);
+out:
+    rbuf_close(&rb);
+    free(rb.buf);
+    return r;
+}
+
+static int
+epoch_load(spool_t *s, bool *ret_found)
+{
+    char path[PSY_PATH_MAX];
+    snprintf(path, sizeof path, "%s/epoch", s->dir);
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT) {
+            *ret_found = false;
+            return 0;
+        }
+        return -errno;
+    }
+    char hex[2 * PSY_EPOCH_LEN + 2] = "";
+    bool ok = fgets(hex, sizeof hex, f) != NULL;
+    fclose(f);
+    size_t got = 0;
+    if (!ok || sodium_hex2bin(s->epoch, PSY_EPOCH_LEN, hex, strcspn(hex, "\n"), NULL, &got,
+                              NULL) != 0 ||
+        got != PSY_EPOCH_LEN)
+        return -EBADMSG;
+    *ret_found = true;
+    return 0;
+}
+
+static int
+epoch_create(spool_t *s)
+{
+    randombytes_buf(s->epoch, PSY_EPOCH_LEN);
+    char hex[2 * PSY_EPOCH_LEN + 2];
+    sodium_bin2hex(hex, sizeof hex, s->epoch, PSY_EPOCH_LEN);
+    strcat(hex, "\n");
+    return write_file_atomic(s->dir, "epoch", hex, strlen(hex));
+}
+
+/* Reads the acked sequence; one of another epoch, or none, is 0. */
+static int
+acked_load(spool_t *s)
+{
+    char path[PSY_PATH_MAX];
+    snprintf(path, sizeof path, "%s/acked", s->dir);
+    FILE *f = fopen(path, "re");
+    s->acked = 0;
+    if (!f)
+        return errno == ENOENT ? 0 : -errno;
+    char hex[2 * PSY_EPOCH_LEN + 1];
+    unsigned long long v;
+    char want[2 * PSY_EPOCH_LEN + 1];
+    sodium_bin2hex(want, sizeof want, s->epoch, PSY_EPOCH_LEN);
+    if (fscanf(f, "epoch %32s acked_seq %llu", hex, &v) == 2 && strcmp(hex, want) == 0)
+        s->acked = v;
+    fclose(f);
+    return 0;
+}
+
+static int
+acked_store(spool_t *s)
+{
+    char hex[2 * PSY_EPOCH_LEN + 1];
+    char buf[128];
+    sodium_bin2hex(hex, sizeof hex, s->epoch, PSY_EPOCH_LEN);
+    int n = snprintf(buf, sizeof buf, "epoch %s acked_seq %" PRIu64 "\n", hex, s->acked);
+    return write_file_atomic(s->dir, "acked", buf, (size_t)n);
+}
+
+static int
+spool_recover(spool_t *s, spool_recovery_t *info)
+{
+    bool have_epoch = false;
+    int r = epoch_load(s, &have_epoch);
+    if (r < 0)
+        return r;
+    uint64_t *bases = NULL;
+    size_t n = 0;
+    r = list_segments(s->segdir, &bases, &n);
+    if (r < 0)
+        return r;
+    s->next_seq = 1;
+    for (size_t i = 0; i < n && r >= 0; i++) {
+        r = segment_recover(s, bases[i], have_epoch, info);
+        if (r == 0 && !have_epoch)
+            r = -EXDEV; /* segments without their epoch file */
+    }
+    free(bases);
+    if (r < 0)
+        return r;
+    if (s->nsegs == 0) {
+        /* Nothing usable: a new spool with a new epoch, so no sequence number is reused. */
+        info->created = true;
+        memset(&s->mark, 0, sizeof s->mark);
+        s->next_seq = 1;
+        r = epoch_create(s);
+        if (r < 0)
+            return r;
+        char ap[PSY_PATH_MAX];
+        snprintf(ap, sizeof ap, "%s/acked", s->dir);
+        unlink(ap);
+        s->acked = 0;
+        r = segment_start(s);
+        if (r < 0)
+            return r;
+    } else {
+        char path[PSY_PATH_MAX];
+        seg_path(s, s->segs[s->nsegs - 1].base, path, sizeof path);
+        s->wfd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (s->wfd < 0)
+            return -errno;
+        r = acked_load(s);
+        if (r < 0)
+            return r;
+    }
+    s->last_seq = s->next_seq - 1;
+    if (s->acked > s->last_seq)
+        s->acked = s->last_seq;
+    s->pending_mark = s->mark;
+    return 0;
+}
+
+spool_t *
+spool_open(const char *dir, spool_recovery_t *ret_info)
+{
+    spool_recovery_t info = {0};
+    spool_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    s->wfd = -1;
+    s->cur.rb.fd = -1;
+    s->segment_max = SPOOL_SEGMENT_MAX;
+    int r = 0;
+    if (snprintf(s->dir, sizeof s->dir, "%s", dir) >= (int)sizeof s->dir ||
+        snprintf(s->segdir, sizeof s->segdir, "%s/spool", dir) >= (int)sizeof s->segdir)
+        r = -ENAMETOOLONG;
+    if (r == 0 && mkdir(s->segdir, 0700) < 0 && errno != EEXIST)
+        r = -errno;
+    if (r == 0)
+        r = spool_recover(s, &info);
+    if (r < 0) {
+        spool_destroy(&s);
+        errno = -r;
+        return NULL;
+    }
+    if (ret_info)
+        *ret_info = info;
+    return s;
+}
+
+void
+spool_destroy(spool_t **sp)
+{
+    if (!sp || !*sp)
+        return;
+    spool_t *s = *sp;
+    rbuf_close(&s->cur.rb);
+    free(s->cur.rb.buf);
+    if (s->wfd >= 0)
+        close(s->wfd);
+    free(s->wbuf);
+    free(s->segs);
+    free(s);
+    *sp = NULL;
+}
+
+void
+spool_set_segment_max(spool_t *s, uint64_t bytes)
+{
+    s->segment_max = bytes < 4096 ? 4096 : bytes;
+}
+
+int
+spool_append(spool_t *s, const psy_record_t *rec, uint64_t *ret_seq)
+{
+    if (s->broken)
+        return -EIO;
+    psy_msg_t msg = {.kind = PSY_MSG_BATCH};
+    memcpy(msg.u.batch.epoch, s->epoch, PSY_EPOCH_LEN);
+    msg.u.batch.first_seq = s->next_seq;
+    msg.u.batch.count = 1;
+    msg.u.batch.records = (psy_record_t *)rec;
+    uint8_t *enc = NULL;
+    size_t elen = 0;
+    int r = psy_codec_encode(&msg, &enc, &elen);
+    if (r < 0)
+        return r;
+    uint8_t seq[8];
+    put_u64(seq, s->next_seq);
+    r = frame_put(s, FRAME_RECORD, seq, sizeof seq, enc, elen);
+    free(enc);
+    if (r < 0)
+        return r;
+    if (ret_seq)
+        *ret_seq = s->next_seq;
+    s->next_seq++;
+    s->dirty = true;
+    return 0;
+}
+
+int
+spool_mark(spool_t *s, const spool_mark_t *m)
+{
+    if (s->broken)
+        return -EIO;
+    uint8_t buf[MARK_LEN_MAX];
+    size_t n = mark_encode(m, buf);
+    int r = frame_put(s, FRAME_MARK, buf, n, NULL, 0);
+    if (r < 0)
+        return r;
+    s->pending_mark = *m;
+    s->pending_mark.name[SPOOL_NAME_MAX] = '\0';
+    s->dirty = true;
+    return 0;
+}
+
+int
+spool_commit(spool_t *s)
+{
+    if (s->broken)
+        return -EIO;
+    if (!s->dirty)
+        return 0;
+    int r = write_all(s->wfd, s->wbuf, s->wlen);
+    s->wlen = 0;
+    if (r == 0 && fsync(s->wfd) < 0)
+        r = -errno;
+    if (r < 0) {
+        s->broken = true;
+        return r;
+    }
+    s->dirty = false;
+    s->last_seq = s->next_seq - 1;
+    s->mark = s->pending_mark;
+    /* Rotation happens only here, between groups, so that a mark and its records share a segment. */
+    if (s->segs[s->nsegs - 1].bytes >= s->segment_max)
+        return segment_start(s);
+    return 0;
+}
+
+/* Deletes segments all of whose records are acknowledged, oldest first. */
+static int
+reclaim(spool_t *s)
+{
+    size_t drop = 0;
+    while (drop + 1 < s->nsegs && s->segs[drop + 1].base - 1 <= s->acked)
+        drop++;
+    if (drop == 0)
+        return 0;
+    for (size_t i = 0; i < drop; i++) {
+        char path[PSY_PATH_MAX];
+        seg_path(s, s->segs[i].base, path, sizeof path);
+        if (unlink(path) < 0 && errno != ENOENT)
+            return -errno;
+    }
+    memmove(s->segs, s->segs + drop, (s->nsegs - drop) * sizeof *s->segs);
+    s->nsegs -= drop;
+    /* The cursor keeps its open file; only its index shifts. Behind the acked point it restarts. */
+    if (s->cur.valid && s->cur.seg >= drop) {
+        s->cur.seg -= drop;
+    } else {
+        rbuf_close(&s->cur.rb);
+        s->cur.valid = false;
+    }
+    return fsync_dir(s->segdir);
+}
+
+int
+spool_ack(spool_t *s, uint64_t seq)
+{
+    if (s->broken)
+        return -EIO;
+    if (seq > s->last_seq)
+        seq = s->last_seq;
+    if (seq <= s->acked)
+        return 0;
+    s->acked = seq;
+    int r = acked_store(s);
+    if (r < 0)
+        return r;
+    if (s->acked == s->last_seq && !s->dirty &&
+        s->segs[s->nsegs - 1].bytes >= (s->segment_max < RECLAIM_MIN ? s->segment_max / 4
+                                                                      : RECLAIM_MIN)) {
+        r = segment_start(s);
+        if (r < 0)
+            return r;
+    }
+    return reclaim(s);
+}
+
+/* Opens segment `idx` for the cursor, positioned after its header. */
+static int
+cursor_open(spool_t *s, size_t idx)
+{
+    rbuf_close(&s->cur.rb);
+    char path[PSY_PATH_MAX];
+    seg_path(s, s->segs[idx].base, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    rbuf_init(&s->cur.rb, fd, 0);
+    uint8_t type;
+    const uint8_t *body;
+    size_t len;
+    int r = rbuf_frame(&s->cur.rb, &type, &body, &len);
+    if (r <= 0 || type != FRAME_HEADER)
+        return r < 0 ? r : -EBADMSG;
+    s->cur.seg = idx;
+    s->cur.next_seq = s->segs[idx].base;
+    s->cur.valid = true;
+    return 0;
+}
+
+/* Reads the next record frame at the cursor; returns 1, 0 at the end of committed data, -errno. */
+static int
+cursor_frame(spool_t *s, const uint8_t **ret_body, size_t *ret_len, uint64_t *ret_seq)
+{
+    for (;;) {
+        if (s->cur.next_seq > s->last_seq)
+            return 0;
+        uint8_t type;
+        const uint8_t *body;
+        size_t len;
+        s->cur.frame_off = s->cur.rb.off;
+        int r = rbuf_frame(&s->cur.rb, &type, &body, &len);
+        if (r < 0)
+            return r;
+        if (r == 0) {
+            if (s->cur.seg + 1 >= s->nsegs)
+                return 0;
+            r = cursor_open(s, s->cur.seg + 1);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (type != FRAME_RECORD)
+            continue;
+        if (len < 8)
+            return -EBADMSG;
+        uint64_t seq = get_u64(body);
+        s->cur.next_seq = seq + 1;
+        *ret_body = body + 8;
+        *ret_len = len - 8;
+        *ret_seq = seq;
+        return 1;
+    }
+}
+
+int
+spool_rewind(spool_t *s)
+{
+    if (s->broken)
+        return -EIO;
+    /* Flushed but uncommitted bytes are readable; the cursor stops at last_seq anyway. */
+    uint64_t target = s->acked + 1;
+    size_t idx = 0;
+    while (idx + 1 < s->nsegs && s->segs[idx + 1].base <= target)
+        idx++;
+    s->cur.valid = false;
+    int r = cursor_open(s, idx);
+    if (r < 0)
+        return r;
+    while (s->cur.next_seq < target) {
+        const uint8_t *body;
+        size_t len;
+        uint64_t seq;
+        r = cursor_frame(s, &body, &len, &seq);
+        if (r <= 0)
+            return r;
+        if (seq >= target) {
+            /* Step back so that spool_next() returns this record (after a gap left by damage). */
+            rbuf_init(&s->cur.rb, s->cur.rb.fd, s->cur.frame_off);
+            s->cur.next_seq = seq;
+            break;
+        }
+    }
+    return 0;
+}
+
+int
+spool_next(spool_t *s, psy_record_t *ret, uint64_t *ret_seq)
+{
+    if (s->broken)
+        return -EIO;
+    if (!s->cur.valid) {
+        int r = spool_rewind(s);
+        if (r < 0)
+            return r;
+    }
+    const uint8_t *body;
+    size_t len;
+    uint64_t seq;
+    int r = cursor_frame(s, &body, &len, &seq);
+    if (r <= 0)
+        return r;
+    psy_msg_t msg;
+    r = psy_codec_decode(body, len, &msg);
+    if (r < 0)
+        return r;
+    if (msg.kind != PSY_MSG_BATCH || msg.u.batch.count != 1 || msg.u.batch.first_seq != seq) {
+        psy_msg_clear(&msg);
+        return -EBADMSG;
+    }
+    *ret = msg.u.batch.records[0];
+    psy_msg_clear(&msg);
+    *ret_seq = seq;
+    return 1;
+}
+
+const uint8_t *
+spool_epoch(const spool_t *s)
+{
+    return s->epoch;
+}
+
+uint64_t
+spool_last_seq(const spool_t *s)
+{
+    return s->last_seq;
+}
+
+uint64_t
+spool_acked(const spool_t *s)
+{
+    return s->acked;
+}
+
+uint64_t
+spool_bytes(const spool_t *s)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->nsegs; i++)
+        n += s->segs[i].bytes;
+    return n;
+}
+
+unsigned
+spool_segments(const spool_t *s)
+{
+    return (unsigned)s->nsegs;
+}
+
+const spool_mark_t *
+spool_last_mark(const spool_t *s)
+{
+    return &s->mark;
+}

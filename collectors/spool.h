@@ -1,0 +1,135 @@
+/*
+ * spool: the collector's durable local queue of records.
+ *
+ * A spool lives in one folder (the collector's state_dir) and is made of:
+ *
+ *   epoch            32 hex digits: 16 random bytes fixed when the spool is
+ *                    created; the aggregator deduplicates by (center, epoch,
+ *                    sequence), so a spool that lost its state starts a new
+ *                    epoch rather than reusing sequence numbers.
+ *   acked            "acked_seq N": every record up to N is stored at the
+ *                    aggregator (written to a temporary file, fsynced and
+ *                    renamed into place).
+ *   spool/NNN.seg    append-only segments, named by the sequence number of
+ *                    their first record (20 digits, so names sort as numbers).
+ *
+ * A segment is a sequence of frames:
+ *
+ *   u32 length (little endian) of type + payload
+ *   u32 CRC-32 (zlib) of type + payload
+ *   u8  type: 1 header, 2 record, 3 mark
+ *   payload
+ *
+ * The first frame of a segment is its header: the epoch, the segment's
+ * first sequence number and the last mark (below), carried over so that a
+ * segment alone holds everything recovery needs. A record frame holds the
+ * record as psy_codec_encode() of a one-record batch of this epoch whose
+ * first_seq is the record's sequence number. A mark frame holds the inbox
+ * progress: which file (name and identity), how many of its items (records
+ * and rejections) are done, and the total of rejected records so far. A
+ * mark is written with the records it covers and made durable by the same
+ * fsync, so that a file half read when the collector died is skipped up to
+ * exactly that point on re-reading.
+ *
+ * On open, every segment is scanned; a torn or CRC-damaged tail is cut off
+ * (ftruncate + fsync), and the sequence numbers continue after the last
+ * intact record. Records become visible to spool_next() only once
+ * spool_commit() made them durable.
+ *
+ * Library-style module: it does not log; every function returns 0 or a
+ * negative errno.
+ */
+#ifndef PSYMON_COLLECTOR_SPOOL_H
+#define PSYMON_COLLECTOR_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "psymon/limits.h"
+#include "psymon/record.h"
+
+#define SPOOL_NAME_MAX    255               /* inbox file name held in a mark */
+#define SPOOL_SEGMENT_MAX (64 * 1024 * 1024) /* default: a new segment after this */
+
+typedef struct spool spool_t;
+
+/* Inbox progress, durable with the records it covers. */
+typedef struct {
+    char name[SPOOL_NAME_MAX + 1]; /* "" when no file was ever read */
+    /* Identity of that file: a renamed or rewritten file does not match. */
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+    uint64_t items;    /* items (records and rejections) of the file done */
+    uint64_t rejected; /* records rejected since the spool was created */
+} spool_mark_t;
+
+/* What spool_open() found; the daemon logs it. */
+typedef struct {
+    bool created;         /* a new spool (and epoch) was made */
+    uint64_t cut_bytes;   /* bytes of torn or damaged frames cut off */
+    unsigned cut_segments; /* segments in which something was cut */
+} spool_recovery_t;
+
+/*
+ * Opens the spool in `dir`, creating it (and a new epoch) when it holds
+ * none. *ret_info, when not NULL, tells what recovery did. Returns NULL
+ * with errno set on failure. Caller owns the spool and must destroy it.
+ */
+spool_t *spool_open(const char *dir, spool_recovery_t *ret_info);
+
+/* Closes the spool (nothing uncommitted is made durable) and NULLs *s. Accepts NULL. */
+void spool_destroy(spool_t **s);
+
+/*
+ * Sets the size after which a new segment begins (tests use small ones).
+ * Must be at least 4096.
+ */
+void spool_set_segment_max(spool_t *s, uint64_t bytes);
+
+/*
+ * Appends one record and assigns it the next sequence number, returned in
+ * *ret_seq (may be NULL). Not durable until spool_commit(). Returns 0,
+ * -EINVAL for a record the codec refuses, or the errno of write.
+ */
+int spool_append(spool_t *s, const psy_record_t *rec, uint64_t *ret_seq);
+
+/* Appends an inbox progress mark. Not durable until spool_commit(). */
+int spool_mark(spool_t *s, const spool_mark_t *m);
+
+/*
+ * Makes everything appended durable (one fsync) and visible to the sender.
+ * Returns 0 or the errno of fsync; after a failure the spool must be
+ * destroyed and reopened, which recovers the last committed state.
+ */
+int spool_commit(spool_t *s);
+
+/*
+ * Records that the aggregator stored every record up to `seq`. A value at
+ * or below the current one is ignored; one above the last committed
+ * sequence is clamped to it. Persists the acked sequence and deletes
+ * segments that hold only acknowledged records; when everything is
+ * acknowledged and the current segment is large, starts a new one so the
+ * old can go. Returns 0 or a negative errno.
+ */
+int spool_ack(spool_t *s, uint64_t seq);
+
+/* Sets the read cursor to the first unacknowledged record. */
+int spool_rewind(spool_t *s);
+
+/*
+ * Reads the record at the read cursor and advances it. Returns 1 with *ret
+ * and *ret_seq set, 0 when every committed record was read, or a negative
+ * errno.
+ */
+int spool_next(spool_t *s, psy_record_t *ret, uint64_t *ret_seq);
+
+const uint8_t *spool_epoch(const spool_t *s); /* PSY_EPOCH_LEN bytes */
+uint64_t spool_last_seq(const spool_t *s);    /* highest committed sequence, 0 when none */
+uint64_t spool_acked(const spool_t *s);
+uint64_t spool_bytes(const spool_t *s);       /* bytes of all segments */
+unsigned spool_segments(const spool_t *s);
+/* The last committed mark (name "" when none). */
+const spool_mark_t *spool_last_mark(const spool_t *s);
+
+#endif
