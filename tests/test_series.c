@@ -25,8 +25,8 @@
 
 #define DAY_S 86400
 /* 2021-01-11T12:00:00Z: ten complete days since the epoch. */
-#define NOW_S (SERIES_EPOCH_S + 10 * DAY_S + 12 * 3600)
-#define AT(day, hour) ((SERIES_EPOCH_S + (int64_t)(day) * DAY_S + (hour) * 3600) * PSY_USEC)
+#define NOW_S         (SERIES_EPOCH_S + 10 * DAY_S + 12 * 3600)
+#define AT(day, hour) ((SERIES_EPOCH_S + (int64_t)(day)*DAY_S + (hour)*3600) * PSY_USEC)
 
 /*
  * agg_conf_snapshot belongs to the daemon; a weak stand-in lets this test
@@ -138,8 +138,8 @@ fetch(const char *file, fetched_t *ret)
     ret->end = (time_t)(NOW_S + 5 * DAY_S);
     ret->step = DAY_S;
     rrd_clear_error();
-    if (rrd_fetch_r(file, "AVERAGE", &ret->start, &ret->end, &ret->step, &ret->ds_cnt,
-                    &ret->names, &ret->data) != 0)
+    if (rrd_fetch_r(file, "AVERAGE", &ret->start, &ret->end, &ret->step, &ret->ds_cnt, &ret->names,
+                    &ret->data) != 0)
         fail_msg("rrd_fetch_r %s: %s", file, rrd_get_error());
     assert_int_equal(ret->step, DAY_S);
     assert_int_equal(ret->ds_cnt, SERIES_DS__COUNT);
@@ -156,7 +156,8 @@ fetched_free(fetched_t *f)
     rrd_freemem(f->data);
 }
 
-/* A row of rrd_fetch_r stands for the step ending at its time: day d ends at epoch + (d + 1) days. */
+/* A row of rrd_fetch_r stands for the step ending at its time: day d ends at epoch + (d + 1) days.
+ */
 static double
 value(const fetched_t *f, int day, int ds)
 {
@@ -200,9 +201,8 @@ test_rebuild_counts(void **state)
     fetched_t a, b, r;
 
     fill_example(f);
-    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, err,
-                                    sizeof err),
-                     0);
+    assert_int_equal(
+        series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, err, sizeof err), 0);
     path_of(f, "pc-a", path, sizeof path);
     fetch(path, &a);
     path_of(f, "pc-b", path, sizeof path);
@@ -255,8 +255,7 @@ test_last_update_not_in_future(void **state)
     time_t last;
 
     fill_example(f);
-    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, NULL, 0),
-                     0);
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, NULL, 0), 0);
     path_of(f, "region", path, sizeof path);
     rrd_clear_error();
     last = rrd_last_r(path);
@@ -288,8 +287,7 @@ test_correction_changes_values(void **state)
     fetched_t a;
 
     fill_example(f);
-    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, NULL, 0),
-                     0);
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, NULL, 0), 0);
     path_of(f, "pc-a", path, sizeof path);
     fetch(path, &a);
     assert_true(value(&a, 1, SERIES_DS_ADMISSIONS) == 2);
@@ -309,8 +307,7 @@ test_correction_changes_values(void **state)
         }
     }
     /* A day older than the last update is rewritten: the file is rebuilt whole. */
-    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, NULL, 0),
-                     0);
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, NULL, 0), 0);
     fetch(path, &a);
     assert_true(value(&a, 1, SERIES_DS_ADMISSIONS) == 1);
     assert_true(value(&a, 3, SERIES_DS_ADMISSIONS) == 1);
@@ -328,8 +325,8 @@ test_rebuild_rejects_bad_arguments(void **state)
     assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, PSY_TIME_NONE, NULL, 0),
                      -EINVAL);
     /* A folder that cannot be created is an error, not a crash. */
-    assert_true(series_rebuild("/proc/psymon-no/rrd", f->conf, &f->recs, NOW_S * PSY_USEC, NULL,
-                               0) < 0);
+    assert_true(
+        series_rebuild("/proc/psymon-no/rrd", f->conf, &f->recs, NOW_S * PSY_USEC, NULL, 0) < 0);
 }
 
 static psy_batch_t
@@ -394,9 +391,9 @@ test_thread_and_graph(void **state)
     fe.start = (time_t)(today - 5 * DAY_S);
     fe.end = (time_t)(today + DAY_S);
     fe.step = DAY_S;
-    assert_int_equal(rrd_fetch_r(path, "AVERAGE", &fe.start, &fe.end, &fe.step, &fe.ds_cnt,
-                                 &fe.names, &fe.data),
-                     0);
+    assert_int_equal(
+        rrd_fetch_r(path, "AVERAGE", &fe.start, &fe.end, &fe.step, &fe.ds_cnt, &fe.names, &fe.data),
+        0);
     {
         long row = (long)((today - DAY_S - fe.start) / DAY_S) - 1; /* the day before yesterday */
         assert_true(fe.data[(size_t)row * fe.ds_cnt + SERIES_DS_ADMISSIONS] == 1);
@@ -429,9 +426,9 @@ test_thread_and_graph(void **state)
     assert_int_equal(series_graph(&agg, "../etc", "coercion", 60, NULL, &png, &len), -EINVAL);
     assert_int_equal(series_graph(&agg, "pc-a", "nonsense", 60, NULL, &png, &len), -EINVAL);
     assert_int_equal(series_graph(&agg, "pc-a", "coercion", 0, NULL, &png, &len), -EINVAL);
-    assert_int_equal(series_graph(&agg, "pc-a", "coercion", SERIES_GRAPH_DAYS_MAX + 1, NULL, &png,
-                                  &len),
-                     -EINVAL);
+    assert_int_equal(
+        series_graph(&agg, "pc-a", "coercion", SERIES_GRAPH_DAYS_MAX + 1, NULL, &png, &len),
+        -EINVAL);
     assert_null(png);
 
     /* A correction bumps the generation; the thread rebuilds within its interval. */

@@ -1,0 +1,517 @@
+/*
+ * httpd: the server started on 127.0.0.1 with a free port against a
+ * temporary store, each endpoint asked with a tiny raw HTTP client.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "agg.h"
+#include "httpd.h"
+#include "series.h"
+#include "store.h"
+
+/* See test_series.c: a weak stand-in in case the library does not carry it. */
+__attribute__((weak)) void
+agg_conf_snapshot(agg_t *agg, psy_agg_conf_t *ret)
+{
+    pthread_mutex_lock(&agg->lock);
+    *ret = *agg->conf;
+    pthread_mutex_unlock(&agg->lock);
+}
+
+typedef struct {
+    char dir[64];
+    psy_agg_conf_t *conf;
+    agg_t agg;
+    httpd_t *h;
+    int port;
+} fixture_t;
+
+typedef struct {
+    int status;
+    char *head; /* status line and headers */
+    char *body;
+    size_t body_len;
+} reply_t;
+
+static void
+reply_free(reply_t *r)
+{
+    free(r->head);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+/* Sends `raw` as is and reads the reply until the server closes. */
+static void
+http_raw(int port, const char *raw, size_t raw_len, reply_t *ret)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {.tv_sec = 20};
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    char *sep;
+    int fd;
+
+    assert_non_null(buf);
+    memset(ret, 0, sizeof *ret);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    for (size_t off = 0; off < raw_len;) {
+        ssize_t n = send(fd, raw + off, raw_len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            break; /* the server may answer and close before reading everything */
+        off += (size_t)n;
+    }
+    for (;;) {
+        ssize_t n;
+        if (len + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        n = recv(fd, buf + len, cap - len - 1, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    sep = strstr(buf, "\r\n\r\n");
+    assert_non_null(sep);
+    ret->head = strndup(buf, (size_t)(sep - buf));
+    ret->body_len = len - (size_t)(sep + 4 - buf);
+    ret->body = malloc(ret->body_len + 1);
+    assert_non_null(ret->body);
+    memcpy(ret->body, sep + 4, ret->body_len);
+    ret->body[ret->body_len] = '\0';
+    assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &ret->status), 1);
+    free(buf);
+}
+
+static void
+http(int port, const char *method, const char *target, reply_t *ret)
+{
+    char *req = NULL;
+    int n = asprintf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", method,
+                     target);
+
+    assert_true(n > 0);
+    http_raw(port, req, (size_t)n, ret);
+    free(req);
+}
+
+/* The value of header `name` (case-insensitive), copied into buf, or NULL. */
+static const char *
+header(const reply_t *r, const char *name, char *buf, size_t size)
+{
+    size_t nl = strlen(name);
+
+    for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+        const char *line = p + 2;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            size_t vl;
+            while (*v == ' ')
+                v++;
+            vl = strcspn(v, "\r\n");
+            snprintf(buf, size, "%.*s", (int)vl, v);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+static psy_record_t
+rec(psy_rec_type_t type, const char *id, psy_time_t t, uint8_t patient)
+{
+    psy_record_t r;
+
+    psy_record_init(&r);
+    r.type = type;
+    snprintf(r.id, sizeof r.id, "%s", id);
+    r.time = t;
+    r.has_patient = true;
+    memset(r.patient, patient, sizeof r.patient);
+    return r;
+}
+
+static int
+setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    store_t *st;
+    psy_record_t recs[4];
+    psy_batch_t b = {.first_seq = 1, .count = 4, .records = recs};
+    psy_time_t now = psy_time_now();
+    uint64_t acked = 0;
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_httpd.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->conf = calloc(1, sizeof *f->conf);
+    assert_non_null(f->conf);
+    f->conf->ncenters = 2;
+    strcpy(f->conf->centers[0].id, "pc-a");
+    strcpy(f->conf->centers[0].name, "Center <A>");
+    strcpy(f->conf->centers[1].id, "pc-b");
+    strcpy(f->conf->centers[1].name, "Center B");
+    strcpy(f->conf->region_name, "Region Test");
+    snprintf(f->conf->data_dir, sizeof f->conf->data_dir, "%s", f->dir);
+    strcpy(f->conf->http_listen, "127.0.0.1:0");
+    strcpy(f->conf->timezone, "UTC");
+    f->conf->target_pct = 30;
+    f->conf->nbaseline = 3;
+    f->conf->baseline_years[0] = 2021;
+    f->conf->baseline_years[1] = 2022;
+    f->conf->baseline_years[2] = 2023;
+    f->conf->first_year = 2024;
+    f->conf->first_month = 1;
+    f->conf->last_year = 2030;
+    f->conf->last_month = 12;
+
+    /* Four records at pc-a, all more than a month old. */
+    st = store_new(f->dir, false);
+    assert_non_null(st);
+    recs[0] = rec(PSY_REC_ADMISSION, "a1", now - 40 * PSY_DAY, 1);
+    recs[0].mode = PSY_MODE_ACUTE;
+    recs[0].legal = PSY_LEGAL_VOLUNTARY;
+    snprintf(recs[0].contact, sizeof recs[0].contact, "a1");
+    recs[1] = rec(PSY_REC_COERCION, "c1", now - 39 * PSY_DAY, 1);
+    recs[1].coercion = PSY_COERCION_BELT;
+    recs[1].end = now - 39 * PSY_DAY + 5 * PSY_HOUR;
+    recs[2] = rec(PSY_REC_DISCHARGE, "d1", now - 35 * PSY_DAY, 1);
+    snprintf(recs[2].contact, sizeof recs[2].contact, "a1");
+    recs[2].outcome = PSY_OUTCOME_REGULAR;
+    recs[3] = rec(PSY_REC_ADMISSION, "a2", now - 34 * PSY_DAY, 2);
+    recs[3].mode = PSY_MODE_PLANNED;
+    recs[3].legal = PSY_LEGAL_VOLUNTARY;
+    snprintf(recs[3].contact, sizeof recs[3].contact, "a2");
+    memset(b.epoch, 7, sizeof b.epoch);
+    assert_int_equal(store_apply_batch(st, "pc-a", &b, now, &acked), 0);
+    assert_int_equal(acked, 4);
+    store_destroy(&st);
+
+    pthread_mutex_init(&f->agg.lock, NULL);
+    f->agg.conf = f->conf;
+    atomic_store(&f->agg.generation, 1);
+    atomic_store(&f->agg.counters.batches, 7);
+    f->h = httpd_new(&f->agg);
+    assert_non_null(f->h);
+    f->port = httpd_port(f->h);
+    assert_true(f->port > 0);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *f = *state;
+    char cmd[128];
+
+    httpd_destroy(&f->h);
+    assert_null(f->h);
+    httpd_destroy(&f->h);
+    httpd_destroy(NULL);
+    pthread_mutex_destroy(&f->agg.lock);
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f->conf);
+    free(f);
+    return 0;
+}
+
+static void
+test_healthz(void **state)
+{
+    fixture_t *f = *state;
+    reply_t r;
+
+    http(f->port, "GET", "/healthz", &r);
+    assert_int_equal(r.status, 503);
+    reply_free(&r);
+    atomic_store(&f->agg.ready, true);
+    http(f->port, "GET", "/healthz", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok\n");
+    reply_free(&r);
+    /* HEAD: the same status, no body. */
+    http(f->port, "HEAD", "/healthz", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 0);
+    reply_free(&r);
+}
+
+static void
+test_methods_and_errors(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const methods[] = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    char buf[128], *longurl;
+    reply_t r;
+
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        http(f->port, methods[i], "/healthz", &r);
+        assert_int_equal(r.status, 405);
+        assert_non_null(header(&r, "Allow", buf, sizeof buf));
+        assert_string_equal(buf, "GET, HEAD");
+        reply_free(&r);
+    }
+    /* A body does not change that, and the server stays up. */
+    {
+        const char req[] = "POST /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                           "Content-Length: 5\r\n\r\nhello";
+        http_raw(f->port, req, sizeof req - 1, &r);
+        assert_int_equal(r.status, 405);
+        reply_free(&r);
+    }
+
+    http(f->port, "GET", "/nope", &r);
+    assert_int_equal(r.status, 404);
+    reply_free(&r);
+    http(f->port, "GET", "/graph/pc-zz.png", &r);
+    assert_int_equal(r.status, 404);
+    reply_free(&r);
+    http(f->port, "GET", "/graph/..%2fetc.png", &r);
+    assert_int_equal(r.status, 404);
+    reply_free(&r);
+    http(f->port, "GET", "/graph/pc-a.gif", &r);
+    assert_int_equal(r.status, 404);
+    reply_free(&r);
+
+    longurl = malloc(PSY_HTTP_URL_MAX + 64);
+    assert_non_null(longurl);
+    strcpy(longurl, "/api/v1/status?x=");
+    memset(longurl + strlen(longurl), 'a', PSY_HTTP_URL_MAX);
+    longurl[PSY_HTTP_URL_MAX + 17] = '\0';
+    http(f->port, "GET", longurl, &r);
+    assert_int_equal(r.status, 414);
+    reply_free(&r);
+    /* Exactly at the limit is not too long: the unknown parameter is what is wrong. */
+    longurl[PSY_HTTP_URL_MAX] = '\0';
+    http(f->port, "GET", longurl, &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+    free(longurl);
+
+    http(f->port, "GET", "/api/v1/status?bogus=1", &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+    http(f->port, "GET", "/healthz", &r); /* still serving */
+    assert_true(r.status == 200 || r.status == 503);
+    reply_free(&r);
+}
+
+static void
+test_status(void **state)
+{
+    fixture_t *f = *state;
+    json_error_t jerr;
+    json_t *j, *centers, *c;
+    char buf[128];
+    reply_t r;
+
+    http(f->port, "GET", "/api/v1/status", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header(&r, "Content-Type", buf, sizeof buf));
+    assert_string_equal(buf, "application/json");
+    j = json_loads(r.body, 0, &jerr);
+    assert_non_null(j);
+    centers = json_object_get(j, "centers");
+    assert_true(json_is_array(centers));
+    assert_int_equal(json_array_size(centers), 2);
+    c = json_array_get(centers, 0);
+    assert_string_equal(json_string_value(json_object_get(c, "center")), "pc-a");
+    assert_int_equal(json_integer_value(json_object_get(c, "records")), 4);
+    assert_true(json_is_integer(json_object_get(c, "rejected")));
+    assert_true(json_is_integer(json_object_get(c, "backlog")));
+    assert_true(json_is_string(json_object_get(c, "last_seen")));
+    assert_int_equal(json_object_size(c), 5);
+    c = json_array_get(centers, 1);
+    assert_string_equal(json_string_value(json_object_get(c, "center")), "pc-b");
+    assert_int_equal(json_integer_value(json_object_get(c, "records")), 0);
+    assert_true(json_is_null(json_object_get(c, "last_seen")));
+    json_decref(j);
+    reply_free(&r);
+}
+
+static void
+test_metrics(void **state)
+{
+    fixture_t *f = *state;
+    reply_t r;
+
+    http(f->port, "GET", "/metrics", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "# TYPE psymon_batches_total counter\n"));
+    assert_non_null(strstr(r.body, "\npsymon_batches_total 7\n"));
+    assert_non_null(strstr(r.body, "# HELP psymon_center_backlog "));
+    assert_non_null(strstr(r.body, "psymon_center_records{center=\"pc-a\"} 4\n"));
+    assert_non_null(strstr(r.body, "psymon_center_records{center=\"pc-b\"} 0\n"));
+    assert_non_null(strstr(r.body, "psymon_center_last_seen_age_seconds{center=\"pc-a\"} "));
+    assert_null(strstr(r.body, "psymon_center_last_seen_age_seconds{center=\"pc-b\"}"));
+    assert_non_null(strstr(r.body, "psymon_ready 0\n"));
+    assert_non_null(strstr(r.body, "# TYPE psymon_kpi gauge\n"));
+    assert_non_null(strstr(r.body, "psymon_kpi{kpi=\"admissions\",center=\"pc-a\",period=\"r12:"));
+    reply_free(&r);
+}
+
+static void
+test_dashboard_and_graph(void **state)
+{
+    fixture_t *f = *state;
+    char buf[128], rrd_dir[128];
+    kpi_records_t recs = {0};
+    store_t *st;
+    reply_t r;
+
+    http(f->port, "GET", "/", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header(&r, "Content-Type", buf, sizeof buf));
+    assert_string_equal(buf, "text/html; charset=utf-8");
+    assert_non_null(strstr(r.body, "<img src=\"/graph/region.png\""));
+    assert_non_null(strstr(r.body, "<img src=\"/graph/pc-a.png\""));
+    assert_non_null(strstr(r.body, "<img src=\"/graph/pc-b.png\""));
+    /* Names from the configuration are escaped. */
+    assert_non_null(strstr(r.body, "Center &lt;A&gt;"));
+    assert_null(strstr(r.body, "Center <A>"));
+    assert_null(strstr(r.body, "<script"));
+    assert_non_null(strstr(r.body, "intrusive_episodes"));
+    reply_free(&r);
+
+    /* Before the series are written, a graph is not there yet. */
+    http(f->port, "GET", "/graph/region.png", &r);
+    assert_int_equal(r.status, 503);
+    reply_free(&r);
+
+    st = store_new(f->dir, true);
+    assert_non_null(st);
+    assert_int_equal(store_load(st, f->conf, PSY_TIME_NONE, &recs), 0);
+    snprintf(rrd_dir, sizeof rrd_dir, "%s/rrd", f->dir);
+    assert_int_equal(series_rebuild(rrd_dir, f->conf, &recs, psy_time_now(), NULL, 0), 0);
+    kpi_records_free(&recs);
+    store_destroy(&st);
+
+    http(f->port, "GET", "/graph/region.png", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header(&r, "Content-Type", buf, sizeof buf));
+    assert_string_equal(buf, "image/png");
+    assert_true(r.body_len > 8);
+    assert_memory_equal(r.body, "\x89PNG\r\n\x1a\n", 8);
+    reply_free(&r);
+    http(f->port, "GET", "/graph/pc-a.png?what=activity&days=90", &r);
+    assert_int_equal(r.status, 200);
+    assert_memory_equal(r.body, "\x89PNG", 4);
+    reply_free(&r);
+
+    http(f->port, "GET", "/graph/pc-a.png?days=0", &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+    http(f->port, "GET", "/graph/pc-a.png?days=12x", &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+    http(f->port, "GET", "/graph/pc-a.png?what=pie", &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+    http(f->port, "GET", "/graph/pc-a.png?colour=red", &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+}
+
+static void
+test_kpi_api(void **state)
+{
+    fixture_t *f = *state;
+    json_error_t jerr;
+    json_t *j, *rows, *row;
+    char buf[128], target[256];
+    int y, m, d;
+    reply_t r;
+
+    psy_civil_date(psy_time_now() - 40 * PSY_DAY, &y, &m, &d);
+    snprintf(target, sizeof target,
+             "/api/v1/kpi?period=month&from=%04d-%02d&to=%04d-%02d&center=pc-a&kpi=admissions,"
+             "coercion_episodes:belt",
+             y, m, y, m);
+    http(f->port, "GET", target, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header(&r, "Content-Type", buf, sizeof buf));
+    assert_string_equal(buf, "application/json");
+    j = json_loads(r.body, 0, &jerr);
+    assert_non_null(j);
+    rows = json_object_get(j, "rows");
+    assert_true(json_is_array(rows));
+    assert_int_equal(json_array_size(rows), 2);
+    row = json_array_get(rows, 0);
+    assert_string_equal(json_string_value(json_object_get(row, "center")), "pc-a");
+    assert_string_equal(json_string_value(json_object_get(row, "kpi")), "admissions");
+    assert_true(json_is_integer(json_object_get(row, "value")));
+    assert_true(json_is_boolean(json_object_get(row, "provisional")));
+    assert_non_null(json_object_get(row, "period"));
+    assert_non_null(json_object_get(row, "numerator"));
+    assert_non_null(json_object_get(row, "denominator"));
+    row = json_array_get(rows, 1);
+    assert_string_equal(json_string_value(json_object_get(row, "kpi")), "coercion_episodes:belt");
+    assert_int_equal(json_integer_value(json_object_get(row, "value")), 1);
+    json_decref(j);
+    reply_free(&r);
+
+    /* Bad parameters: 400 with {"error": "..."}. */
+    {
+        static const char *const bad[] = {
+            "/api/v1/kpi?period=fortnight&from=2024-01&to=2024-02",
+            "/api/v1/kpi?period=month&from=2024-13&to=2024-02",
+            "/api/v1/kpi?period=month&from=2024-03&to=2024-02",
+            "/api/v1/kpi?period=month&from=2024-01&to=2024-02&center=nowhere",
+            "/api/v1/kpi?period=month&from=2024-01&to=2024-02&kpi=no_such_kpi",
+            "/api/v1/kpi?period=month&from=2024-01&to=2024-02&as_of=yesterday",
+            "/api/v1/kpi?period=month&from=1900-01&to=2024-02",
+            "/api/v1/kpi?period=month&from=2024-01&to=2024-02&colour=red",
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            http(f->port, "GET", bad[i], &r);
+            if (r.status != 400)
+                fail_msg("%s: %d", bad[i], r.status);
+            j = json_loads(r.body, 0, &jerr);
+            assert_non_null(j);
+            assert_true(json_is_string(json_object_get(j, "error")));
+            json_decref(j);
+            reply_free(&r);
+        }
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_healthz, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_methods_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dashboard_and_graph, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kpi_api, setup, teardown),
+    };
+
+    if (psy_tz_set("UTC") != 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
