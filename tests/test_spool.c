@@ -1,0 +1,469 @@
+/*
+ * spool: append, commit, recovery after a torn or damaged tail, sequence
+ * numbers and epoch across reopening, acknowledgements and reclaiming of
+ * segments. Each test works in a fresh temporary folder.
+ */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "spool.h"
+
+#define T0 (INT64_C(1709300000) * PSY_USEC) /* 2024-03-01 */
+
+typedef struct {
+    char dir[64];
+} fixture_t;
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int
+setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_spool.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *f = *state;
+    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* A valid admission numbered i: its id and time tell records apart. */
+static psy_record_t
+make_rec(int i)
+{
+    psy_record_t r;
+    psy_record_init(&r);
+    r.type = PSY_REC_ADMISSION;
+    snprintf(r.id, sizeof r.id, "A-%d", i);
+    snprintf(r.contact, sizeof r.contact, "A-%d", i);
+    r.time = T0 + (psy_time_t)i * PSY_USEC;
+    r.has_patient = true;
+    memset(r.patient, i & 0xff, sizeof r.patient);
+    r.mode = PSY_MODE_ACUTE;
+    r.legal = PSY_LEGAL_VOLUNTARY;
+    snprintf(r.ward, sizeof r.ward, "M1");
+    return r;
+}
+
+static void
+append_n(spool_t *s, int from, int n)
+{
+    for (int i = from; i < from + n; i++) {
+        psy_record_t r = make_rec(i);
+        uint64_t seq = 0;
+        assert_int_equal(spool_append(s, &r, &seq), 0);
+    }
+}
+
+/* Reads everything from the first unacknowledged record; checks ids and sequence. */
+static int
+read_all(spool_t *s, uint64_t first_seq, int first_id)
+{
+    assert_int_equal(spool_rewind(s), 0);
+    psy_record_t r;
+    uint64_t seq;
+    int n = 0, rc;
+    while ((rc = spool_next(s, &r, &seq)) == 1) {
+        psy_record_t want = make_rec(first_id + n);
+        assert_int_equal(seq, first_seq + (uint64_t)n);
+        assert_true(psy_record_equal(&r, &want));
+        n++;
+    }
+    assert_int_equal(rc, 0);
+    return n;
+}
+
+static void
+seg_file(const char *dir, uint64_t base, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/spool/%020" PRIu64 ".seg", dir, base);
+}
+
+static off_t
+file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static void
+test_append_commit_reopen(void **state)
+{
+    fixture_t *f = *state;
+    spool_recovery_t info;
+    spool_t *s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_true(info.created);
+    assert_int_equal(spool_last_seq(s), 0);
+    uint8_t epoch[PSY_EPOCH_LEN];
+    memcpy(epoch, spool_epoch(s), PSY_EPOCH_LEN);
+
+    append_n(s, 1, 10);
+    /* Not committed: not visible to the sender. */
+    assert_int_equal(spool_last_seq(s), 0);
+    assert_int_equal(read_all(s, 1, 1), 0);
+    assert_int_equal(spool_commit(s), 0);
+    assert_int_equal(spool_last_seq(s), 10);
+    assert_int_equal(read_all(s, 1, 1), 10);
+    spool_destroy(&s);
+    assert_null(s);
+
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_false(info.created);
+    assert_int_equal(info.cut_bytes, 0);
+    assert_memory_equal(spool_epoch(s), epoch, PSY_EPOCH_LEN);
+    assert_int_equal(spool_last_seq(s), 10);
+    assert_int_equal(read_all(s, 1, 1), 10);
+    /* Sequence numbers continue after a restart. */
+    uint64_t seq = 0;
+    psy_record_t r = make_rec(11);
+    assert_int_equal(spool_append(s, &r, &seq), 0);
+    assert_int_equal(seq, 11);
+    assert_int_equal(spool_commit(s), 0);
+    spool_destroy(&s);
+    spool_destroy(&s); /* NULL is accepted */
+}
+
+static void
+test_uncommitted_lost_on_reopen(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 3);
+    assert_int_equal(spool_commit(s), 0);
+    append_n(s, 4, 2); /* buffered, never committed */
+    spool_destroy(&s);
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    assert_int_equal(spool_last_seq(s), 3);
+    uint64_t seq;
+    psy_record_t r = make_rec(4);
+    assert_int_equal(spool_append(s, &r, &seq), 0);
+    assert_int_equal(seq, 4);
+    spool_destroy(&s);
+}
+
+static void
+test_torn_tail_is_cut(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 5);
+    assert_int_equal(spool_commit(s), 0);
+    spool_destroy(&s);
+
+    char path[256];
+    seg_file(f->dir, 1, path, sizeof path);
+    off_t good = file_size(path);
+    /* Half a frame: a length that promises more than follows. */
+    int fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    const uint8_t torn[] = {0x40, 0x00, 0x00, 0x00, 0x12, 0x34, 0x56, 0x78, 0x02, 0x01};
+    assert_int_equal(write(fd, torn, sizeof torn), (ssize_t)sizeof torn);
+    close(fd);
+
+    spool_recovery_t info;
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_int_equal(info.cut_bytes, sizeof torn);
+    assert_int_equal(info.cut_segments, 1);
+    assert_int_equal(file_size(path), good);
+    assert_int_equal(spool_last_seq(s), 5);
+    assert_int_equal(read_all(s, 1, 1), 5);
+    append_n(s, 6, 1);
+    assert_int_equal(spool_commit(s), 0);
+    spool_destroy(&s);
+
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_int_equal(info.cut_bytes, 0);
+    assert_int_equal(spool_last_seq(s), 6);
+    assert_int_equal(read_all(s, 1, 1), 6);
+    spool_destroy(&s);
+}
+
+static void
+test_crc_damage_cuts_from_the_bad_frame(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 4);
+    assert_int_equal(spool_commit(s), 0);
+    char path[256];
+    seg_file(f->dir, 1, path, sizeof path);
+    off_t before_last = file_size(path);
+    append_n(s, 5, 1);
+    assert_int_equal(spool_commit(s), 0);
+    off_t end = file_size(path);
+    spool_destroy(&s);
+
+    /* Flip one byte inside the last record's payload. */
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t b;
+    off_t at = before_last + (end - before_last) / 2;
+    assert_int_equal(pread(fd, &b, 1, at), 1);
+    b ^= 0x5a;
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+
+    spool_recovery_t info;
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_int_equal(info.cut_bytes, (uint64_t)(end - before_last));
+    assert_int_equal(spool_last_seq(s), 4);
+    assert_int_equal(read_all(s, 1, 1), 4);
+    /* The damaged record's number is given again: nothing was acknowledged past 4. */
+    uint64_t seq;
+    psy_record_t r = make_rec(5);
+    assert_int_equal(spool_append(s, &r, &seq), 0);
+    assert_int_equal(seq, 5);
+    spool_destroy(&s);
+}
+
+static void
+test_ack_persists_and_rewind_skips_acked(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 10);
+    assert_int_equal(spool_commit(s), 0);
+    assert_int_equal(spool_ack(s, 4), 0);
+    assert_int_equal(spool_acked(s), 4);
+    assert_int_equal(read_all(s, 5, 5), 6);
+    /* Lower acknowledgements change nothing; higher ones are clamped to what exists. */
+    assert_int_equal(spool_ack(s, 2), 0);
+    assert_int_equal(spool_acked(s), 4);
+    spool_destroy(&s);
+
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    assert_int_equal(spool_acked(s), 4);
+    assert_int_equal(read_all(s, 5, 5), 6);
+    assert_int_equal(spool_ack(s, 1000), 0);
+    assert_int_equal(spool_acked(s), 10);
+    assert_int_equal(read_all(s, 11, 11), 0);
+    spool_destroy(&s);
+}
+
+static void
+test_next_continues_without_rewind(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 3);
+    assert_int_equal(spool_commit(s), 0);
+    psy_record_t r;
+    uint64_t seq;
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(spool_next(s, &r, &seq), 1);
+        assert_int_equal(seq, (uint64_t)i);
+    }
+    assert_int_equal(spool_next(s, &r, &seq), 0);
+    append_n(s, 4, 2);
+    assert_int_equal(spool_next(s, &r, &seq), 0); /* not committed yet */
+    assert_int_equal(spool_commit(s), 0);
+    assert_int_equal(spool_next(s, &r, &seq), 1);
+    assert_int_equal(seq, 4);
+    psy_record_t want = make_rec(4);
+    assert_true(psy_record_equal(&r, &want));
+    spool_destroy(&s);
+}
+
+static void
+test_segments_and_reclaim(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    spool_set_segment_max(s, 4096);
+    for (int g = 0; g < 20; g++) {
+        append_n(s, 1 + g * 10, 10);
+        assert_int_equal(spool_commit(s), 0);
+    }
+    assert_int_equal(spool_last_seq(s), 200);
+    unsigned segs = spool_segments(s);
+    assert_true(segs > 3);
+    uint64_t bytes = spool_bytes(s);
+    assert_int_equal(read_all(s, 1, 1), 200);
+
+    /* Acknowledging part of it deletes only segments wholly acknowledged. */
+    assert_int_equal(spool_ack(s, 100), 0);
+    assert_true(spool_segments(s) < segs);
+    assert_true(spool_segments(s) > 1);
+    assert_true(spool_bytes(s) < bytes);
+    assert_int_equal(read_all(s, 101, 101), 100);
+    spool_destroy(&s);
+
+    /* After a restart the remaining segments still give 101..200. */
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    spool_set_segment_max(s, 4096);
+    assert_int_equal(spool_last_seq(s), 200);
+    assert_int_equal(read_all(s, 101, 101), 100);
+
+    /* Everything acknowledged: one small segment remains, and numbering goes on. */
+    assert_int_equal(spool_ack(s, 200), 0);
+    assert_int_equal(spool_segments(s), 1);
+    assert_true(spool_bytes(s) < 1024);
+    spool_destroy(&s);
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    assert_int_equal(spool_last_seq(s), 200);
+    assert_int_equal(spool_acked(s), 200);
+    uint64_t seq;
+    psy_record_t r = make_rec(201);
+    assert_int_equal(spool_append(s, &r, &seq), 0);
+    assert_int_equal(seq, 201);
+    assert_int_equal(spool_commit(s), 0);
+    assert_int_equal(read_all(s, 201, 201), 1);
+    spool_destroy(&s);
+}
+
+static void
+test_mark_is_durable_with_commit_only(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    assert_string_equal(spool_last_mark(s)->name, "");
+    spool_mark_t m = {0};
+    snprintf(m.name, sizeof m.name, "2024-03.ndjson");
+    m.ino = 77;
+    m.items = 12;
+    m.rejected = 3;
+    append_n(s, 1, 2);
+    assert_int_equal(spool_mark(s, &m), 0);
+    assert_int_equal(spool_commit(s), 0);
+    assert_string_equal(spool_last_mark(s)->name, "2024-03.ndjson");
+
+    spool_mark_t m2 = m;
+    m2.items = 20;
+    assert_int_equal(spool_mark(s, &m2), 0); /* never committed */
+    spool_destroy(&s);
+
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    const spool_mark_t *got = spool_last_mark(s);
+    assert_string_equal(got->name, "2024-03.ndjson");
+    assert_int_equal(got->ino, 77);
+    assert_int_equal(got->items, 12);
+    assert_int_equal(got->rejected, 3);
+
+    /* A mark is carried into a new segment, so reclaiming does not lose it. */
+    spool_set_segment_max(s, 4096);
+    for (int g = 0; g < 10; g++) {
+        append_n(s, 3 + g * 10, 10);
+        assert_int_equal(spool_commit(s), 0);
+    }
+    assert_int_equal(spool_ack(s, spool_last_seq(s)), 0);
+    assert_int_equal(spool_segments(s), 1);
+    spool_destroy(&s);
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    assert_int_equal(spool_last_mark(s)->items, 12);
+    assert_int_equal(spool_last_mark(s)->rejected, 3);
+    spool_destroy(&s);
+}
+
+static void
+test_lost_segments_start_a_new_epoch(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    uint8_t epoch[PSY_EPOCH_LEN];
+    memcpy(epoch, spool_epoch(s), PSY_EPOCH_LEN);
+    append_n(s, 1, 3);
+    assert_int_equal(spool_commit(s), 0);
+    assert_int_equal(spool_ack(s, 2), 0);
+    spool_destroy(&s);
+
+    char path[256];
+    seg_file(f->dir, 1, path, sizeof path);
+    assert_int_equal(unlink(path), 0);
+    spool_recovery_t info;
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    /* Reusing the old epoch would make the aggregator drop new records as duplicates. */
+    assert_true(info.created);
+    assert_memory_not_equal(spool_epoch(s), epoch, PSY_EPOCH_LEN);
+    assert_int_equal(spool_last_seq(s), 0);
+    assert_int_equal(spool_acked(s), 0);
+    spool_destroy(&s);
+}
+
+static void
+test_foreign_segment_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    spool_destroy(&s);
+    char path[256];
+    snprintf(path, sizeof path, "%s/epoch", f->dir);
+    FILE *e = fopen(path, "w");
+    assert_non_null(e);
+    fputs("00112233445566778899aabbccddeeff\n", e);
+    fclose(e);
+    errno = 0;
+    s = spool_open(f->dir, NULL);
+    assert_null(s);
+    assert_int_equal(errno, EXDEV);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_append_commit_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uncommitted_lost_on_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crc_damage_cuts_from_the_bad_frame, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_persists_and_rewind_skips_acked, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_next_continues_without_rewind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_segments_and_reclaim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mark_is_durable_with_commit_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_segments_start_a_new_epoch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_segment_is_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
