@@ -179,13 +179,55 @@ append(reader_t *r, size_t from, size_t to)
 }
 
 /*
+ * Where a CSV scan stands. A quote opens a quoted cell only at the start
+ * of a cell, as in csv.c, so a stray quote inside a cell (rejected there)
+ * cannot swallow the rows after it.
+ */
+enum { SCAN_START, SCAN_PLAIN, SCAN_QUOTED, SCAN_QUOTE_IN_QUOTED };
+
+/* Returns the index of the newline ending the CSV row in in[pos..end), or end. */
+static size_t
+scan_csv(reader_t *r, int *state)
+{
+    for (size_t i = r->pos; i < r->end; i++) {
+        char c = r->in[i];
+
+        switch (*state) {
+        case SCAN_QUOTED:
+            if (c == '"')
+                *state = SCAN_QUOTE_IN_QUOTED;
+            else if (c == '\n')
+                r->next_line++;
+            continue;
+        case SCAN_QUOTE_IN_QUOTED:
+            if (c == '"') {
+                *state = SCAN_QUOTED;
+                continue;
+            }
+            break;
+        case SCAN_START:
+            if (c == '"') {
+                *state = SCAN_QUOTED;
+                continue;
+            }
+            break;
+        default:
+            break;
+        }
+        if (c == '\n')
+            return i;
+        *state = c == ',' ? SCAN_START : SCAN_PLAIN;
+    }
+    return r->end;
+}
+
+/*
  * Consumes in[pos..end) up to the end of the current row, if it lies
  * there, appending to the row. Returns true when the row ended. An NDJSON
- * row ends at a newline; a CSV row at a newline outside quotes, whose
- * parity is all it takes to know (a doubled quote toggles twice).
+ * row ends at a newline; a CSV row at a newline outside a quoted cell.
  */
 static bool
-scan(reader_t *r, bool *quoted)
+scan(reader_t *r, int *state)
 {
     size_t stop = r->end;
 
@@ -195,17 +237,7 @@ scan(reader_t *r, bool *quoted)
         if (nl)
             stop = (size_t)(nl - r->in);
     } else {
-        for (size_t i = r->pos; i < r->end; i++) {
-            if (r->in[i] == '"') {
-                *quoted = !*quoted;
-            } else if (r->in[i] == '\n') {
-                if (!*quoted) {
-                    stop = i;
-                    break;
-                }
-                r->next_line++;
-            }
-        }
+        stop = scan_csv(r, state);
     }
     append(r, r->pos, stop);
     if (stop == r->end) {
@@ -225,8 +257,8 @@ scan(reader_t *r, bool *quoted)
 static int
 next_row(reader_t *r, long *ret_line)
 {
-    bool quoted = false, any = false;
-    int k;
+    bool any = false;
+    int k, state = SCAN_START;
 
     r->row_len = 0;
     r->overflow = false;
@@ -241,7 +273,7 @@ next_row(reader_t *r, long *ret_line)
             break;
         }
         any = true;
-        if (scan(r, &quoted))
+        if (scan(r, &state))
             break;
     }
     if (!r->overflow && r->row_len > 0 && r->row[r->row_len - 1] == '\r')
