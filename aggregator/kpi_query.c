@@ -1,0 +1,265 @@
+/*
+ * Parsing of the KPI options shared by the command line and the HTTP API.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kpi_query.h"
+
+static bool
+given(const char *s)
+{
+    return s && *s;
+}
+
+/* Exactly "YYYY-MM" with a month 01-12; anything else is refused. */
+static bool
+parse_month(const char *s, int *ret_y, int *ret_m)
+{
+    int y, m;
+
+    if (strlen(s) != 7 || s[4] != '-')
+        return false;
+    for (int i = 0; i < 7; i++)
+        if (i != 4 && (s[i] < '0' || s[i] > '9'))
+            return false;
+    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    m = (s[5] - '0') * 10 + (s[6] - '0');
+    if (y < 1 || m < 1 || m > 12)
+        return false;
+    *ret_y = y;
+    *ret_m = m;
+    return true;
+}
+
+static int
+parse_kind(const char *s, kpi_period_kind_t *ret)
+{
+    static const struct {
+        const char *name;
+        kpi_period_kind_t kind;
+    } kinds[] = {
+        {"month", KPI_MONTH}, {"quarter", KPI_QUARTER}, {"year", KPI_YEAR}, {"r12", KPI_R12}};
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(s, kinds[i].name) == 0) {
+            *ret = kinds[i].kind;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* The next comma-separated token of *s: its start and length; *s moves past it. */
+static const char *
+next_token(const char **s, size_t *ret_len)
+{
+    const char *t = *s;
+    size_t n = strcspn(t, ",");
+
+    *ret_len = n;
+    *s = t[n] ? t + n + 1 : t + n;
+    return t;
+}
+
+static int
+parse_levels(const psy_agg_conf_t *conf, const char *center, int **ret, size_t *ret_n, char *err,
+             size_t err_size)
+{
+    size_t cap = conf->ncenters + 1, n = 0;
+    int *v = malloc(cap * sizeof(*v));
+    const char *s = given(center) ? center : "all";
+
+    if (!v)
+        return -ENOMEM;
+    while (*s) {
+        size_t len;
+        const char *t = next_token(&s, &len);
+        size_t add = 1;
+
+        if (len == 3 && memcmp(t, "all", 3) == 0)
+            add = conf->ncenters + 1;
+        if (n + add > cap) {
+            int *nv;
+
+            cap = (n + add) * 2;
+            if (cap > 4 * (PSY_CENTERS_MAX + 1)) {
+                snprintf(err, err_size, "--center names too many centers");
+                free(v);
+                return -EINVAL;
+            }
+            nv = realloc(v, cap * sizeof(*v));
+            if (!nv) {
+                free(v);
+                return -ENOMEM;
+            }
+            v = nv;
+        }
+        if (len == 3 && memcmp(t, "all", 3) == 0) {
+            for (size_t i = 0; i < conf->ncenters; i++)
+                v[n++] = (int)i;
+            v[n++] = KPI_LEVEL_REGION;
+            continue;
+        }
+        if (len == 6 && memcmp(t, "region", 6) == 0) {
+            v[n++] = KPI_LEVEL_REGION;
+            continue;
+        }
+        size_t i;
+        for (i = 0; i < conf->ncenters; i++)
+            if (strlen(conf->centers[i].id) == len && memcmp(conf->centers[i].id, t, len) == 0)
+                break;
+        if (i == conf->ncenters) {
+            snprintf(err, err_size, "unknown center '%.*s'", (int)(len > 64 ? 64 : len), t);
+            free(v);
+            return -EINVAL;
+        }
+        v[n++] = (int)i;
+    }
+    if (n == 0) {
+        snprintf(err, err_size, "--center names no center");
+        free(v);
+        return -EINVAL;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+static int
+parse_kpis(const char *kpis, int **ret, size_t *ret_n, char *err, size_t err_size)
+{
+    size_t max = 4 * kpi_count(), n = 0;
+    int *v = malloc(max * sizeof(*v));
+    const char *s = kpis;
+
+    if (!v)
+        return -ENOMEM;
+    if (!given(kpis)) {
+        for (size_t i = 0; i < kpi_count(); i++)
+            v[n++] = (int)i;
+        *ret = v;
+        *ret_n = n;
+        return 0;
+    }
+    while (*s) {
+        size_t len;
+        const char *t = next_token(&s, &len);
+        char name[128];
+        int k;
+
+        if (n == max) {
+            snprintf(err, err_size, "--kpi names too many KPIs");
+            free(v);
+            return -EINVAL;
+        }
+        if (len == 0 || len >= sizeof(name)) {
+            snprintf(err, err_size, "unknown KPI '%.*s'", (int)(len > 64 ? 64 : len), t);
+            free(v);
+            return -EINVAL;
+        }
+        memcpy(name, t, len);
+        name[len] = '\0';
+        k = kpi_find(name);
+        if (k < 0) {
+            snprintf(err, err_size, "unknown KPI '%s'", name);
+            free(v);
+            return -EINVAL;
+        }
+        v[n++] = k;
+    }
+    if (n == 0) {
+        snprintf(err, err_size, "--kpi names no KPI");
+        free(v);
+        return -EINVAL;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+int
+kpi_query_build(const psy_agg_conf_t *conf, const char *period, const char *from, const char *to,
+                const char *center, const char *kpis, const char *as_of, psy_time_t now,
+                kpi_query_t *ret, char *err, size_t err_size)
+{
+    kpi_period_kind_t kind;
+    int fy, fm, ty, tm, r;
+    psy_time_t t = now;
+    kpi_period_t *periods = NULL;
+    size_t nperiods = 0, nlevels = 0, nkpis = 0;
+    int *levels = NULL, *kidx = NULL;
+
+    if (err_size)
+        err[0] = '\0';
+    if (!given(period)) {
+        snprintf(err, err_size, "--period is required (month, quarter, year or r12)");
+        return -EINVAL;
+    }
+    if (parse_kind(period, &kind) < 0) {
+        snprintf(err, err_size, "--period must be month, quarter, year or r12");
+        return -EINVAL;
+    }
+    if (!given(from)) {
+        snprintf(err, err_size, "--from is required (YYYY-MM)");
+        return -EINVAL;
+    }
+    if (!parse_month(from, &fy, &fm)) {
+        snprintf(err, err_size, "--from must be YYYY-MM");
+        return -EINVAL;
+    }
+    if (!given(to)) {
+        ty = fy;
+        tm = fm;
+    } else if (!parse_month(to, &ty, &tm)) {
+        snprintf(err, err_size, "--to must be YYYY-MM");
+        return -EINVAL;
+    }
+    if (ty * 12 + tm < fy * 12 + fm) {
+        snprintf(err, err_size, "--to is before --from");
+        return -EINVAL;
+    }
+    if (given(as_of) && psy_time_parse(as_of, strlen(as_of), &t) < 0) {
+        snprintf(err, err_size, "--as-of must be an RFC 3339 time, e.g. 2024-03-01T00:00:00Z");
+        return -EINVAL;
+    }
+    r = kpi_period_list(kind, fy, fm, ty, tm, &periods, &nperiods);
+    if (r == -EINVAL) {
+        snprintf(err, err_size, "--from .. --to spans more than %d periods", PSY_HTTP_PERIODS_MAX);
+        return r;
+    }
+    if (r < 0)
+        return r;
+    r = parse_levels(conf, center, &levels, &nlevels, err, err_size);
+    if (r < 0)
+        goto fail;
+    r = parse_kpis(kpis, &kidx, &nkpis, err, err_size);
+    if (r < 0)
+        goto fail;
+    ret->conf = conf;
+    ret->as_of = t;
+    ret->nperiods = nperiods;
+    ret->periods = periods;
+    ret->nlevels = nlevels;
+    ret->levels = levels;
+    ret->nkpis = nkpis;
+    ret->kpis = kidx;
+    return 0;
+fail:
+    free(periods);
+    free(levels);
+    free(kidx);
+    return r;
+}
+
+void
+kpi_query_free(kpi_query_t *q)
+{
+    if (!q)
+        return;
+    free((void *)q->periods);
+    free((void *)q->levels);
+    free((void *)q->kpis);
+    memset(q, 0, sizeof(*q));
+}
