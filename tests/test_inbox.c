@@ -1,0 +1,420 @@
+/*
+ * inbox: order of files, names that are skipped, the move to done/,
+ * rejected.ndjson without field values, and a half-read file that is not
+ * spooled twice after a crash. Real files in a temporary folder, read by
+ * the real reader, into a real spool.
+ */
+#define _XOPEN_SOURCE 700
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "inbox.h"
+#include "psymon/log.h"
+#include "spool.h"
+
+static const uint8_t key[PSY_PSEUDO_KEYLEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                               12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                                               23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+
+typedef struct {
+    char root[64];
+    char inbox[128];
+    char state[128];
+    spool_t *spool;
+    inbox_t *in;
+} fixture_t;
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void
+open_all(fixture_t *f, int done_days)
+{
+    f->spool = spool_open(f->state, NULL);
+    assert_non_null(f->spool);
+    f->in = inbox_new(f->inbox, f->state, done_days, key);
+    assert_non_null(f->in);
+}
+
+/* What a crash leaves: nothing in memory, only what was committed on disk. */
+static void
+close_all(fixture_t *f)
+{
+    inbox_destroy(&f->in);
+    assert_null(f->in);
+    spool_destroy(&f->spool);
+}
+
+static int
+setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->root, sizeof f->root, "/tmp/test_inbox.XXXXXX");
+    assert_non_null(mkdtemp(f->root));
+    snprintf(f->inbox, sizeof f->inbox, "%s/inbox", f->root);
+    snprintf(f->state, sizeof f->state, "%s/state", f->root);
+    assert_int_equal(mkdir(f->inbox, 0700), 0);
+    assert_int_equal(mkdir(f->state, 0700), 0);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *f = *state;
+    close_all(f);
+    nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static void
+put_file(const char *dir, const char *name, const char *content)
+{
+    char tmp[256], path[256];
+    snprintf(tmp, sizeof tmp, "%s/.%s.writing", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(tmp, "w");
+    assert_non_null(fp);
+    fputs(content, fp);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+static bool
+exists(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static char *
+slurp(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return strdup("");
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return strdup(buf);
+}
+
+static char *
+rejected_text(const fixture_t *f)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/rejected.ndjson", f->state);
+    return slurp(path);
+}
+
+/* Runs the inbox until it has nothing left to read; returns the number of steps. */
+static int
+drain(fixture_t *f, size_t max_items)
+{
+    int steps = 0, r;
+    while ((r = inbox_step(f->in, f->spool, psy_time_now(), max_items)) == 1) {
+        steps++;
+        assert_true(steps < 1000);
+    }
+    assert_int_equal(r, 0);
+    return steps;
+}
+
+/* The ids in the spool, in sequence order, joined by spaces. */
+static void
+spool_ids(spool_t *s, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    assert_int_equal(spool_rewind(s), 0);
+    psy_record_t r;
+    uint64_t seq, want = spool_acked(s) + 1;
+    int rc;
+    while ((rc = spool_next(s, &r, &seq)) == 1) {
+        assert_int_equal(seq, want++);
+        if (buf[0])
+            strncat(buf, " ", size - strlen(buf) - 1);
+        strncat(buf, r.id, size - strlen(buf) - 1);
+    }
+    assert_int_equal(rc, 0);
+}
+
+static char *
+adm(int i, char *buf, size_t size)
+{
+    snprintf(buf, size,
+             "{\"type\":\"admission\",\"id\":\"A-%d\",\"time\":\"2024-03-01T14:05:00+01:00\","
+             "\"patient\":\"010190-1234\",\"mode\":\"acute\",\"ward\":\"M1\"}\n",
+             i);
+    return buf;
+}
+
+/* n admissions A-from .. A-(from+n-1), one per line. */
+static char *
+adms(int from, int n)
+{
+    size_t size = (size_t)n * 160 + 1;
+    char *s = calloc(1, size);
+    assert_non_null(s);
+    char line[200];
+    for (int i = from; i < from + n; i++)
+        strcat(s, adm(i, line, sizeof line));
+    return s;
+}
+
+static void
+test_order_and_skipped_names(void **state)
+{
+    fixture_t *f = *state;
+    char line[200];
+    put_file(f->inbox, "b.ndjson", adm(2, line, sizeof line));
+    put_file(f->inbox, "a.ndjson", adm(1, line, sizeof line));
+    put_file(f->inbox, "c.csv",
+             "id,type,time,patient,mode,extra\r\nC-1,admission,2024-03-02T10:00:00Z,"
+             "0101901234,planned,x\r\n");
+    put_file(f->inbox, ".d.ndjson", adm(4, line, sizeof line));
+    put_file(f->inbox, "e.ndjson.tmp", adm(5, line, sizeof line));
+    put_file(f->inbox, "notes.txt", adm(6, line, sizeof line));
+    open_all(f, 30);
+
+    assert_int_equal(drain(f, INBOX_GROUP), 3);
+    char ids[512];
+    spool_ids(f->spool, ids, sizeof ids);
+    assert_string_equal(ids, "A-1 A-2 C-1");
+    assert_int_equal(spool_last_seq(f->spool), 3);
+
+    char done[200];
+    snprintf(done, sizeof done, "%s/done", f->state);
+    assert_true(exists(done, "a.ndjson"));
+    assert_true(exists(done, "b.ndjson"));
+    assert_true(exists(done, "c.csv"));
+    assert_false(exists(f->inbox, "a.ndjson"));
+    /* Names that are still being written, or not ours, stay where they are. */
+    assert_true(exists(f->inbox, ".d.ndjson"));
+    assert_true(exists(f->inbox, "e.ndjson.tmp"));
+    assert_true(exists(f->inbox, "notes.txt"));
+    assert_false(exists(done, "notes.txt"));
+
+    /* Nothing more to do: a further step reads nothing. */
+    assert_int_equal(inbox_step(f->in, f->spool, psy_time_now(), INBOX_GROUP), 0);
+    assert_int_equal(spool_last_seq(f->spool), 3);
+}
+
+static void
+test_done_name_taken_gets_suffix(void **state)
+{
+    fixture_t *f = *state;
+    char line[200], done[200];
+    snprintf(done, sizeof done, "%s/done", f->state);
+    open_all(f, 30);
+    put_file(done, "x.ndjson", "old\n");
+    put_file(f->inbox, "x.ndjson", adm(1, line, sizeof line));
+    drain(f, INBOX_GROUP);
+    assert_true(exists(done, "x.1.ndjson"));
+    char path[256];
+    snprintf(path, sizeof path, "%s/x.ndjson", done);
+    char *old = slurp(path);
+    assert_string_equal(old, "old\n");
+    free(old);
+    put_file(f->inbox, "x.ndjson", adm(2, line, sizeof line));
+    drain(f, INBOX_GROUP);
+    assert_true(exists(done, "x.2.ndjson"));
+    assert_int_equal(spool_last_seq(f->spool), 2);
+}
+
+static void
+test_rejections_hold_no_values(void **state)
+{
+    fixture_t *f = *state;
+    char line[200];
+    char content[2048] = "";
+    strcat(content, adm(1, line, sizeof line));
+    /* Line 2: malformed time; line 3: unknown type; line 4: not JSON at all. */
+    strcat(content, "{\"type\":\"admission\",\"id\":\"A-2\",\"time\":\"yesterday-ish\","
+                    "\"patient\":\"010190-1234\",\"mode\":\"acute\",\"ward\":\"SECRETWARD\"}\n");
+    strcat(content, "{\"type\":\"bogustype\",\"id\":\"B-1\",\"time\":\"2024-03-01T14:05:00Z\","
+                    "\"patient\":\"2702901234\"}\n");
+    strcat(content, "2702901234 garbage\n");
+    strcat(content, adm(5, line, sizeof line));
+    put_file(f->inbox, "r.ndjson", content);
+    open_all(f, 30);
+    drain(f, INBOX_GROUP);
+
+    char ids[256];
+    spool_ids(f->spool, ids, sizeof ids);
+    assert_string_equal(ids, "A-1 A-5");
+    assert_int_equal(spool_last_mark(f->spool)->rejected, 3);
+
+    char *rej = rejected_text(f);
+    /* One JSON line per rejected record, naming file, line, id and reason. */
+    int lines = 0;
+    for (const char *p = rej; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 3);
+    assert_non_null(strstr(rej, "{\"file\":\"r.ndjson\",\"line\":2,\"id\":\"A-2\",\"reason\":"));
+    assert_non_null(strstr(rej, "\"line\":3,\"id\":\"B-1\""));
+    assert_non_null(strstr(rej, "\"line\":4,\"id\":null"));
+    /* Never a field value: no CPR number, no ward, no time, no type value. */
+    assert_null(strstr(rej, "010190"));
+    assert_null(strstr(rej, "2702901234"));
+    assert_null(strstr(rej, "SECRETWARD"));
+    assert_null(strstr(rej, "yesterday-ish"));
+    assert_null(strstr(rej, "bogustype"));
+    free(rej);
+
+    /* The total survives a restart and adds up over files. */
+    close_all(f);
+    put_file(f->inbox, "s.ndjson", "{\"type\":\"admission\"}\n");
+    open_all(f, 30);
+    assert_int_equal(spool_last_mark(f->spool)->rejected, 3);
+    drain(f, INBOX_GROUP);
+    assert_int_equal(spool_last_mark(f->spool)->rejected, 4);
+}
+
+static void
+test_half_read_file_not_spooled_twice(void **state)
+{
+    fixture_t *f = *state;
+    char *content = adms(1, 12);
+    /* A rejected record in the middle (line 6), so rejections are skipped too. */
+    char *nl = content;
+    for (int i = 0; i < 5; i++)
+        nl = strchr(nl, '\n') + 1;
+    size_t head = (size_t)(nl - content);
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%.*s{\"type\":\"admission\",\"id\":\"BAD-1\"}\n%s", (int)head,
+             content, nl);
+    free(content);
+    put_file(f->inbox, "h.ndjson", buf);
+    open_all(f, 30);
+
+    assert_int_equal(inbox_step(f->in, f->spool, psy_time_now(), 5), 1);
+    assert_int_equal(spool_last_seq(f->spool), 5);
+    assert_int_equal(inbox_step(f->in, f->spool, psy_time_now(), 5), 1);
+    assert_int_equal(spool_last_seq(f->spool), 9);
+    assert_int_equal(spool_last_mark(f->spool)->rejected, 1);
+    assert_int_equal(spool_last_mark(f->spool)->items, 10);
+    assert_true(exists(f->inbox, "h.ndjson"));
+
+    /* The collector dies here; the file is read again from the start. */
+    close_all(f);
+    open_all(f, 30);
+    drain(f, 5);
+    char ids[1024];
+    spool_ids(f->spool, ids, sizeof ids);
+    assert_string_equal(ids, "A-1 A-2 A-3 A-4 A-5 A-6 A-7 A-8 A-9 A-10 A-11 A-12");
+    assert_int_equal(spool_last_mark(f->spool)->rejected, 1);
+    char *rej = rejected_text(f);
+    assert_non_null(strstr(rej, "\"line\":6"));
+    assert_null(strstr(strstr(rej, "\n") + 1, "\"line\""));
+    free(rej);
+    assert_false(exists(f->inbox, "h.ndjson"));
+}
+
+static void
+test_crash_before_move_adds_nothing(void **state)
+{
+    fixture_t *f = *state;
+    char *content = adms(1, 3);
+    put_file(f->inbox, "m.ndjson", content);
+    free(content);
+    open_all(f, 30);
+    /* Exactly its 3 items: committed, but the end of the file is not seen yet. */
+    assert_int_equal(inbox_step(f->in, f->spool, psy_time_now(), 3), 1);
+    assert_int_equal(spool_last_seq(f->spool), 3);
+    assert_true(exists(f->inbox, "m.ndjson"));
+    close_all(f);
+    open_all(f, 30);
+    drain(f, INBOX_GROUP);
+    assert_int_equal(spool_last_seq(f->spool), 3);
+    assert_false(exists(f->inbox, "m.ndjson"));
+}
+
+static void
+test_new_file_with_same_name_is_read_whole(void **state)
+{
+    fixture_t *f = *state;
+    char *content = adms(1, 4);
+    put_file(f->inbox, "n.ndjson", content);
+    free(content);
+    open_all(f, 30);
+    assert_int_equal(inbox_step(f->in, f->spool, psy_time_now(), 2), 1);
+    assert_int_equal(spool_last_seq(f->spool), 2);
+    close_all(f);
+    /* The export job replaced the file (a new file renamed into place). */
+    content = adms(101, 4);
+    put_file(f->inbox, "n.ndjson", content);
+    free(content);
+    open_all(f, 30);
+    drain(f, INBOX_GROUP);
+    char ids[256];
+    spool_ids(f->spool, ids, sizeof ids);
+    assert_string_equal(ids, "A-1 A-2 A-101 A-102 A-103 A-104");
+}
+
+static void
+test_done_days(void **state)
+{
+    fixture_t *f = *state;
+    char line[200], done[200];
+    snprintf(done, sizeof done, "%s/done", f->state);
+
+    /* 0: deleted at once. */
+    open_all(f, 0);
+    put_file(f->inbox, "z.ndjson", adm(1, line, sizeof line));
+    drain(f, INBOX_GROUP);
+    assert_false(exists(f->inbox, "z.ndjson"));
+    assert_false(exists(done, "z.ndjson"));
+    assert_int_equal(spool_last_seq(f->spool), 1);
+    close_all(f);
+
+    /* 1: kept for a day. */
+    open_all(f, 1);
+    put_file(f->inbox, "y.ndjson", adm(2, line, sizeof line));
+    drain(f, INBOX_GROUP);
+    assert_true(exists(done, "y.ndjson"));
+    psy_time_t now = psy_time_now();
+    assert_int_equal(inbox_clean_done(f->in, now), 0);
+    assert_true(exists(done, "y.ndjson"));
+    assert_int_equal(inbox_clean_done(f->in, now + 2 * PSY_DAY), 1);
+    assert_false(exists(done, "y.ndjson"));
+}
+
+int
+main(void)
+{
+    psy_log_init("test_inbox", PSY_LOG_ERR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_order_and_skipped_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_name_taken_gets_suffix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejections_hold_no_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_half_read_file_not_spooled_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_before_move_adds_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_file_with_same_name_is_read_whole, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_done_days, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
