@@ -855,7 +855,7 @@ gen_noise(sim_t *s)
             *v = r;
             v->fmonth = later;
             v->flags |= F_VOID;
-        } else if (x >= 0.999) {
+        } else if (x >= 0.999 && r.t >= s->from) {
             rec_t *b = rec_add(s, REC_BAD, r.center, r.t);
             if (!b)
                 return -ENOMEM;
