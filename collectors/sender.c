@@ -60,6 +60,7 @@ sender_new(void *zctx, const sender_conf_t *conf)
     s->seqs = calloc(PSY_BATCH_MAX, sizeof *s->seqs);
     s->sock = zmq_socket(zctx, ZMQ_DEALER);
     int e = 0;
+    int64_t maxmsg = PSY_MSG_MAX; /* an answer larger than this drops the connection */
     if (!s->recs || !s->seqs || !s->sock) {
         e = s->sock ? ENOMEM : errno;
         goto fail;
@@ -72,7 +73,7 @@ sender_new(void *zctx, const sender_conf_t *conf)
         set_int(s->sock, ZMQ_RECONNECT_IVL_MAX, 10000) < 0 ||
         set_int(s->sock, ZMQ_HEARTBEAT_IVL, 5000) < 0 ||
         set_int(s->sock, ZMQ_HEARTBEAT_TIMEOUT, 15000) < 0 ||
-        set_int(s->sock, ZMQ_MAXMSGSIZE, PSY_MSG_MAX) < 0) {
+        zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0) {
         e = errno;
         goto fail;
     }
