@@ -1366,14 +1366,41 @@ usage(FILE *f)
 {
     fputs("Usage: psymon simulate --out DIR [--from YYYY-MM-DD] [--to YYYY-MM-DD|now]\n"
           "                       [--seed N] [--center ID]... [--live SECONDS] [--no-history]\n"
+          "       psymon simulate --centers\n"
           "\n"
           "Writes synthetic inbox files of Region Hovedstaden's psychiatric centers into\n"
           "DIR/<center-id>/, one file per month (some as CSV), from --from (default\n"
           "2021-01-01) through --to (a whole day; default now). The same --seed (default 1)\n"
           "gives the same files. --center limits the output to the named centers.\n"
           "--live SECONDS then keeps adding a small file of fresh events every SECONDS\n"
-          "seconds until SIGINT or SIGTERM; --no-history skips the history files.\n",
+          "seconds until SIGINT or SIGTERM; --no-history skips the history files.\n"
+          "--centers prints the simulated centers and their catchment populations as\n"
+          "tab-separated lines (id, name, one column per year), the region last.\n",
           f);
+}
+
+/*
+ * Prints the center table as tab-separated lines (a header, one line per
+ * center, then the region), so that shell scripts write configurations
+ * whose centers and populations match the simulation.
+ */
+static void
+print_centers(void)
+{
+    printf("id\tname");
+    for (int y = SIM_YEAR_FIRST; y <= SIM_YEAR_LAST; y++)
+        printf("\t%d", y);
+    putchar('\n');
+    for (size_t i = 0; i < NCENTERS; i++) {
+        printf("%s\t%s", centers[i].id, centers[i].name);
+        for (int y = 0; y < SIM_YEARS; y++)
+            printf("\t%ld", centers[i].population[y]);
+        putchar('\n');
+    }
+    printf("region\tRegion Hovedstaden");
+    for (int y = SIM_YEAR_FIRST; y <= SIM_YEAR_LAST; y++)
+        printf("\t%ld", sim_region_population(y));
+    putchar('\n');
 }
 
 /* Parses YYYY-MM-DD strictly. */
@@ -1398,6 +1425,7 @@ cmd_simulate(int argc, char **argv)
         {"to", required_argument, NULL, 't'},    {"seed", required_argument, NULL, 's'},
         {"center", required_argument, NULL, 'c'}, {"live", required_argument, NULL, 'l'},
         {"no-history", no_argument, NULL, 'n'},  {"help", no_argument, NULL, 'h'},
+        {"centers", no_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     sim_t s;
@@ -1455,6 +1483,9 @@ cmd_simulate(int argc, char **argv)
         case 'n':
             history = false;
             break;
+        case 'C':
+            print_centers();
+            return 0;
         case 'h':
             usage(stdout);
             return 0;
