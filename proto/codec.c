@@ -250,7 +250,8 @@ psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len)
     switch (msg->kind) {
     case PSY_MSG_BATCH: {
         const psy_batch_t *b = &msg->u.batch;
-        if (b->count < 1 || b->count > PSY_BATCH_MAX || b->first_seq < 1)
+        if (b->count < 1 || b->count > PSY_BATCH_MAX || b->first_seq < 1 ||
+            b->first_seq > UINT64_MAX - b->count)
             return -EINVAL;
         recs = calloc(b->count, sizeof(*recs));
         rec_ptrs = calloc(b->count, sizeof(*rec_ptrs));
@@ -259,7 +260,14 @@ psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len)
             goto out;
         }
         for (size_t i = 0; i < b->count; i++) {
+            psy_record_t check;
             record_to_pb(&b->records[i], &recs[i]);
+            /* Send nothing the peer's decoder refuses: one such record would
+             * hold back every record spooled behind it. */
+            if (!record_from_pb(&recs[i], &check)) {
+                r = -EINVAL;
+                goto out;
+            }
             rec_ptrs[i] = &recs[i];
         }
         batch.epoch.data = (uint8_t *)b->epoch;
@@ -280,6 +288,12 @@ psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len)
         break;
     case PSY_MSG_HEARTBEAT: {
         const psy_heartbeat_t *h = &msg->u.heartbeat;
+        size_t vlen = strnlen(h->version, sizeof(h->version));
+        if (vlen > PSY_VERSION_MAX || h->backlog > h->last_seq)
+            return -EINVAL;
+        for (size_t i = 0; i < vlen; i++)
+            if (h->version[i] < 0x20 || h->version[i] > 0x7e)
+                return -EINVAL;
         hb.epoch.data = (uint8_t *)h->epoch;
         hb.epoch.len = PSY_EPOCH_LEN;
         hb.last_seq = h->last_seq;
