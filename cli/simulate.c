@@ -41,20 +41,25 @@
 
 /* Catchment populations, 2024 ballpark, with yearly growth. */
 static const sim_center_t centers[] = {
-    {"pc-amager", "Psykiatrisk Center Amager",
-     {201000, 202500, 204000, 205500, 207000, 208500}},
-    {"pc-ballerup", "Psykiatrisk Center Ballerup",
+    {"pc-amager", "Psykiatrisk Center Amager", {201000, 202500, 204000, 205500, 207000, 208500}},
+    {"pc-ballerup",
+     "Psykiatrisk Center Ballerup",
      {338000, 340500, 343000, 345500, 348000, 350500}},
     {"pc-bornholm", "Psykiatrisk Center Bornholm", {39600, 39500, 39400, 39300, 39200, 39100}},
-    {"pc-glostrup", "Psykiatrisk Center Glostrup",
+    {"pc-glostrup",
+     "Psykiatrisk Center Glostrup",
      {323000, 325500, 328000, 330500, 333000, 335500}},
-    {"pc-koebenhavn", "Psykiatrisk Center København",
+    {"pc-koebenhavn",
+     "Psykiatrisk Center København",
      {421000, 424000, 427000, 430000, 433000, 436000}},
-    {"pc-nordsjaelland", "Psykiatrisk Center Nordsjælland",
+    {"pc-nordsjaelland",
+     "Psykiatrisk Center Nordsjælland",
      {318000, 320000, 322000, 324000, 326000, 328000}},
-    {"pc-sct-hans", "Psykiatrisk Center Sct. Hans",
+    {"pc-sct-hans",
+     "Psykiatrisk Center Sct. Hans",
      {176000, 177500, 179000, 180500, 182000, 183500}},
-    {"buc", "Børne- og Ungdomspsykiatrisk Center",
+    {"buc",
+     "Børne- og Ungdomspsykiatrisk Center",
      {388000, 390000, 392000, 394000, 396000, 398000}},
 };
 #define NCENTERS (sizeof(centers) / sizeof(centers[0]))
@@ -252,8 +257,8 @@ month_index(int64_t t)
 
 enum { REC_ADM, REC_DIS, REC_COE, REC_CON, REC_REF, REC_TRS, REC_BAD, REC__N };
 static const char *const rec_prefix[REC__N] = {"ADM", "DIS", "COE", "CON", "REF", "TRS", "BAD"};
-static const char *const rec_type[REC__N] = {"admission", "discharge",   "coercion",
-                                             "consultation", "referral", "treatment_start",
+static const char *const rec_type[REC__N] = {"admission",    "discharge", "coercion",
+                                             "consultation", "referral",  "treatment_start",
                                              "coercion"};
 
 enum { F_VOID = 1, F_AGE = 2, F_VOLUNTARY = 4, F_NOPATIENT = 8 };
@@ -277,25 +282,33 @@ typedef struct {
 /* One record to write; which fields mean something depends on `type`. */
 typedef struct {
     int64_t t;
-    int64_t end;   /* coercion */
+    int64_t end; /* coercion */
     int32_t person;
-    uint32_t num;  /* the record's own number: id = prefix-num */
-    uint32_t ref;  /* the admission (discharge, coercion) or referral number */
+    uint32_t num;   /* the record's own number: id = prefix-num */
+    uint32_t ref;   /* the admission (discharge, coercion) or referral number */
     int32_t fmonth; /* file month: month_index, later for corrections and voids */
     uint8_t type, center, a, b, ward, flags;
-    int16_t n;     /* age or minutes */
+    int16_t n; /* age or minutes */
 } rec_t;
 
 /* Values of rec_t.a / .b per type. */
 static const char *const legal_name[] = {"voluntary", "involuntary_red", "involuntary_yellow"};
 static const char *const outcome_name[] = {"regular", "self_discharge", "transfer", "death"};
 enum { OUT_REGULAR, OUT_SELF, OUT_TRANSFER, OUT_DEATH };
-static const char *const kind_name[] = {
-    "belt",          "physical_restraint",    "sedative_medication",
-    "straps",        "gloves",                "forced_medication",
-    "forced_ect",    "forced_feeding",        "forced_somatic_treatment",
-    "involuntary_detention", "personal_shielding", "door_locking",
-    "compulsory_follow_up",  "other"};
+static const char *const kind_name[] = {"belt",
+                                        "physical_restraint",
+                                        "sedative_medication",
+                                        "straps",
+                                        "gloves",
+                                        "forced_medication",
+                                        "forced_ect",
+                                        "forced_feeding",
+                                        "forced_somatic_treatment",
+                                        "involuntary_detention",
+                                        "personal_shielding",
+                                        "door_locking",
+                                        "compulsory_follow_up",
+                                        "other"};
 #define NKINDS (sizeof(kind_name) / sizeof(kind_name[0]))
 static const char *const role_name[] = {"social_nurse", "social_physician", "other"};
 static const char *const consult_name[] = {"supervision",     "action_plan", "substance_history",
@@ -308,9 +321,8 @@ static const char *const consult_name[] = {"supervision",     "action_plan", "su
 static const struct {
     double per_2021, yearly;
 } kind_rate[NKINDS] = {
-    {1000, 0.87}, {1700, 0.90}, {1250, 0.91}, {25, 0.95},  {20, 0.95},
-    {950, 0.97},  {45, 1.0},    {15, 1.0},    {60, 1.0},   {1150, 0.99},
-    {160, 0.97},  {60, 0.95},   {30, 1.0},    {40, 1.0},
+    {1000, 0.87}, {1700, 0.90}, {1250, 0.91}, {25, 0.95},  {20, 0.95}, {950, 0.97}, {45, 1.0},
+    {15, 1.0},    {60, 1.0},    {1150, 0.99}, {160, 0.97}, {60, 0.95}, {30, 1.0},   {40, 1.0},
 };
 
 typedef struct {
@@ -380,7 +392,7 @@ person_new(sim_t *s, int64_t t, double age, int home, bool revolving)
         c = rng_chance(&s->rng, 0.5) ? 4 : 5 + (int)rng_below(&s->rng, 4);
     else if (yy >= 37)
         c = rng_chance(&s->rng, 0.2) ? (rng_chance(&s->rng, 0.5) ? 4 : 9)
-                                    : (int)rng_below(&s->rng, 4);
+                                     : (int)rng_below(&s->rng, 4);
     else
         c = (int)rng_below(&s->rng, 4);
     char cpr[32];
@@ -424,8 +436,8 @@ pick_adult_center(sim_t *s)
 }
 
 static int
-contact_add(sim_t *s, int32_t person, int center, int64_t start, int64_t end, bool acute,
-            int legal, int outcome)
+contact_add(sim_t *s, int32_t person, int center, int64_t start, int64_t end, bool acute, int legal,
+            int outcome)
 {
     /*
      * Before the history starts the chain runs and nothing is written, except
@@ -461,7 +473,7 @@ static int
 person_chain(sim_t *s, int64_t t, bool child)
 {
     bool revolving = !child && rng_chance(&s->rng, 0.09);
-    double age = child ? 6 + rng_unit(&s->rng) * 12
+    double age = child       ? 6 + rng_unit(&s->rng) * 12
                  : revolving ? 20 + rng_unit(&s->rng) * 40
                              : 18 + fmin(rng_exp(&s->rng, 22), 75);
     int home = child ? BUC : pick_adult_center(s);
@@ -485,22 +497,22 @@ person_chain(sim_t *s, int64_t t, bool child)
         double rl = rng_unit(&s->rng) * (revolving ? 0.6 : 1.0);
         int legal = !acute ? 0 : rl < 0.06 ? 1 : rl < 0.13 ? 2 : 0;
         double ro = rng_unit(&s->rng);
-        int outcome = ro < 0.004 ? OUT_DEATH : ro < (revolving ? 0.2 : 0.09) ? OUT_SELF
-                                                                          : OUT_REGULAR;
+        int outcome = ro < 0.004                      ? OUT_DEATH
+                      : ro < (revolving ? 0.2 : 0.09) ? OUT_SELF
+                                                      : OUT_REGULAR;
 
         if (!child && los > 2 * DAY_S && rng_chance(&s->rng, 0.05)) {
             /* A transfer: discharge here, admission at another center 0-3 h later. */
             int64_t split = t + (int64_t)(los * (0.1 + 0.5 * rng_unit(&s->rng))) / 60 * 60;
-            int other = home != SCT_HANS && rng_chance(&s->rng, 0.5) ? SCT_HANS
-                                                                     : pick_adult_center(s);
+            int other =
+                home != SCT_HANS && rng_chance(&s->rng, 0.5) ? SCT_HANS : pick_adult_center(s);
             if (other == home)
                 other = (home + 1) % BUC;
             int64_t start2 = split + rng_between(&s->rng, 0, 180) * 60;
             if (end <= start2)
                 end = start2 + DAY_S;
             if (contact_add(s, p, home, t, split, acute, legal, OUT_TRANSFER) < 0 ||
-                (split < s->to &&
-                 contact_add(s, p, other, start2, end, acute, legal, outcome) < 0))
+                (split < s->to && contact_add(s, p, other, start2, end, acute, legal, outcome) < 0))
                 return -ENOMEM;
         } else if (contact_add(s, p, home, t, end, acute, legal, outcome) < 0) {
             return -ENOMEM;
@@ -922,24 +934,38 @@ sim_run(sim_t *s)
 
 /* The columns of a CSV file; NDJSON writes the same fields as keys. */
 enum {
-    COL_TYPE, COL_ID, COL_TIME, COL_PATIENT, COL_WARD, COL_ADMISSION, COL_MODE, COL_LEGAL,
-    COL_AGE, COL_OUTCOME, COL_KIND, COL_END, COL_VOLUNTARY, COL_ROLE, COL_MINUTES, COL_REFERRAL,
-    COL_VOID, COL__N
+    COL_TYPE,
+    COL_ID,
+    COL_TIME,
+    COL_PATIENT,
+    COL_WARD,
+    COL_ADMISSION,
+    COL_MODE,
+    COL_LEGAL,
+    COL_AGE,
+    COL_OUTCOME,
+    COL_KIND,
+    COL_END,
+    COL_VOLUNTARY,
+    COL_ROLE,
+    COL_MINUTES,
+    COL_REFERRAL,
+    COL_VOID,
+    COL__N
 };
 static const char *const col_name[COL__N] = {
-    "type", "id",   "time", "patient",   "ward",    "admission", "mode",     "legal", "age",
-    "outcome", "kind", "end", "voluntary", "role", "minutes",  "referral", "void"};
+    "type",    "id",   "time", "patient",   "ward", "admission", "mode",     "legal", "age",
+    "outcome", "kind", "end",  "voluntary", "role", "minutes",   "referral", "void"};
 /* Columns whose NDJSON value is a bare JSON literal (number or boolean). */
-static const bool col_raw[COL__N] = {[COL_AGE] = true, [COL_VOLUNTARY] = true,
-                                     [COL_MINUTES] = true, [COL_VOID] = true};
+static const bool col_raw[COL__N] = {
+    [COL_AGE] = true, [COL_VOLUNTARY] = true, [COL_MINUTES] = true, [COL_VOID] = true};
 
 typedef struct {
     char buf[COL__N][40];
     bool set[COL__N];
 } row_t;
 
-static void
-row_set(row_t *w, int col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void row_set(row_t *w, int col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
 row_set(row_t *w, int col, const char *fmt, ...)
@@ -978,7 +1004,7 @@ row_fill(const sim_t *s, const rec_t *r, row_t *w)
     if (r->person >= 0 && !(r->flags & F_NOPATIENT))
         row_patient(s, w, r->person);
     if (r->ward)
-        row_set(w, COL_WARD, "%c%d", "ABGKNSHU"[r->center], r->ward);
+        row_set(w, COL_WARD, "%c%d", "ABGKNSHU"[r->center], r -> ward);
     if (r->flags & F_AGE)
         row_set(w, COL_AGE, "%d", r->n);
     switch (r->type) {
@@ -1076,9 +1102,8 @@ file_name(int fmonth, bool csv, char *buf, size_t size)
     int64_t days = floor_div(t, DAY_S), sod = t - days * DAY_S;
     int uy, um, ud;
     civil_from_days(days, &uy, &um, &ud);
-    snprintf(buf, size, "%04d%02d%02dT%02d%02d%02dZ-%04d-%02d.%s", uy, um, ud,
-             (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), y, m,
-             csv ? "csv" : "ndjson");
+    snprintf(buf, size, "%04d%02d%02dT%02d%02d%02dZ-%04d-%02d.%s", uy, um, ud, (int)(sod / 3600),
+             (int)(sod / 60 % 60), (int)(sod % 60), y, m, csv ? "csv" : "ndjson");
 }
 
 /* Opens dir/.name.tmp for writing. */
@@ -1198,8 +1223,8 @@ on_signal(int sig)
 typedef struct {
     uint8_t center;
     int32_t person;
-    uint32_t adm;     /* admission number */
-    uint32_t belt;    /* an ongoing belt's number, 0 for none */
+    uint32_t adm;  /* admission number */
+    uint32_t belt; /* an ongoing belt's number, 0 for none */
     int64_t belt_t;
     uint8_t ward;
 } live_contact_t;
@@ -1247,11 +1272,12 @@ live_tick(sim_t *s, const char *out, int64_t now, int64_t run, live_contact_t *o
             if (k->belt && rng_chance(&s->rng, 0.3)) {
                 char bt[32];
                 format_time(k->belt_t, bt, sizeof(bt));
-                fprintf(f,
-                        "{\"type\":\"coercion\",\"id\":\"L%" PRId64 "-COE-%" PRIu32
-                        "\",\"time\":\"%s\",\"end\":\"%s\",\"patient\":\"%s\",\"admission\":\"L%" PRId64
-                        "-ADM-%" PRIu32 "\",\"kind\":\"belt\"}\n",
-                        run, k->belt, bt, tb, p->cpr, run, k->adm);
+                fprintf(
+                    f,
+                    "{\"type\":\"coercion\",\"id\":\"L%" PRId64 "-COE-%" PRIu32
+                    "\",\"time\":\"%s\",\"end\":\"%s\",\"patient\":\"%s\",\"admission\":\"L%" PRId64
+                    "-ADM-%" PRIu32 "\",\"kind\":\"belt\"}\n",
+                    run, k->belt, bt, tb, p->cpr, run, k->adm);
                 k->belt = 0;
                 nlines++;
             } else if (!k->belt && rng_chance(&s->rng, 0.04)) {
@@ -1310,7 +1336,10 @@ live_tick(sim_t *s, const char *out, int64_t now, int64_t run, live_contact_t *o
                     "\"ward\":\"%c%d\"}\n",
                     run, k->adm, tb, s->persons[pi].cpr,
                     rng_chance(&s->rng, 0.85) ? "acute" : "planned",
-                    legal_name[rl < 0.06 ? 1 : rl < 0.13 ? 2 : 0], "ABGKNSHU"[c], k->ward);
+                    legal_name[rl < 0.06   ? 1
+                               : rl < 0.13 ? 2
+                                           : 0],
+                    "ABGKNSHU"[c], k -> ward);
             nlines++;
         }
         if (nlines == 0) {
@@ -1421,12 +1450,11 @@ int
 cmd_simulate(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'},   {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},    {"seed", required_argument, NULL, 's'},
+        {"out", required_argument, NULL, 'o'},    {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},     {"seed", required_argument, NULL, 's'},
         {"center", required_argument, NULL, 'c'}, {"live", required_argument, NULL, 'l'},
-        {"no-history", no_argument, NULL, 'n'},  {"help", no_argument, NULL, 'h'},
-        {"centers", no_argument, NULL, 'C'},
-        {NULL, 0, NULL, 0},
+        {"no-history", no_argument, NULL, 'n'},   {"help", no_argument, NULL, 'h'},
+        {"centers", no_argument, NULL, 'C'},      {NULL, 0, NULL, 0},
     };
     sim_t s;
     memset(&s, 0, sizeof(s));

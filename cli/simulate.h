@@ -20,9 +20,9 @@
 
 /* One psychiatric center of the region, as the simulator models it. */
 typedef struct {
-    const char *id;                /* center id of the configuration, e.g. "pc-amager" */
-    const char *name;              /* e.g. "Psykiatrisk Center Amager" */
-    long population[SIM_YEARS];    /* catchment population, SIM_YEAR_FIRST first */
+    const char *id;             /* center id of the configuration, e.g. "pc-amager" */
+    const char *name;           /* e.g. "Psykiatrisk Center Amager" */
+    long population[SIM_YEARS]; /* catchment population, SIM_YEAR_FIRST first */
 } sim_center_t;
 
 /*

@@ -139,8 +139,7 @@ setup(void **state)
     setenv("TZ", "Europe/Copenhagen", 1);
     tzset();
     /* Generated once and shared by the tests below. */
-    return simulate("--out", dir_a, "--from", FROM, "--to", TO, "--seed", "11", NULL) == 0 ? 0
-                                                                                          : -1;
+    return simulate("--out", dir_a, "--from", FROM, "--to", TO, "--seed", "11", NULL) == 0 ? 0 : -1;
 }
 
 static int
@@ -158,9 +157,9 @@ static void
 test_centers(void **state)
 {
     (void)state;
-    static const char *const want[] = {"pc-amager",        "pc-ballerup", "pc-bornholm",
-                                       "pc-glostrup",      "pc-koebenhavn",
-                                       "pc-nordsjaelland", "pc-sct-hans", "buc"};
+    static const char *const want[] = {
+        "pc-amager",     "pc-ballerup",      "pc-bornholm", "pc-glostrup",
+        "pc-koebenhavn", "pc-nordsjaelland", "pc-sct-hans", "buc"};
     size_t n = 0;
     const sim_center_t *c = sim_centers(&n);
     assert_int_equal(n, 8);
@@ -206,10 +205,8 @@ static void
 test_deterministic(void **state)
 {
     (void)state;
-    assert_int_equal(simulate("--out", dir_b, "--from", FROM, "--to", TO, "--seed", "11", NULL),
-                     0);
-    assert_int_equal(simulate("--out", dir_c, "--from", FROM, "--to", TO, "--seed", "12", NULL),
-                     0);
+    assert_int_equal(simulate("--out", dir_b, "--from", FROM, "--to", TO, "--seed", "11", NULL), 0);
+    assert_int_equal(simulate("--out", dir_c, "--from", FROM, "--to", TO, "--seed", "12", NULL), 0);
     size_t n = 0;
     const sim_center_t *c = sim_centers(&n);
     for (size_t i = 0; i < n; i++) {
