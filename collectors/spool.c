@@ -19,7 +19,7 @@
 
 #include "psymon/codec.h"
 
-enum { FRAME_HEADER = 1, FRAME_RECORD = 2, FRAME_MARK = 3 };
+enum { FRAME_HEADER = 1, FRAME_RECORD = 2, FRAME_MARK = 3, FRAME_COMMIT = 4 };
 
 #define FRAME_PREFIX   8                      /* length + CRC */
 #define FRAME_MAX      (PSY_MSG_MAX + 1024)   /* type + payload, at most */
@@ -504,34 +504,37 @@ segment_recover(spool_t *s, uint64_t base, bool have_epoch, spool_recovery_t *in
         r = -EBADMSG;
         goto out;
     }
+    /* Only what a commit frame closes counts: frames after the last one were never fsynced. */
+    spool_mark_t pending = m;
+    uint64_t seq = base;
     s->mark = m;
     s->next_seq = base;
     uint64_t good = rb.off;
     for (;;) {
         r = rbuf_frame(&rb, &type, &body, &len);
-        if (r == 0)
-            break;
-        if (r == -EBADMSG)
+        if (r == 0 || r == -EBADMSG)
             break;
         if (r < 0)
             goto out;
         if (type == FRAME_RECORD) {
-            if (len < 8 || get_u64(body) != s->next_seq) {
+            if (len < 8 || get_u64(body) != seq) {
                 r = -EBADMSG;
                 break;
             }
-            s->next_seq++;
+            seq++;
         } else if (type == FRAME_MARK) {
-            if (mark_decode(body, len, &m) < 0) {
+            if (mark_decode(body, len, &pending) < 0) {
                 r = -EBADMSG;
                 break;
             }
-            s->mark = m;
+        } else if (type == FRAME_COMMIT && len == 0) {
+            s->mark = pending;
+            s->next_seq = seq;
+            good = rb.off;
         } else {
             r = -EBADMSG;
             break;
         }
-        good = rb.off;
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {
@@ -774,7 +777,10 @@ spool_commit(spool_t *s)
         return -EIO;
     if (!s->dirty)
         return 0;
-    int r = write_all(s->wfd, s->wbuf, s->wlen);
+    int r = frame_put(s, FRAME_COMMIT, NULL, 0, NULL, 0);
+    if (r < 0)
+        return r;
+    r = write_all(s->wfd, s->wbuf, s->wlen);
     s->wlen = 0;
     if (r == 0 && fsync(s->wfd) < 0)
         r = -errno;

@@ -17,7 +17,7 @@
  *
  *   u32 length (little endian) of type + payload
  *   u32 CRC-32 (zlib) of type + payload
- *   u8  type: 1 header, 2 record, 3 mark
+ *   u8  type: 1 header, 2 record, 3 mark, 4 commit
  *   payload
  *
  * The first frame of a segment is its header: the epoch, the segment's
@@ -31,9 +31,12 @@
  * fsync, so that a file half read when the collector died is skipped up to
  * exactly that point on re-reading.
  *
- * On open, every segment is scanned; a torn or CRC-damaged tail is cut off
- * (ftruncate + fsync), and the sequence numbers continue after the last
- * intact record. Records become visible to spool_next() only once
+ * spool_commit() appends an empty commit frame and then fsyncs: a group is
+ * durable once its commit frame is. Buffered frames may reach the file
+ * before their commit (a large group is flushed early), so on open every
+ * segment is scanned and everything after its last intact commit frame -
+ * uncommitted records, a torn frame, CRC damage - is cut off (ftruncate +
+ * fsync); sequence numbers continue after the last committed record. Records become visible to spool_next() only once
  * spool_commit() made them durable.
  *
  * Library-style module: it does not log; every function returns 0 or a
@@ -67,7 +70,7 @@ typedef struct {
 /* What spool_open() found; the daemon logs it. */
 typedef struct {
     bool created;         /* a new spool (and epoch) was made */
-    uint64_t cut_bytes;   /* bytes of torn or damaged frames cut off */
+    uint64_t cut_bytes;   /* bytes of uncommitted, torn or damaged frames cut off */
     unsigned cut_segments; /* segments in which something was cut */
 } spool_recovery_t;
 

@@ -217,6 +217,38 @@ test_torn_tail_is_cut(void **state)
 }
 
 static void
+test_flushed_but_uncommitted_is_cut(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 3);
+    assert_int_equal(spool_commit(s), 0);
+    char path[256];
+    seg_file(f->dir, 1, path, sizeof path);
+    off_t committed = file_size(path);
+    spool_mark_t m = {0};
+    snprintf(m.name, sizeof m.name, "big.ndjson");
+    m.items = 5000;
+    /* A large group reaches the file before its commit; then the process is killed. */
+    append_n(s, 4, 5000);
+    assert_int_equal(spool_mark(s, &m), 0);
+    assert_true(file_size(path) > committed);
+    spool_destroy(&s);
+
+    spool_recovery_t info;
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    /* Keeping those records without their mark would spool them twice on re-reading. */
+    assert_int_equal(spool_last_seq(s), 3);
+    assert_string_equal(spool_last_mark(s)->name, "");
+    assert_true(info.cut_bytes > 0);
+    assert_int_equal(file_size(path), committed);
+    assert_int_equal(read_all(s, 1, 1), 3);
+    spool_destroy(&s);
+}
+
+static void
 test_crc_damage_cuts_from_the_bad_frame(void **state)
 {
     fixture_t *f = *state;
@@ -456,6 +488,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_append_commit_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uncommitted_lost_on_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flushed_but_uncommitted_is_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crc_damage_cuts_from_the_bad_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_persists_and_rewind_skips_acked, setup,
                                         teardown),
