@@ -19,7 +19,9 @@
 #include "psymon/record.h"
 #include "psymon/time.h"
 
-#define SEEN_MAX 512 /* distinct (section, key) pairs remembered for duplicate checks */
+/* Distinct (section, key) pairs remembered for duplicate checks: enough for
+ * every center, the region and their population years at the limits. */
+#define SEEN_MAX ((PSY_CENTERS_MAX + 4) * (PSY_POP_YEARS_MAX + 8))
 
 typedef struct {
     const char *path;
@@ -76,11 +78,12 @@ first_time(parser_t *p, const char *section, const char *key)
     for (size_t i = 0; i < p->nseen; i++)
         if (strcmp(p->seen[i], buf) == 0)
             return false;
-    if (p->nseen < SEEN_MAX) {
-        p->seen[p->nseen] = strdup(buf);
-        if (p->seen[p->nseen])
-            p->nseen++;
+    /* A key we cannot remember could come back unnoticed: refuse the file. */
+    if (p->nseen == SEEN_MAX || !(p->seen[p->nseen] = strdup(buf))) {
+        fail(p, "key '%s': too many keys", key);
+        return false;
     }
+    p->nseen++;
     return true;
 }
 
@@ -156,7 +159,11 @@ parse_population(parser_t *p, const char *key, const char *value, psy_population
     long year, n;
     const char *y = key + strlen("population.");
 
-    if (strlen(y) != 4 || !parse_long(p, key, y, 1900, 9999, &year))
+    if (strlen(y) != 4) {
+        fail(p, "key '%s': expected population.YYYY", key);
+        return false;
+    }
+    if (!parse_long(p, key, y, 1900, 9999, &year))
         return false;
     if (!parse_long(p, key, value, 0, 1000000000L, &n))
         return false;
@@ -247,8 +254,19 @@ agg_handler(void *user, const char *section, const char *key, const char *value)
         fail(p, "line too long");
         return 0;
     }
-    if (!first_time(p, section, key)) {
-        fail(p, "key '%s' given twice in [%s]", key, section);
+    /* "[center x]" and "[center  x]" are one center: remember its keys by id. */
+    const char *canon = section;
+    char center_buf[64];
+    if (strncmp(section, "center", 6) == 0 && (section[6] == ' ' || section[6] == '\t')) {
+        const char *id = section + 6;
+        while (*id == ' ' || *id == '\t')
+            id++;
+        snprintf(center_buf, sizeof(center_buf), "center %s", id);
+        canon = center_buf;
+    }
+    if (!first_time(p, canon, key)) {
+        if (!p->failed)
+            fail(p, "key '%s' given twice in [%s]", key, section);
         return 0;
     }
 
@@ -355,7 +373,8 @@ coll_handler(void *user, const char *section, const char *key, const char *value
         return 0;
     }
     if (!first_time(p, section, key)) {
-        fail(p, "key '%s' given twice in [%s]", key, section);
+        if (!p->failed)
+            fail(p, "key '%s' given twice in [%s]", key, section);
         return 0;
     }
     if (strcmp(key, "center") == 0) {
