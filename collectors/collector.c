@@ -22,10 +22,10 @@
 #include "sender.h"
 #include "spool.h"
 
-#define SCAN_INTERVAL    (2 * PSY_USEC)    /* inbox scan when idle */
-#define CLEAN_INTERVAL   (3600 * PSY_USEC) /* done/ cleanup */
-#define FULL_LOG_INTERVAL (300 * PSY_USEC) /* "spool full" repeated at most this often */
-#define POLL_MS          1000
+#define SCAN_INTERVAL     (2 * PSY_USEC)    /* inbox scan when idle */
+#define CLEAN_INTERVAL    (3600 * PSY_USEC) /* done/ cleanup */
+#define FULL_LOG_INTERVAL (300 * PSY_USEC)  /* "spool full" repeated at most this often */
+#define POLL_MS           1000
 
 struct collector {
     char conf_path[PSY_PATH_MAX];
@@ -44,8 +44,8 @@ struct collector {
 
 /* Loads both key files of conf, logging a clear reason on failure. */
 static int
-load_keys(const psy_coll_conf_t *conf, uint8_t ret_pseudo[PSY_PSEUDO_KEYLEN],
-          char ret_secret[41], char ret_public[41])
+load_keys(const psy_coll_conf_t *conf, uint8_t ret_pseudo[PSY_PSEUDO_KEYLEN], char ret_secret[41],
+          char ret_public[41])
 {
     char secret[41], public[41];
     uint8_t pseudo[PSY_PSEUDO_KEYLEN];
@@ -114,8 +114,8 @@ open_spool(const char *state_dir)
     if (info.cut_bytes > 0)
         psy_warn("%s: cut %" PRIu64 " bytes of torn or damaged spool data in %u segment(s)",
                  state_dir, info.cut_bytes, info.cut_segments);
-    psy_info("spool: epoch %s, last sequence %" PRIu64 ", acknowledged %" PRIu64
-             ", %" PRIu64 " bytes",
+    psy_info("spool: epoch %s, last sequence %" PRIu64 ", acknowledged %" PRIu64 ", %" PRIu64
+             " bytes",
              hex, spool_last_seq(s), spool_acked(s), spool_bytes(s));
     return s;
 }
@@ -149,8 +149,7 @@ collector_new(const char *conf_path, const psy_coll_conf_t *conf)
     c->inbox = inbox_new(conf->inbox, conf->state_dir, conf->done_days, c->pseudo_key);
     if (!c->inbox) {
         e = errno;
-        psy_err("%s: cannot set up done/ and rejected.ndjson: %s", conf->state_dir,
-                strerror(e));
+        psy_err("%s: cannot set up done/ and rejected.ndjson: %s", conf->state_dir, strerror(e));
         goto fail;
     }
     c->zctx = zmq_ctx_new();

@@ -39,10 +39,10 @@ struct inbox {
     /* The file being read. */
     reader_t *reader;
     char name[SPOOL_NAME_MAX + 1];
-    spool_mark_t mark;       /* identity and progress */
-    uint64_t skip;           /* items already in the spool from an earlier run */
-    uint64_t file_records;   /* spooled by this run */
-    uint64_t file_rejected;  /* rejected by this run */
+    spool_mark_t mark;      /* identity and progress */
+    uint64_t skip;          /* items already in the spool from an earlier run */
+    uint64_t file_records;  /* spooled by this run */
+    uint64_t file_rejected; /* rejected by this run */
 
     nameset_t ignored; /* names logged as not ours */
     nameset_t failed;  /* names that could not be read; retried after a reload */
@@ -103,11 +103,10 @@ inbox_new(const char *inbox_dir, const char *state_dir, int done_days,
     }
     in->rej_fd = -1;
     int r = set_dir(in, inbox_dir, done_days, key);
-    if (r == 0 &&
-        (snprintf(in->state_dir, sizeof in->state_dir, "%s", state_dir) >=
-             (int)sizeof in->state_dir ||
-         snprintf(in->done_dir, sizeof in->done_dir, "%s/done", state_dir) >=
-             (int)sizeof in->done_dir))
+    if (r == 0 && (snprintf(in->state_dir, sizeof in->state_dir, "%s", state_dir) >=
+                       (int)sizeof in->state_dir ||
+                   snprintf(in->done_dir, sizeof in->done_dir, "%s/done", state_dir) >=
+                       (int)sizeof in->done_dir))
         r = -ENAMETOOLONG;
     if (r == 0 && mkdir(in->done_dir, 0700) < 0 && errno != EEXIST)
         r = -errno;
@@ -365,8 +364,8 @@ retire(inbox_t *in)
     int r = -EEXIST;
     for (unsigned i = 0; i < 100000; i++) {
         int n = i == 0 ? snprintf(dst, sizeof dst, "%s/%s", in->done_dir, in->name)
-                       : snprintf(dst, sizeof dst, "%s/%.*s.%u%s", in->done_dir, stem, in->name,
-                                  i, dot);
+                       : snprintf(dst, sizeof dst, "%s/%.*s.%u%s", in->done_dir, stem, in->name, i,
+                                  dot);
         if (n >= (int)sizeof dst) {
             r = -ENAMETOOLONG;
             break;

@@ -26,8 +26,8 @@ struct sender {
     void *sock;
     void *monitor; /* PAIR receiving the DEALER's connection events */
     bool spool_full;
-    bool rewind;   /* resend everything unacknowledged at the next tick */
-    bool hb_due;   /* send a heartbeat at the next tick */
+    bool rewind; /* resend everything unacknowledged at the next tick */
+    bool hb_due; /* send a heartbeat at the next tick */
     psy_time_t last_hb;
 
     flight_t flight[SENDER_WINDOW];

@@ -21,13 +21,13 @@
 
 enum { FRAME_HEADER = 1, FRAME_RECORD = 2, FRAME_MARK = 3, FRAME_COMMIT = 4 };
 
-#define FRAME_PREFIX   8                      /* length + CRC */
-#define FRAME_MAX      (PSY_MSG_MAX + 1024)   /* type + payload, at most */
-#define WBUF_FLUSH     (256 * 1024)
-#define RBUF_INITIAL   (64 * 1024)
-#define MARK_LEN_MAX   (2 + SPOOL_NAME_MAX + 7 * 8)
-#define DIR_MAX        (PSY_PATH_MAX - 64) /* room for a file name under it */
-#define RECLAIM_MIN    (1024 * 1024) /* rotate a fully acked segment above this size */
+#define FRAME_PREFIX 8                    /* length + CRC */
+#define FRAME_MAX    (PSY_MSG_MAX + 1024) /* type + payload, at most */
+#define WBUF_FLUSH   (256 * 1024)
+#define RBUF_INITIAL (64 * 1024)
+#define MARK_LEN_MAX (2 + SPOOL_NAME_MAX + 7 * 8)
+#define DIR_MAX      (PSY_PATH_MAX - 64) /* room for a file name under it */
+#define RECLAIM_MIN  (1024 * 1024)       /* rotate a fully acked segment above this size */
 
 typedef struct {
     uint64_t base;  /* sequence number of its first record */
@@ -46,9 +46,9 @@ typedef struct {
 /* The read cursor of the sender. */
 typedef struct {
     bool valid;
-    size_t seg;        /* index into segs */
+    size_t seg; /* index into segs */
     rbuf_t rb;
-    uint64_t next_seq; /* sequence number of the next record to return */
+    uint64_t next_seq;  /* sequence number of the next record to return */
     uint64_t frame_off; /* offset of the frame read last, to step back to it */
 } cursor_t;
 
@@ -63,13 +63,13 @@ struct spool {
     uint8_t *wbuf;
     size_t wlen, wcap;
 
-    uint64_t next_seq;  /* next sequence number to assign */
-    uint64_t last_seq;  /* highest committed */
+    uint64_t next_seq; /* next sequence number to assign */
+    uint64_t last_seq; /* highest committed */
     uint64_t acked;
     spool_mark_t mark;         /* last committed */
     spool_mark_t pending_mark; /* last appended */
-    bool dirty;   /* appended since the last commit */
-    bool broken;  /* a write or fsync failed: only destroy is allowed */
+    bool dirty;                /* appended since the last commit */
+    bool broken;               /* a write or fsync failed: only destroy is allowed */
     uint64_t segment_max;
 
     cursor_t cur;
@@ -440,8 +440,7 @@ list_segments(const char *segdir, uint64_t **ret, size_t *ret_n)
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *nm = de->d_name;
-        if (strlen(nm) != 24 || strcmp(nm + 20, ".seg") != 0 ||
-            strspn(nm, "0123456789") != 20)
+        if (strlen(nm) != 24 || strcmp(nm + 20, ".seg") != 0 || strspn(nm, "0123456789") != 20)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
@@ -573,8 +572,8 @@ epoch_load(spool_t *s, bool *ret_found)
     bool ok = fgets(hex, sizeof hex, f) != NULL;
     fclose(f);
     size_t got = 0;
-    if (!ok || sodium_hex2bin(s->epoch, PSY_EPOCH_LEN, hex, strcspn(hex, "\n"), NULL, &got,
-                              NULL) != 0 ||
+    if (!ok ||
+        sodium_hex2bin(s->epoch, PSY_EPOCH_LEN, hex, strcspn(hex, "\n"), NULL, &got, NULL) != 0 ||
         got != PSY_EPOCH_LEN)
         return -EBADMSG;
     *ret_found = true;
@@ -791,7 +790,8 @@ spool_commit(spool_t *s)
     s->dirty = false;
     s->last_seq = s->next_seq - 1;
     s->mark = s->pending_mark;
-    /* Rotation happens only here, between groups, so that a mark and its records share a segment. */
+    /* Rotation happens only here, between groups, so that a mark and its records share a segment.
+     */
     if (s->segs[s->nsegs - 1].bytes >= s->segment_max)
         return segment_start(s);
     return 0;
@@ -838,8 +838,8 @@ spool_ack(spool_t *s, uint64_t seq)
     if (r < 0)
         return r;
     if (s->acked == s->last_seq && !s->dirty &&
-        s->segs[s->nsegs - 1].bytes >= (s->segment_max < RECLAIM_MIN ? s->segment_max / 4
-                                                                      : RECLAIM_MIN)) {
+        s->segs[s->nsegs - 1].bytes >=
+            (s->segment_max < RECLAIM_MIN ? s->segment_max / 4 : RECLAIM_MIN)) {
         r = segment_start(s);
         if (r < 0)
             return r;

@@ -36,8 +36,8 @@
  * before their commit (a large group is flushed early), so on open every
  * segment is scanned and everything after its last intact commit frame -
  * uncommitted records, a torn frame, CRC damage - is cut off (ftruncate +
- * fsync); sequence numbers continue after the last committed record. Records become visible to spool_next() only once
- * spool_commit() made them durable.
+ * fsync); sequence numbers continue after the last committed record. Records become visible to
+ * spool_next() only once spool_commit() made them durable.
  *
  * Library-style module: it does not log; every function returns 0 or a
  * negative errno.
@@ -52,7 +52,7 @@
 #include "psymon/limits.h"
 #include "psymon/record.h"
 
-#define SPOOL_NAME_MAX    255               /* inbox file name held in a mark */
+#define SPOOL_NAME_MAX    255                /* inbox file name held in a mark */
 #define SPOOL_SEGMENT_MAX (64 * 1024 * 1024) /* default: a new segment after this */
 
 typedef struct spool spool_t;
@@ -69,8 +69,8 @@ typedef struct {
 
 /* What spool_open() found; the daemon logs it. */
 typedef struct {
-    bool created;         /* a new spool (and epoch) was made */
-    uint64_t cut_bytes;   /* bytes of uncommitted, torn or damaged frames cut off */
+    bool created;          /* a new spool (and epoch) was made */
+    uint64_t cut_bytes;    /* bytes of uncommitted, torn or damaged frames cut off */
     unsigned cut_segments; /* segments in which something was cut */
 } spool_recovery_t;
 
@@ -130,7 +130,7 @@ int spool_next(spool_t *s, psy_record_t *ret, uint64_t *ret_seq);
 const uint8_t *spool_epoch(const spool_t *s); /* PSY_EPOCH_LEN bytes */
 uint64_t spool_last_seq(const spool_t *s);    /* highest committed sequence, 0 when none */
 uint64_t spool_acked(const spool_t *s);
-uint64_t spool_bytes(const spool_t *s);       /* bytes of all segments */
+uint64_t spool_bytes(const spool_t *s); /* bytes of all segments */
 unsigned spool_segments(const spool_t *s);
 /* The last committed mark (name "" when none). */
 const spool_mark_t *spool_last_mark(const spool_t *s);
