@@ -1,0 +1,160 @@
+/*
+ * psymon kpi -c AGGREGATOR.conf --period P --from YYYY-MM --to YYYY-MM
+ *            [--center ID|region|all] [--kpi NAME,...] [--as-of T]
+ *            [--known-at T] [--format csv|json|table]
+ *
+ * Reads the aggregator's store (read-only; the aggregator may or may not be
+ * running), computes with the same engine as /api/v1/kpi and prints.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "kpi.h"
+#include "kpi_format.h"
+#include "kpi_query.h"
+#include "psymon/time.h"
+#include "store.h"
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: psymon kpi -c AGGREGATOR.conf --period month|quarter|year|r12\n"
+            "                  --from YYYY-MM --to YYYY-MM [--center ID|region|all]\n"
+            "                  [--kpi NAME,...] [--as-of RFC3339] [--known-at RFC3339]\n"
+            "                  [--format csv|json|table]\n\n"
+            "Computes the KPIs of every period from the one holding --from through the one\n"
+            "holding --to (r12: ending months --from through --to). --center defaults to all\n"
+            "(every center and the region), --kpi to every KPI, --as-of to now. --known-at T\n"
+            "uses only what the aggregator had stored by T, to reproduce a past report.\n"
+            "--format defaults to table on a terminal and csv otherwise.\n");
+}
+
+int
+cmd_kpi(int argc, char **argv)
+{
+    enum { OPT_PERIOD = 256, OPT_FROM, OPT_TO, OPT_CENTER, OPT_KPI, OPT_AS_OF, OPT_KNOWN_AT,
+           OPT_FORMAT };
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"period", required_argument, NULL, OPT_PERIOD},
+                                         {"from", required_argument, NULL, OPT_FROM},
+                                         {"to", required_argument, NULL, OPT_TO},
+                                         {"center", required_argument, NULL, OPT_CENTER},
+                                         {"kpi", required_argument, NULL, OPT_KPI},
+                                         {"as-of", required_argument, NULL, OPT_AS_OF},
+                                         {"known-at", required_argument, NULL, OPT_KNOWN_AT},
+                                         {"format", required_argument, NULL, OPT_FORMAT},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *conf_path = NULL, *period = NULL, *from = NULL, *to = NULL, *center = NULL,
+               *kpis = NULL, *as_of = NULL, *known_at_s = NULL, *format_s = NULL;
+    psy_agg_conf_t *conf = NULL;
+    kpi_query_t q = {0};
+    kpi_records_t recs = {0};
+    kpi_row_t *rows = NULL;
+    size_t nrows = 0;
+    store_t *store = NULL;
+    kpi_format_t fmt = isatty(STDOUT_FILENO) ? KPI_FORMAT_TABLE : KPI_FORMAT_CSV;
+    psy_time_t known_at = PSY_TIME_NONE;
+    char err[256];
+    int o, r, rc = 2;
+
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            conf_path = optarg;
+            break;
+        case OPT_PERIOD:
+            period = optarg;
+            break;
+        case OPT_FROM:
+            from = optarg;
+            break;
+        case OPT_TO:
+            to = optarg;
+            break;
+        case OPT_CENTER:
+            center = optarg;
+            break;
+        case OPT_KPI:
+            kpis = optarg;
+            break;
+        case OPT_AS_OF:
+            as_of = optarg;
+            break;
+        case OPT_KNOWN_AT:
+            known_at_s = optarg;
+            break;
+        case OPT_FORMAT:
+            format_s = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!conf_path || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (format_s && kpi_format_parse(format_s, &fmt) < 0) {
+        fprintf(stderr, "psymon kpi: --format must be csv, json or table\n");
+        return 2;
+    }
+    if (known_at_s && psy_time_parse(known_at_s, strlen(known_at_s), &known_at) < 0) {
+        fprintf(stderr, "psymon kpi: --known-at must be an RFC 3339 date-time\n");
+        return 2;
+    }
+    conf = calloc(1, sizeof(*conf));
+    if (!conf)
+        return 1;
+    if ((rc = cli_load_agg_conf(conf_path, conf)) != 0)
+        goto out;
+    r = kpi_query_build(conf, period, from, to, center, kpis, as_of, psy_time_now(), &q, err,
+                        sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "psymon kpi: %s\n", r == -EINVAL ? err : strerror(-r));
+        rc = r == -EINVAL ? 2 : 1;
+        goto out;
+    }
+
+    rc = 1;
+    store = store_new(conf->data_dir, true);
+    if (!store) {
+        fprintf(stderr, "psymon kpi: cannot open the store in %s: %s\n", conf->data_dir,
+                strerror(errno));
+        goto out;
+    }
+    r = store_load(store, conf, known_at, &recs);
+    if (r < 0) {
+        fprintf(stderr, "psymon kpi: reading the store failed: %s\n", strerror(-r));
+        goto out;
+    }
+    r = kpi_compute(&recs, &q, &rows, &nrows);
+    if (r < 0) {
+        fprintf(stderr, "psymon kpi: %s\n", strerror(-r));
+        goto out;
+    }
+    r = kpi_format_write(stdout, fmt, conf, rows, nrows);
+    if (r < 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "psymon kpi: writing the output failed\n");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(rows);
+    kpi_records_free(&recs);
+    kpi_query_free(&q);
+    store_destroy(&store);
+    free(conf);
+    return rc;
+}
