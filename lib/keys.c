@@ -48,21 +48,26 @@ write_new_file(const char *path, const char *text, mode_t mode)
 int
 psy_keys_generate_curve(const char *dir, const char *name)
 {
-    char pub[41], sec[41], path[PSY_PATH_MAX], line[64];
+    char pub[41], sec[41], path[PSY_PATH_MAX], pub_path[PSY_PATH_MAX], line[64];
     int r;
 
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.key", dir, name) >= sizeof(path) ||
+        (size_t)snprintf(pub_path, sizeof(pub_path), "%s/%s.pub", dir, name) >= sizeof(pub_path))
+        return -ENAMETOOLONG;
     if (zmq_curve_keypair(pub, sec) != 0)
         return -errno;
-    snprintf(path, sizeof(path), "%s/%s.key", dir, name);
     snprintf(line, sizeof(line), "%s\n", sec);
     r = write_new_file(path, line, 0600);
     sodium_memzero(sec, sizeof(sec));
     sodium_memzero(line, sizeof(line));
     if (r < 0)
         return r;
-    snprintf(path, sizeof(path), "%s/%s.pub", dir, name);
     snprintf(line, sizeof(line), "%s\n", pub);
-    return write_new_file(path, line, 0644);
+    r = write_new_file(pub_path, line, 0644);
+    /* Never leave a secret key beside a public key that is not its own. */
+    if (r < 0)
+        unlink(path);
+    return r;
 }
 
 int
