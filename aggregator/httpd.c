@@ -15,6 +15,8 @@
 #include <microhttpd.h>
 
 #include "dashboard.h"
+#include "kpi_format.h"
+#include "kpi_query.h"
 #include "series.h"
 #include "status.h"
 #include "store.h"
@@ -574,13 +576,74 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
     rep->len = len;
 }
 
+/*
+ * /api/v1/kpi: the parameters are those of `psymon kpi`, checked by the
+ * same code (kpi_query_build), and the body is what `--format json` prints.
+ */
 static void
 httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
 {
-    (void)h;
-    (void)conn;
-    (void)httpd_kpi_args;
-    httpd_reply_error(rep, MHD_HTTP_NOT_IMPLEMENTED, "not yet");
+    const char *v[6];
+    const char *bad;
+    const kpi_records_t *recs;
+    kpi_query_t q;
+    kpi_row_t *rows = NULL;
+    size_t n = 0;
+    char err[256] = "";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+    int r;
+
+    if (!httpd_args_ok(conn, httpd_kpi_args, &bad)) {
+        httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, "unknown parameter");
+        return;
+    }
+    for (size_t i = 0; i < 6; i++)
+        v[i] = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, httpd_kpi_args[i]);
+    r = kpi_query_build(&h->conf, v[0], v[1], v[2], v[3], v[4], v[5], psy_time_now(), &q, err,
+                        sizeof(err));
+    if (r == -EINVAL) {
+        httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, err[0] ? err : "bad parameters");
+        return;
+    }
+    if (r < 0) {
+        httpd_reply_error(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    r = httpd_records(h, &recs);
+    if (r < 0) {
+        kpi_query_free(&q);
+        httpd_reply_error(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "store not available");
+        return;
+    }
+    r = kpi_compute(recs, &q, &rows, &n);
+    kpi_query_free(&q);
+    if (r == -EINVAL) {
+        httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, "bad query");
+        return;
+    }
+    if (r < 0) {
+        httpd_reply_error(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot compute");
+        return;
+    }
+    f = open_memstream(&buf, &len);
+    if (!f) {
+        free(rows);
+        httpd_reply_error(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    r = kpi_format_json(f, &h->conf, rows, n);
+    free(rows);
+    if (fclose(f) != 0 || r < 0) {
+        free(buf);
+        httpd_reply_error(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write the rows");
+        return;
+    }
+    rep->status = MHD_HTTP_OK;
+    rep->type = "application/json";
+    rep->body = buf;
+    rep->len = len;
 }
 
 /* Routes one request; h->lock is held. */
