@@ -309,6 +309,13 @@ decode_row(reader_t *r, long line, reader_item_t *ret)
     psy_record_t rec;
     int k;
 
+    if (r->overflow && r->format == FORMAT_CSV && !r->have_header) {
+        /* The next row must not be taken for the header. */
+        r->have_header = true;
+        validate_reject(&err, "CSV header longer than 65536 bytes");
+        reject(ret, line, &err);
+        return 1;
+    }
     if (r->overflow) {
         validate_reject(&err, r->format == FORMAT_CSV ? "row longer than 65536 bytes"
                                                       : "line longer than 65536 bytes");

@@ -539,6 +539,16 @@ test_csv_header(void **state)
     assert_accepted(&it[0], 2, "R-1");
     assert_int_equal(read_str("notype.csv", no_type, it), 1);
     assert_rejected(&it[0], 2, "R-1", "missing required field 'type'");
+    assert_int_equal(read_str("badhead.csv",
+                              "type,id,time,pati\xff"
+                              "ent\nreferral,R-1,x,y\n",
+                              it),
+                     2);
+    assert_rejected(&it[0], 1, "", "invalid UTF-8 in CSV header");
+    assert_rejected(&it[1], 2, "", "no valid CSV header");
+    assert_int_equal(read_str("quotehead.csv", "type,id,time,\"patient\nreferral,R-1,x,y\n", it),
+                     1);
+    assert_rejected(&it[0], 1, "", "unterminated quoted field");
     assert_int_equal(read_str("header-only.csv", "type,id,time\n", it), 0);
     assert_int_equal(read_str("empty.csv", "", it), 0);
     for (int i = 0; i <= PSY_CSV_FIELDS; i++)
@@ -576,6 +586,17 @@ test_long_rows_csv(void **state)
     assert_rejected(&it[0], 2, "", "row longer than 65536 bytes");
     assert_accepted(&it[1], 2 + (long)(big / 100) + 1, "R-2");
     assert_rejected(&it[2], 2 + (long)(big / 100) + 2, "", "row longer than 65536 bytes");
+
+    /* An over-long header: the row after it is data, not a header. */
+    n = 0;
+    memset(data, 'h', PSY_LINE_MAX + 1);
+    n = PSY_LINE_MAX + 1;
+    n += (size_t)snprintf(data + n, cap - n,
+                          "\ntype,id,time,patient\nreferral,R-1,2024-03-02T10:00:00Z,x\n");
+    assert_int_equal(read_path(write_file("longhead.csv", data, n), it, MAX_ITEMS), 3);
+    assert_rejected(&it[0], 1, "", "CSV header longer than 65536 bytes");
+    assert_rejected(&it[1], 2, "", "no valid CSV header");
+    assert_rejected(&it[2], 3, "", "no valid CSV header");
     free(data);
 }
 
