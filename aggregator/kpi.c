@@ -196,7 +196,12 @@ typedef struct {
 } contact_t;
 
 typedef struct {
-    uint32_t *slot; /* value + 1; 0 is empty */
+    uint32_t v; /* value + 1; 0 is empty */
+    uint32_t h; /* high half of the key's hash: most mismatches end here */
+} hslot_t;
+
+typedef struct {
+    hslot_t *slot;
     size_t mask;
 } htab_t;
 
@@ -221,6 +226,8 @@ typedef struct {
     double *med_val[M__COUNT];
     int64_t *med_n[M__COUNT];
 
+    uint32_t *lst[PSY_REC__COUNT]; /* usable records by type, in input order */
+    size_t nlst[PSY_REC__COUNT];
     uint32_t *pid; /* per record: patient id or NONE32 */
     size_t npatients;
     size_t ncontacts;
@@ -420,20 +427,27 @@ contact_of(const psy_record_t *r)
  * reads a record's key): either the one holding it or the empty one where it
  * belongs.
  */
-static uint32_t *
+static hslot_t *
 htab_slot(htab_t *h, const eng_t *e, const uint32_t *vals, uint16_t center, const char *id,
           const char *(*get_id)(const psy_record_t *))
 {
-    size_t i = (size_t)hash_key(center, id) & h->mask;
+    uint64_t hash = hash_key(center, id);
+    uint32_t hi = (uint32_t)(hash >> 32);
+    size_t i = (size_t)hash & h->mask;
 
     for (;;) {
-        uint32_t v = h->slot[i];
+        hslot_t *s = &h->slot[i];
 
-        if (!v)
-            return &h->slot[i];
-        const kpi_record_t *kr = &e->recs->items[vals ? vals[v - 1] : v - 1];
-        if (kr->center == center && strcmp(get_id(&kr->rec), id) == 0)
-            return &h->slot[i];
+        if (!s->v) {
+            s->h = hi;
+            return s;
+        }
+        if (s->h == hi) {
+            const kpi_record_t *kr = &e->recs->items[vals ? vals[s->v - 1] : s->v - 1];
+
+            if (kr->center == center && strcmp(get_id(&kr->rec), id) == 0)
+                return s;
+        }
         i = (i + 1) & h->mask;
     }
 }
@@ -491,54 +505,7 @@ periods_init(eng_t *e, const kpi_query_t *q, bool baseline)
     return 0;
 }
 
-/* ---- patients ---- */
-
-static int
-patients_init(eng_t *e)
-{
-    const kpi_records_t *r = e->recs;
-    htab_t h;
-    uint32_t *first; /* per patient id: a record holding its pseudonym */
-    size_t np = 0;
-
-    e->pid = malloc((r->count ? r->count : 1) * sizeof(*e->pid));
-    first = malloc((r->count ? r->count : 1) * sizeof(*first));
-    if (!e->pid || !first || htab_init(&h, r->count) < 0) {
-        free(first);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < r->count; i++) {
-        const psy_record_t *rec = &r->items[i].rec;
-
-        e->pid[i] = NONE32;
-        if (!rec->has_patient)
-            continue;
-        size_t s =
-            (size_t)hash_bytes(UINT64_C(0xcbf29ce484222325), rec->patient, PSY_PSEUDONYM_LEN) &
-            h.mask;
-        for (;;) {
-            uint32_t v = h.slot[s];
-
-            if (!v) {
-                first[np] = (uint32_t)i;
-                h.slot[s] = (uint32_t)++np;
-                e->pid[i] = (uint32_t)(np - 1);
-                break;
-            }
-            if (memcmp(r->items[first[v - 1]].rec.patient, rec->patient, PSY_PSEUDONYM_LEN) == 0) {
-                e->pid[i] = v - 1;
-                break;
-            }
-            s = (s + 1) & h.mask;
-        }
-    }
-    e->npatients = np;
-    free(first);
-    free(h.slot);
-    return 0;
-}
-
-/* ---- the passes ---- */
+/* ---- the index ---- */
 
 static bool
 rec_usable(const eng_t *e, const kpi_record_t *kr)
@@ -548,6 +515,76 @@ rec_usable(const eng_t *e, const kpi_record_t *kr)
     return !r->is_void && kr->center < e->conf->ncenters && r->type > PSY_REC_NONE &&
            r->type < PSY_REC__COUNT && r->time != PSY_TIME_NONE && r->time <= e->as_of;
 }
+
+/*
+ * One pass over the records: the usable ones listed by type, and a dense
+ * patient id for every record that a distinct count or a stay needs. Later
+ * passes walk only the lists they need.
+ */
+static int
+index_build(eng_t *e)
+{
+    const kpi_records_t *r = e->recs;
+    htab_t h = {0};
+    uint8_t(*pats)[PSY_PSEUDONYM_LEN] = NULL; /* per patient id: its pseudonym */
+    size_t np = 0, cap = 0, n = r->count ? r->count : 1;
+    int rc = -ENOMEM;
+
+    for (int t = 0; t < PSY_REC__COUNT; t++)
+        if (!(e->lst[t] = malloc(n * sizeof(*e->lst[t]))))
+            return -ENOMEM;
+    e->pid = malloc(n * sizeof(*e->pid));
+    if (!e->pid || htab_init(&h, r->count) < 0)
+        goto out;
+    for (size_t i = 0; i < r->count; i++) {
+        const kpi_record_t *kr = &r->items[i];
+        const psy_record_t *rec = &kr->rec;
+
+        e->pid[i] = NONE32;
+        if (!rec_usable(e, kr))
+            continue;
+        e->lst[rec->type][e->nlst[rec->type]++] = (uint32_t)i;
+        if (!rec->has_patient || (rec->type != PSY_REC_ADMISSION && rec->type != PSY_REC_COERCION &&
+                                  rec->type != PSY_REC_CONSULTATION))
+            continue;
+        uint64_t hash = hash_bytes(UINT64_C(0xcbf29ce484222325), rec->patient, PSY_PSEUDONYM_LEN);
+        uint32_t hi = (uint32_t)(hash >> 32);
+        size_t s = (size_t)hash & h.mask;
+        for (;;) {
+            hslot_t *sl = &h.slot[s];
+
+            if (!sl->v) {
+                if (np == cap) {
+                    size_t ncap = cap ? cap * 2 : 1024;
+                    void *nv = realloc(pats, ncap * sizeof(*pats));
+
+                    if (!nv)
+                        goto out;
+                    pats = nv;
+                    cap = ncap;
+                }
+                memcpy(pats[np], rec->patient, PSY_PSEUDONYM_LEN);
+                sl->h = hi;
+                sl->v = (uint32_t)++np;
+                e->pid[i] = (uint32_t)(np - 1);
+                break;
+            }
+            if (sl->h == hi && memcmp(pats[sl->v - 1], rec->patient, PSY_PSEUDONYM_LEN) == 0) {
+                e->pid[i] = sl->v - 1;
+                break;
+            }
+            s = (s + 1) & h.mask;
+        }
+    }
+    e->npatients = np;
+    rc = 0;
+out:
+    free(pats);
+    free(h.slot);
+    return rc;
+}
+
+/* ---- the passes ---- */
 
 /* Counts a record left out as inconsistent, by its time. */
 static void
@@ -579,39 +616,34 @@ static int
 contacts_build(eng_t *e)
 {
     const kpi_records_t *r = e->recs;
-    size_t nadm = 0;
+    size_t nadm = e->nlst[PSY_REC_ADMISSION];
     uint32_t *cadm = NULL;
     htab_t h = {0};
     int rc = -ENOMEM;
 
-    for (size_t i = 0; i < r->count; i++)
-        if (rec_usable(e, &r->items[i]) && r->items[i].rec.type == PSY_REC_ADMISSION)
-            nadm++;
     e->contacts = calloc(nadm ? nadm : 1, sizeof(*e->contacts));
     cadm = calloc(nadm ? nadm : 1, sizeof(*cadm));
     if (!e->contacts || !cadm || htab_init(&h, nadm) < 0)
         goto out;
-    for (size_t i = 0; i < r->count; i++) {
+    for (size_t j = 0; j < nadm; j++) {
+        size_t i = e->lst[PSY_REC_ADMISSION][j];
         const kpi_record_t *kr = &r->items[i];
-
-        if (!rec_usable(e, kr) || kr->rec.type != PSY_REC_ADMISSION)
-            continue;
-        uint32_t *s = htab_slot(&h, e, cadm, kr->center, contact_of(&kr->rec), contact_of);
-        if (!*s) {
+        hslot_t *s = htab_slot(&h, e, cadm, kr->center, contact_of(&kr->rec), contact_of);
+        if (!s->v) {
             contact_t *c = &e->contacts[e->ncontacts];
 
             c->adm = (uint32_t)i;
             c->disc = NONE32;
             c->center = kr->center;
             cadm[e->ncontacts] = (uint32_t)i;
-            *s = (uint32_t)++e->ncontacts;
+            s->v = (uint32_t)++e->ncontacts;
             continue;
         }
-        contact_t *c = &e->contacts[*s - 1];
+        contact_t *c = &e->contacts[s->v - 1];
         if (rec_before(&kr->rec, &r->items[c->adm].rec)) {
             incons_at(e, &r->items[c->adm]);
             c->adm = (uint32_t)i;
-            cadm[*s - 1] = (uint32_t)i;
+            cadm[s->v - 1] = (uint32_t)i;
         } else {
             incons_at(e, kr);
         }
@@ -624,17 +656,15 @@ contacts_build(eng_t *e)
         c->end = PSY_TIME_NONE;
         c->pid = e->pid[c->adm];
     }
-    for (size_t i = 0; i < r->count; i++) {
+    for (size_t j = 0; j < e->nlst[PSY_REC_DISCHARGE]; j++) {
+        size_t i = e->lst[PSY_REC_DISCHARGE][j];
         const kpi_record_t *kr = &r->items[i];
-
-        if (!rec_usable(e, kr) || kr->rec.type != PSY_REC_DISCHARGE)
-            continue;
-        uint32_t *s = htab_slot(&h, e, cadm, kr->center, kr->rec.contact, contact_of);
-        if (!*s || kr->rec.time < e->contacts[*s - 1].start) {
+        hslot_t *s = htab_slot(&h, e, cadm, kr->center, kr->rec.contact, contact_of);
+        if (!s->v || kr->rec.time < e->contacts[s->v - 1].start) {
             incons_at(e, kr);
             continue;
         }
-        contact_t *c = &e->contacts[*s - 1];
+        contact_t *c = &e->contacts[s->v - 1];
         if (c->disc == NONE32) {
             c->disc = (uint32_t)i;
         } else if (rec_before(&kr->rec, &r->items[c->disc].rec)) {
@@ -729,57 +759,55 @@ records_count(eng_t *e)
     const kpi_records_t *r = e->recs;
     size_t R = e->nslots - 1;
 
-    for (size_t i = 0; i < r->count; i++) {
-        const kpi_record_t *kr = &r->items[i];
-        const psy_record_t *rec = &kr->rec;
-
-        if (!rec_usable(e, kr))
-            continue;
-        size_t n = periods_at(e, rec->time);
-        for (size_t k = 0; k < n; k++) {
-            acc_at(e, e->hits[k], kr->center)->records++;
-            acc_at(e, e->hits[k], R)->records++;
-        }
-        if (rec->type == PSY_REC_COERCION && coercion_counts(rec)) {
-            int kind = (int)rec->coercion - 1;
-            bool intr = coercion_intrusive(rec->coercion);
-            /* An end after as_of does not exist yet. */
-            bool ended = rec->end != PSY_TIME_NONE && rec->end <= e->as_of;
-            bool belt = rec->coercion == PSY_COERCION_BELT;
-            bool over48 = belt && ended && rec->end - rec->time > 48 * PSY_HOUR;
-
+    for (int t = 1; t < PSY_REC__COUNT; t++)
+        for (size_t ti = 0; ti < e->nlst[t]; ti++) {
+            const kpi_record_t *kr = &r->items[e->lst[t][ti]];
+            const psy_record_t *rec = &kr->rec;
+            size_t n = periods_at(e, rec->time);
             for (size_t k = 0; k < n; k++) {
-                size_t slots[2] = {kr->center, R};
+                acc_at(e, e->hits[k], kr->center)->records++;
+                acc_at(e, e->hits[k], R)->records++;
+            }
+            if (rec->type == PSY_REC_COERCION && coercion_counts(rec)) {
+                int kind = (int)rec->coercion - 1;
+                bool intr = coercion_intrusive(rec->coercion);
+                /* An end after as_of does not exist yet. */
+                bool ended = rec->end != PSY_TIME_NONE && rec->end <= e->as_of;
+                bool belt = rec->coercion == PSY_COERCION_BELT;
+                bool over48 = belt && ended && rec->end - rec->time > 48 * PSY_HOUR;
 
-                for (int j = 0; j < 2; j++) {
-                    acc_t *a = acc_at(e, e->hits[k], slots[j]);
+                for (size_t k = 0; k < n; k++) {
+                    size_t slots[2] = {kr->center, R};
 
-                    a->episodes[kind]++;
-                    a->intr_ep += intr;
-                    a->belt48 += over48;
+                    for (int j = 0; j < 2; j++) {
+                        acc_t *a = acc_at(e, e->hits[k], slots[j]);
+
+                        a->episodes[kind]++;
+                        a->intr_ep += intr;
+                        a->belt48 += over48;
+                    }
+                }
+                if (belt && ended &&
+                    median_at(e, M_BELT, rec->time, kr->center,
+                              (double)(rec->end - rec->time) / (double)PSY_HOUR) < 0)
+                    return -ENOMEM;
+            } else if (rec->type == PSY_REC_CONSULTATION) {
+                bool rk = rec->role > PSY_ROLE_NONE && rec->role < PSY_ROLE__COUNT &&
+                          rec->consult > PSY_CONSULT_NONE && rec->consult < PSY_CONSULT__COUNT;
+
+                for (size_t k = 0; k < n; k++) {
+                    size_t slots[2] = {kr->center, R};
+
+                    for (int j = 0; j < 2; j++) {
+                        acc_t *a = acc_at(e, e->hits[k], slots[j]);
+
+                        a->consult++;
+                        if (rk)
+                            a->consult_rk[rec->role - 1][rec->consult - 1]++;
+                    }
                 }
             }
-            if (belt && ended &&
-                median_at(e, M_BELT, rec->time, kr->center,
-                          (double)(rec->end - rec->time) / (double)PSY_HOUR) < 0)
-                return -ENOMEM;
-        } else if (rec->type == PSY_REC_CONSULTATION) {
-            bool rk = rec->role > PSY_ROLE_NONE && rec->role < PSY_ROLE__COUNT &&
-                      rec->consult > PSY_CONSULT_NONE && rec->consult < PSY_CONSULT__COUNT;
-
-            for (size_t k = 0; k < n; k++) {
-                size_t slots[2] = {kr->center, R};
-
-                for (int j = 0; j < 2; j++) {
-                    acc_t *a = acc_at(e, e->hits[k], slots[j]);
-
-                    a->consult++;
-                    if (rk)
-                        a->consult_rk[rec->role - 1][rec->consult - 1]++;
-                }
-            }
         }
-    }
     return 0;
 }
 
@@ -825,37 +853,31 @@ referrals_count(eng_t *e)
     int64_t *diff = NULL;
     int rc = -ENOMEM;
 
-    for (size_t i = 0; i < r->count; i++)
-        if (rec_usable(e, &r->items[i]) && r->items[i].rec.type == PSY_REC_REFERRAL)
-            nref++;
+    nref = e->nlst[PSY_REC_REFERRAL];
     refs = malloc((nref ? nref : 1) * sizeof(*refs));
     match = malloc((nref ? nref : 1) * sizeof(*match));
     if (!refs || !match || htab_init(&h, nref) < 0)
         goto out;
     nref = 0;
-    for (size_t i = 0; i < r->count; i++) {
+    for (size_t j = 0; j < e->nlst[PSY_REC_REFERRAL]; j++) {
+        size_t i = e->lst[PSY_REC_REFERRAL][j];
         const kpi_record_t *kr = &r->items[i];
-
-        if (!rec_usable(e, kr) || kr->rec.type != PSY_REC_REFERRAL)
-            continue;
-        uint32_t *s = htab_slot(&h, e, refs, kr->center, kr->rec.id, id_of);
-        if (*s) /* Ids are unique per center; a second one cannot occur after corrections. */
+        hslot_t *s = htab_slot(&h, e, refs, kr->center, kr->rec.id, id_of);
+        if (s->v) /* Ids are unique per center; a second one cannot occur after corrections. */
             continue;
         refs[nref] = (uint32_t)i;
         match[nref] = NONE32;
-        *s = (uint32_t)++nref;
+        s->v = (uint32_t)++nref;
     }
-    for (size_t i = 0; i < r->count; i++) {
+    for (size_t j = 0; j < e->nlst[PSY_REC_TREATMENT_START]; j++) {
+        size_t i = e->lst[PSY_REC_TREATMENT_START][j];
         const kpi_record_t *kr = &r->items[i];
-
-        if (!rec_usable(e, kr) || kr->rec.type != PSY_REC_TREATMENT_START)
-            continue;
-        uint32_t *s = htab_slot(&h, e, refs, kr->center, kr->rec.referral, id_of);
-        if (!*s || kr->rec.time < r->items[refs[*s - 1]].rec.time) {
+        hslot_t *s = htab_slot(&h, e, refs, kr->center, kr->rec.referral, id_of);
+        if (!s->v || kr->rec.time < r->items[refs[s->v - 1]].rec.time) {
             incons_at(e, kr);
             continue;
         }
-        uint32_t *m = &match[*s - 1];
+        uint32_t *m = &match[s->v - 1];
         if (*m == NONE32) {
             *m = (uint32_t)i;
         } else if (rec_before(&kr->rec, &r->items[*m].rec)) {
@@ -1064,14 +1086,7 @@ patients_count(eng_t *e)
 
     for (size_t i = 0; i < e->ncontacts; i++)
         nev += e->contacts[i].pid != NONE32;
-    for (size_t i = 0; i < r->count; i++) {
-        const kpi_record_t *kr = &r->items[i];
-
-        if (rec_usable(e, kr) && e->pid[i] != NONE32 &&
-            ((kr->rec.type == PSY_REC_COERCION && coercion_counts(&kr->rec)) ||
-             kr->rec.type == PSY_REC_CONSULTATION))
-            nev++;
-    }
+    nev += e->nlst[PSY_REC_COERCION] + e->nlst[PSY_REC_CONSULTATION];
     ev = malloc((nev ? nev : 1) * sizeof(*ev));
     sorted = malloc((nev ? nev : 1) * sizeof(*sorted));
     cnt = calloc(e->npatients + 1, sizeof(*cnt));
@@ -1081,15 +1096,17 @@ patients_count(eng_t *e)
     for (size_t i = 0; i < e->ncontacts; i++)
         if (e->contacts[i].pid != NONE32)
             ev[nev++] = (pev_t){e->contacts[i].pid, (uint32_t)i, EV_CONTACT};
-    for (size_t i = 0; i < r->count; i++) {
-        const kpi_record_t *kr = &r->items[i];
+    for (size_t j = 0; j < e->nlst[PSY_REC_COERCION]; j++) {
+        uint32_t i = e->lst[PSY_REC_COERCION][j];
 
-        if (!rec_usable(e, kr) || e->pid[i] == NONE32)
-            continue;
-        if (kr->rec.type == PSY_REC_COERCION && coercion_counts(&kr->rec))
-            ev[nev++] = (pev_t){e->pid[i], (uint32_t)i, EV_COERCION};
-        else if (kr->rec.type == PSY_REC_CONSULTATION)
-            ev[nev++] = (pev_t){e->pid[i], (uint32_t)i, EV_CONSULT};
+        if (e->pid[i] != NONE32 && coercion_counts(&r->items[i].rec))
+            ev[nev++] = (pev_t){e->pid[i], i, EV_COERCION};
+    }
+    for (size_t j = 0; j < e->nlst[PSY_REC_CONSULTATION]; j++) {
+        uint32_t i = e->lst[PSY_REC_CONSULTATION][j];
+
+        if (e->pid[i] != NONE32)
+            ev[nev++] = (pev_t){e->pid[i], i, EV_CONSULT};
     }
     /* Counting sort by patient, so that each patient's events are adjacent. */
     for (size_t i = 0; i < nev; i++)
@@ -1300,7 +1317,7 @@ row_fill(const eng_t *e, uint32_t p, size_t nq, size_t slot, kpi_row_t *row)
     size_t key = p * e->nslots + slot;
     int k = row->kpi;
     double v, t;
-    int64_t pop;
+    int64_t pop = 0;
 
     if (k >= K_EPISODES && k < K_EPISODES + NKIND) {
         row_count(row, a->episodes[k - K_EPISODES]);
@@ -1475,6 +1492,8 @@ eng_free(eng_t *e)
         free(e->med_n[w]);
     }
     free(e->pid);
+    for (int t = 0; t < PSY_REC__COUNT; t++)
+        free(e->lst[t]);
     free(e->contacts);
 }
 
@@ -1504,7 +1523,7 @@ kpi_compute(const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_row
     e.stamp = calloc((size_t)D__COUNT * e.nper * e.nslots + 1, sizeof(*e.stamp));
     if (!e.acc || !e.stamp)
         goto out;
-    if ((rc = patients_init(&e)) < 0 || (rc = contacts_build(&e)) < 0)
+    if ((rc = index_build(&e)) < 0 || (rc = contacts_build(&e)) < 0)
         goto out;
     contacts_count(&e);
     if ((rc = records_count(&e)) < 0 || (rc = referrals_count(&e)) < 0 ||
