@@ -547,7 +547,7 @@ contact_cmp(const void *a, const void *b)
 }
 
 /* New persons per year, region-wide; tuned so that ~10,500 are admitted a year. */
-#define ARRIVALS_PER_YEAR 6350.0
+#define ARRIVALS_PER_YEAR 6550.0
 
 static int
 gen_contacts(sim_t *s)
