@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store.h"
 
@@ -479,6 +480,100 @@ test_stored_at_monotonic(void **state)
     assert_int_equal(load_count(f, T0), 0);
 }
 
+/* Every field of every type survives the store, in both load paths. */
+static void
+test_roundtrip_all_fields(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t r[5];
+    psy_batch_t b;
+    store_apply_result_t res;
+    kpi_records_t v;
+
+    r[0] = admission("A-1.x:y_z", T0, "WARD.9_x-1");
+    r[0].legal = PSY_LEGAL_INVOLUNTARY_YELLOW;
+    r[0].age = 130;
+    snprintf(r[0].contact, sizeof r[0].contact, "%s",
+             "C-0123456789012345678901234567890123456789012345678901234567890");
+    psy_record_init(&r[1]);
+    r[1].type = PSY_REC_COERCION;
+    strcpy(r[1].id, "C-77");
+    r[1].time = T0 + 1;
+    r[1].end = T0 + 3 * PSY_HOUR;
+    r[1].has_patient = true;
+    for (int i = 0; i < PSY_PSEUDONYM_LEN; i++)
+        r[1].patient[i] = (uint8_t)(i * 7 + 1);
+    strcpy(r[1].contact, "A-1");
+    r[1].coercion = PSY_COERCION_BELT;
+    r[1].voluntary = true;
+    psy_record_init(&r[2]);
+    r[2].type = PSY_REC_CONSULTATION;
+    strcpy(r[2].id, "K-1");
+    r[2].time = -5; /* before 1970 is still an instant */
+    r[2].role = PSY_ROLE_SOCIAL_PHYSICIAN;
+    r[2].consult = PSY_CONSULT_FOLLOW_HOME;
+    r[2].minutes = 1440;
+    psy_record_init(&r[3]);
+    r[3].type = PSY_REC_TREATMENT_START;
+    strcpy(r[3].id, "T-1");
+    r[3].time = T0;
+    r[3].has_patient = true;
+    strcpy(r[3].referral, "R-1");
+    psy_record_init(&r[4]);
+    r[4].type = PSY_REC_DISCHARGE;
+    strcpy(r[4].id, "D-1");
+    r[4].time = T0;
+    r[4].has_patient = true;
+    strcpy(r[4].contact, "A-1");
+    r[4].outcome = PSY_OUTCOME_DEATH;
+
+    b = batch(1, 1, 5, r);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    assert_int_equal(res.appended, 5);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(store_load(f->s, f->conf, pass ? T0 : PSY_TIME_NONE, &v), 0);
+        assert_int_equal(v.count, 5);
+        for (int i = 0; i < 5; i++) {
+            const kpi_record_t *k = find(&v, 0, r[i].id);
+            assert_non_null(k);
+            assert_true(psy_record_equal(&k->rec, &r[i]));
+        }
+        free(v.items);
+    }
+    /* Equal content compares equal after the round trip: nothing appended. */
+    b = batch(2, 1, 5, r);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    assert_int_equal(res.appended, 0);
+}
+
+/* A damaged database gives an error, never a crash or a wild record. */
+static void
+test_damaged_row(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t r[1] = {admission("A1", T0, "M1")};
+    psy_batch_t b = batch(1, 1, 1, r);
+    store_apply_result_t res;
+    kpi_records_t v = {0};
+    char path[128];
+    sqlite3 *db;
+
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    snprintf(path, sizeof path, "%s/psymon.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE current SET rec = x'01ff'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE versions SET type = 99", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_load(f->s, f->conf, PSY_TIME_NONE, &v), -EIO);
+    assert_null(v.items); /* untouched */
+    assert_int_equal(store_load(f->s, f->conf, T0, &v), -EIO);
+    /* A changed record is compared with a damaged one: an error, nothing stored. */
+    b = batch(1, 2, 1, r);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), -EIO);
+}
+
 int
 main(void)
 {
@@ -493,6 +588,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_persists_and_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stored_at_monotonic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roundtrip_all_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_row, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
