@@ -1164,7 +1164,19 @@ patients_count(eng_t *e)
             }
         }
         if (nc) {
-            qsort_r(cs, nc, sizeof(*cs), stay_cmp_r, e);
+            /* Most patients have a handful of contacts: insertion sort beats qsort there. */
+            if (nc <= 16) {
+                for (size_t x = 1; x < nc; x++) {
+                    uint32_t c = cs[x];
+                    size_t y = x;
+
+                    for (; y > 0 && stay_cmp_r(&cs[y - 1], &c, e) > 0; y--)
+                        cs[y] = cs[y - 1];
+                    cs[y] = c;
+                }
+            } else {
+                qsort_r(cs, nc, sizeof(*cs), stay_cmp_r, e);
+            }
             size_t nst = stays_merge(e, cs, nc, st);
             if (stays_count(e, st, nst) < 0)
                 goto out;
