@@ -325,6 +325,15 @@ static const struct {
     {15, 1.0},    {60, 1.0},    {1150, 0.99}, {160, 0.97}, {60, 0.95}, {30, 1.0},   {40, 1.0},
 };
 
+/*
+ * How each center's intrusive coercion moves against the region's trend:
+ * below 1 falls faster, above 1 slower, so that the dashboard shows centers
+ * on and off the target trajectory. Every center's belt factor stays below
+ * 1, so belt fixations fall year on year for the region and every center.
+ */
+static const double center_trend[] = {0.98, 1.00, 1.12, 1.10, 0.95, 1.00, 1.02, 1.06};
+_Static_assert(sizeof(center_trend) / sizeof(center_trend[0]) == NCENTERS, "one per center");
+
 typedef struct {
     int64_t from, to; /* [from, to): local midnight of --from and the end of --to */
     uint64_t seed;
@@ -717,7 +726,10 @@ gen_coercion(sim_t *s, cands_t *cands, int center, int y)
         return 0;
     double frac = year_fraction(s, y) * coercion_share(center);
     for (size_t kind = 0; kind < NKINDS; kind++) {
-        double n = kind_rate[kind].per_2021 * pow(kind_rate[kind].yearly, y - 2021) * frac;
+        double yearly = kind_rate[kind].yearly;
+        if (kind <= 2)
+            yearly *= center_trend[center];
+        double n = kind_rate[kind].per_2021 * pow(yearly, y - 2021) * frac;
         long count = lround(n);
         /* Voluntary belt fixations are registered too, and are not coercion. */
         long voluntary = kind == 0 ? lround(n * 0.03) : 0;
