@@ -357,8 +357,12 @@ handle_one(ingest_t *in)
     if (!peer_allowed(in, zmq_msg_gets(&body, "User-Id"), center)) {
         peer_t *p = peer_get(in, center[0] ? center : "?");
         atomic_fetch_add(&c->msgs_denied, 1);
-        if (peer_may_log(p, psy_time_now()))
-            psy_warn("dropped a message from %s: its key is no longer allowed", p->center);
+        if (peer_may_log(p, psy_time_now())) {
+            psy_warn("dropped a message from %s: its key is no longer allowed (%" PRIu64
+                     " more not logged since the last)",
+                     p->center, p->suppressed);
+            p->suppressed = 0;
+        }
         goto out;
     }
 
