@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -414,6 +416,84 @@ test_long_lines_ndjson(void **state)
     free(data);
 }
 
+/*
+ * Reads path in a fresh child process and reports its peak memory, so
+ * that what earlier tests touched does not hide it. Returns the peak in
+ * KiB, or -1 when the file did not read as one over-long line followed by
+ * the record R-2.
+ */
+static long
+child_peak_kib(const char *path)
+{
+    struct rusage ru;
+    int fds[2], status;
+    long peak = -1;
+    pid_t pid;
+
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        reader_item_t a, b, c;
+        reader_t *r = reader_new(path, key, now());
+        bool ok = r && reader_next(r, &a) == 1 && a.rejected && reader_next(r, &b) == 1 &&
+                  !b.rejected && strcmp(b.rec.id, "R-2") == 0 && reader_next(r, &c) == 0;
+
+        reader_destroy(&r);
+        getrusage(RUSAGE_SELF, &ru);
+        peak = ok ? ru.ru_maxrss : -1;
+        _exit(write(fds[1], &peak, sizeof(peak)) == sizeof(peak) ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], &peak, sizeof(peak)), sizeof(peak));
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return peak;
+}
+
+/*
+ * A 64 MiB line, written in pieces, must not be held: the reader's peak
+ * memory stays far below the line's size, and the next line is read.
+ */
+static void
+test_memory_bounded(void **state)
+{
+    static char chunk[1 << 20];
+    static const char tail[] = "\"}\n{\"type\":\"referral\",\"id\":\"R-2\","
+                               "\"time\":\"2024-03-02T10:00:00Z\",\"patient\":\"x\"}\n";
+    char path[256];
+    long small, big;
+    FILE *f;
+
+    (void)state;
+    /* The same shape with a line just over the limit, for the baseline. */
+    snprintf(path, sizeof(path), "%s/over.ndjson", tmpdir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("{\"type\":\"referral\",\"id\":\"R-1\",\"pad\":\"", f);
+    memset(chunk, 'p', sizeof(chunk));
+    assert_int_equal(fwrite(chunk, 1, PSY_LINE_MAX, f), PSY_LINE_MAX);
+    fputs(tail, f);
+    assert_int_equal(fclose(f), 0);
+    small = child_peak_kib(path);
+    assert_true(small > 0);
+
+    snprintf(path, sizeof(path), "%s/huge.ndjson", tmpdir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("{\"type\":\"referral\",\"id\":\"R-1\",\"pad\":\"", f);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(fwrite(chunk, 1, sizeof(chunk), f), sizeof(chunk));
+    fputs(tail, f);
+    assert_int_equal(fclose(f), 0);
+    big = child_peak_kib(path);
+    assert_true(big > 0);
+    /* Holding the 64 MiB line, or a buffer of its size, would break both bounds. */
+    assert_true(big - small < 8 * 1024);
+    assert_true(big < 48 * 1024);
+}
+
 static void
 test_future_time(void **state)
 {
@@ -681,6 +761,7 @@ main(void)
         cmocka_unit_test(test_ndjson_types),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_long_lines_ndjson),
+        cmocka_unit_test(test_memory_bounded),
         cmocka_unit_test(test_future_time),
         cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_csv_cells),
