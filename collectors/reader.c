@@ -10,10 +10,8 @@
 #include "reader.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
@@ -162,6 +160,29 @@ fill(reader_t *r)
     return 1;
 }
 
+/*
+ * Skips a UTF-8 byte-order mark at the start of the file, before any row
+ * is cut, so that it neither counts towards a line's length nor hides a
+ * quote at the start of a CSV header. Returns 0 or -errno.
+ */
+static int
+skip_bom(reader_t *r)
+{
+    while (r->end < 3 && !r->eof) {
+        size_t n = fread(r->in + r->end, 1, READ_CHUNK - r->end, r->f);
+
+        if (n == 0) {
+            if (ferror(r->f))
+                return errno > 0 ? -errno : -EIO;
+            r->eof = true;
+        }
+        r->end += n;
+    }
+    if (r->end >= 3 && memcmp(r->in, "\xEF\xBB\xBF", 3) == 0)
+        r->pos = 3;
+    return 0;
+}
+
 /* Appends in[from..to) to the row, or marks it overflowing once it outgrows PSY_LINE_MAX + CR. */
 static void
 append(reader_t *r, size_t from, size_t to)
@@ -260,6 +281,12 @@ next_row(reader_t *r, long *ret_line)
     bool any = false;
     int k, state = SCAN_START;
 
+    if (r->first_row) {
+        k = skip_bom(r);
+        if (k < 0)
+            return k;
+        r->first_row = false;
+    }
     r->row_len = 0;
     r->overflow = false;
     *ret_line = r->next_line;
@@ -280,11 +307,6 @@ next_row(reader_t *r, long *ret_line)
         r->row_len--;
     if (r->row_len > PSY_LINE_MAX)
         r->overflow = true;
-    if (r->first_row && !r->overflow && r->row_len >= 3 && memcmp(r->row, "\xEF\xBB\xBF", 3) == 0) {
-        memmove(r->row, r->row + 3, r->row_len - 3);
-        r->row_len -= 3;
-    }
-    r->first_row = false;
     r->row[r->row_len] = '\0';
     return 1;
 }

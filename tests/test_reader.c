@@ -240,6 +240,15 @@ test_bom(void **state)
     assert_rejected(&it[1], 2, "", "invalid JSON");
     assert_int_equal(read_str("bom.csv", csv, it), 1);
     assert_accepted(&it[0], 2, "R-1");
+    /* A quoted first cell right after the mark, with a line break in it. */
+    assert_int_equal(read_str("bomq.csv",
+                              "\xEF\xBB\xBF\"no\nte\",type,id,time,patient\n"
+                              "y,referral,R-1,2024-03-02T10:00:00Z,x\n",
+                              it),
+                     1);
+    assert_accepted(&it[0], 3, "R-1");
+    assert_int_equal(read_str("bomonly.ndjson", "\xEF\xBB\xBF", it), 0);
+    assert_int_equal(read_str("bomonly.csv", "\xEF\xBB\xBF\r\n", it), 0);
 }
 
 static void
