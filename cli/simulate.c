@@ -269,7 +269,7 @@ typedef struct {
     uint8_t home;  /* center index */
     uint8_t revolving;
     uint8_t nodash; /* this person's CPR is exported without the dash */
-    uint8_t open;   /* has a contact still open at --to */
+    uint8_t open;   /* has a contact open at --to, or died: not admitted live */
 } person_t;
 
 typedef struct {
@@ -526,6 +526,8 @@ person_chain(sim_t *s, int64_t t, bool child)
         } else if (contact_add(s, p, home, t, end, acute, legal, outcome) < 0) {
             return -ENOMEM;
         }
+        if (outcome == OUT_DEATH)
+            s->persons[p].open = 1;
         if (outcome == OUT_DEATH || end >= s->to)
             break;
 
@@ -989,14 +991,22 @@ row_set(row_t *w, int col, const char *fmt, ...)
     w->set[col] = true;
 }
 
+/* The person's CPR number as the source system exports it: with or without the dash. */
+static const char *
+cpr_text(const person_t *p, char buf[12])
+{
+    if (p->nodash)
+        memcpy(buf, p->cpr, 11);
+    else
+        snprintf(buf, 12, "%.6s-%.4s", p->cpr, p->cpr + 6);
+    return buf;
+}
+
 static void
 row_patient(const sim_t *s, row_t *w, int32_t person)
 {
-    const person_t *p = &s->persons[person];
-    if (p->nodash)
-        row_set(w, COL_PATIENT, "%s", p->cpr);
-    else
-        row_set(w, COL_PATIENT, "%.6s-%s", p->cpr, p->cpr + 6);
+    char cpr[12];
+    row_set(w, COL_PATIENT, "%s", cpr_text(&s->persons[person], cpr));
 }
 
 /* Fills the fields of one record. */
@@ -1261,7 +1271,7 @@ live_tick(sim_t *s, const char *out, int64_t now, int64_t run, live_contact_t *o
         snprintf(stamp, sizeof(stamp), "%04d%02d%02dT%02d%02d%02dZ", y, m, d, (int)(sod / 3600),
                  (int)(sod / 60 % 60), (int)(sod % 60));
     }
-    char tb[32];
+    char tb[32], cpr[12];
     format_time(now, tb, sizeof(tb));
     for (size_t c = 0; c < NCENTERS; c++) {
         if (!s->want[c])
@@ -1289,7 +1299,7 @@ live_tick(sim_t *s, const char *out, int64_t now, int64_t run, live_contact_t *o
                     "{\"type\":\"coercion\",\"id\":\"L%" PRId64 "-COE-%" PRIu32
                     "\",\"time\":\"%s\",\"end\":\"%s\",\"patient\":\"%s\",\"admission\":\"L%" PRId64
                     "-ADM-%" PRIu32 "\",\"kind\":\"belt\"}\n",
-                    run, k->belt, bt, tb, p->cpr, run, k->adm);
+                    run, k->belt, bt, tb, cpr_text(p, cpr), run, k->adm);
                 k->belt = 0;
                 nlines++;
             } else if (!k->belt && rng_chance(&s->rng, 0.04)) {
@@ -1299,7 +1309,7 @@ live_tick(sim_t *s, const char *out, int64_t now, int64_t run, live_contact_t *o
                         "{\"type\":\"coercion\",\"id\":\"L%" PRId64 "-COE-%" PRIu32
                         "\",\"time\":\"%s\",\"patient\":\"%s\",\"admission\":\"L%" PRId64
                         "-ADM-%" PRIu32 "\",\"kind\":\"%s\"}\n",
-                        run, num, tb, p->cpr, run, k->adm, kind_name[kind]);
+                        run, num, tb, cpr_text(p, cpr), run, k->adm, kind_name[kind]);
                 if (kind == 0) {
                     k->belt = num;
                     k->belt_t = now;
@@ -1318,7 +1328,7 @@ live_tick(sim_t *s, const char *out, int64_t now, int64_t run, live_contact_t *o
                     "{\"type\":\"discharge\",\"id\":\"L%" PRId64 "-DIS-%" PRIu32
                     "\",\"time\":\"%s\",\"patient\":\"%s\",\"admission\":\"L%" PRId64
                     "-ADM-%" PRIu32 "\",\"outcome\":\"%s\"}\n",
-                    run, k->adm, tb, p->cpr, run, k->adm,
+                    run, k->adm, tb, cpr_text(p, cpr), run, k->adm,
                     rng_chance(&s->rng, 0.1) ? "self_discharge" : "regular");
             nlines++;
             *k = open[--*nopen];
@@ -1346,7 +1356,7 @@ live_tick(sim_t *s, const char *out, int64_t now, int64_t run, live_contact_t *o
                     "{\"type\":\"admission\",\"id\":\"L%" PRId64 "-ADM-%" PRIu32
                     "\",\"time\":\"%s\",\"patient\":\"%s\",\"mode\":\"%s\",\"legal\":\"%s\","
                     "\"ward\":\"%c%d\"}\n",
-                    run, k->adm, tb, s->persons[pi].cpr,
+                    run, k->adm, tb, cpr_text(&s->persons[pi], cpr),
                     rng_chance(&s->rng, 0.85) ? "acute" : "planned",
                     legal_name[rl < 0.06   ? 1
                                : rl < 0.13 ? 2

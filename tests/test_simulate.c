@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,14 +400,79 @@ test_valid_and_realistic(void **state)
     assert_true(t.referrals > 10000 && t.treatment_starts > t.referrals * 8 / 10);
 }
 
+/* Counts the live files under dir/<center>/ and checks each through the reader. */
+static size_t
+check_live_files(const char *dir, bool read)
+{
+    static char names[64][96];
+    size_t nlive = 0, n = 0;
+    const sim_center_t *c = sim_centers(&n);
+    uint8_t key[PSY_PSEUDO_KEYLEN] = {9};
+    for (size_t i = 0; i < n; i++) {
+        char sub[512];
+        snprintf(sub, sizeof(sub), "%s/%s", dir, c[i].id);
+        DIR *d = opendir(sub);
+        if (!d)
+            continue;
+        closedir(d);
+        size_t k = list_files(sub, names, 64);
+        for (size_t j = 0; j < k; j++) {
+            assert_non_null(strstr(names[j], "-live.ndjson"));
+            nlive++;
+            if (!read)
+                continue;
+            char path[700];
+            snprintf(path, sizeof(path), "%s/%.95s", sub, names[j]);
+            reader_t *r = reader_new(path, key, psy_time_now());
+            assert_non_null(r);
+            reader_item_t it;
+            int rc, nrec = 0;
+            while ((rc = reader_next(r, &it)) == 1) {
+                assert_false(it.rejected);
+                assert_memory_equal(it.rec.id, "L", 1);
+                nrec++;
+            }
+            assert_int_equal(rc, 0);
+            assert_true(nrec > 0);
+            reader_destroy(&r);
+        }
+    }
+    return nlive;
+}
+
+/* --live writes valid files until SIGTERM, then exits 0. */
+static void
+test_live(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/psy-sim-live.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        _exit(simulate("--out", dir, "--from", "2025-01-01", "--live", "1", "--no-history", NULL));
+    }
+    /* Generous: the model runs first; no timing is asserted. */
+    for (int i = 0; i < 600 && check_live_files(dir, false) < 3; i++)
+        usleep(100000);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_true(check_live_files(dir, true) >= 3);
+    rm_rf(dir);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_centers),
-        cmocka_unit_test(test_usage_errors),
-        cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_valid_and_realistic),
+        cmocka_unit_test(test_centers),       cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_deterministic), cmocka_unit_test(test_valid_and_realistic),
+        cmocka_unit_test(test_live),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
