@@ -20,6 +20,12 @@
 #define READ_CHUNK (64 * 1024)
 #define ROW_CAP    (PSY_LINE_MAX + 2) /* a full line, its CR, a NUL */
 
+/* A rejection is copied from validate_error_t into reader_item_t whole. */
+_Static_assert(sizeof(((reader_item_t *)0)->reason) == sizeof(((validate_error_t *)0)->reason),
+               "reason buffers differ");
+_Static_assert(sizeof(((reader_item_t *)0)->id) == sizeof(((validate_error_t *)0)->id),
+               "id buffers differ");
+
 typedef enum { FORMAT_NDJSON, FORMAT_CSV } format_t;
 
 struct reader {
