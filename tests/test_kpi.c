@@ -3,6 +3,7 @@
  * and one table per rule that the page states.
  */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -440,6 +441,33 @@ test_as_of_cuts(void **state)
     CHECK("2024-05-02T00:00:00Z", w);
 }
 
+/* Half-open periods: an instant at a period's start belongs to it, not to the one before. */
+static void
+test_half_open(void **state)
+{
+    (void)state;
+    /* Ends exactly when June starts (Copenhagen): a May patient only. */
+    adm(A, "a1", 1, "2024-05-20T00:00:00+02:00", PSY_MODE_ACUTE, PSY_LEGAL_VOLUNTARY);
+    dis(A, "d1", "a1", 1, "2024-06-01T00:00:00+02:00", PSY_OUTCOME_REGULAR);
+    /* Starts exactly when June starts: a June admission. */
+    adm(B, "b1", 2, "2024-06-01T00:00:00+02:00", PSY_MODE_ACUTE, PSY_LEGAL_VOLUNTARY);
+    dis(B, "d2", "b1", 2, "2024-06-02T00:00:00+02:00", PSY_OUTCOME_REGULAR);
+    static const want_t w[] = {
+        {"2024-05", RG, "patients", "1", "1", "-", 0},
+        {"2024-06", A, "patients", "0", "0", "-", 0},
+        {"2024-06", B, "patients", "1", "1", "-", 0},
+        {"2024-05", A, "discharges", "0", "0", "-", 0},
+        {"2024-06", A, "discharges", "1", "1", "-", 0},
+        {"2024-05", B, "admissions", "0", "0", "-", 0},
+        {"2024-06", B, "admissions", "1", "1", "-", 0},
+        {"2024-05", A, "bed_days", "12.0000", "12.0000", "-", 0},
+        {"2024-06", A, "bed_days", "0.0000", "0.0000", "-", 0},
+        {"2024-Q2", RG, "patients", "2", "2", "-", 0},
+        {"2024-Q3", RG, "patients", "0", "0", "-", 0},
+    };
+    CHECK("2025-01-01T00:00:00Z", w);
+}
+
 /* ---- inconsistent records ---- */
 
 static void
@@ -833,6 +861,130 @@ test_odd_records(void **state)
     CHECK("2025-01-01T00:00:00Z", w);
 }
 
+/*
+ * Random registrations: every additive KPI of an r12 period is the sum of its
+ * twelve months, and one query over many periods gives the same rows as one
+ * query per period. This checks the period lookup against itself from two
+ * sides.
+ */
+static void
+test_period_additivity(void **state)
+{
+    static const char *const additive[] = {"admissions",
+                                           "discharges",
+                                           "involuntary_admissions",
+                                           "coercion_episodes:belt",
+                                           "intrusive_episodes",
+                                           "belt_over_48h",
+                                           "consultations",
+                                           "treatment_starts",
+                                           "records",
+                                           "records_inconsistent",
+                                           "bed_days"};
+    psy_time_t t0 = T("2023-01-01T00:00:00Z");
+    char id[32], when[40], end[40], other[32];
+    unsigned seed = 12345;
+
+    (void)state;
+    for (int i = 0; i < 600; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int pat = (int)(seed >> 16) % 40, c = (int)(seed >> 8) % 2, kind = (int)(seed >> 4) % 5;
+        psy_time_t t = t0 + (psy_time_t)((seed >> 3) % (2u * 365 * 24)) * PSY_HOUR;
+
+        psy_time_format(t, when, sizeof(when));
+        psy_time_format(t + (psy_time_t)(seed % 97) * PSY_HOUR, end, sizeof(end));
+        snprintf(id, sizeof(id), "r%d", i);
+        switch (kind) {
+        case 0:
+            adm(c, id, pat, when, seed & 1 ? PSY_MODE_ACUTE : PSY_MODE_PLANNED,
+                seed & 2 ? PSY_LEGAL_VOLUNTARY : PSY_LEGAL_INVOLUNTARY_RED);
+            snprintf(other, sizeof(other), "d%d", i);
+            if (seed & 4)
+                dis(c, other, id, pat, end, PSY_OUTCOME_REGULAR);
+            break;
+        case 1:
+            coer(c, id, pat, when, seed & 8 ? end : NULL,
+                 seed & 16 ? PSY_COERCION_BELT : PSY_COERCION_PHYSICAL_RESTRAINT, false);
+            break;
+        case 2:
+            cons(c, id, pat, when, PSY_ROLE_SOCIAL_NURSE, PSY_CONSULT_SUPERVISION);
+            break;
+        case 3:
+            ref(c, id, pat, when);
+            break;
+        default:
+            /* Treatment starts naming earlier referrals, some of them unknown. */
+            snprintf(other, sizeof(other), "r%d", (int)(seed % (unsigned)(i + 1)));
+            tstart(c, id, pat, other, end);
+            break;
+        }
+    }
+    kpi_period_t *per = NULL;
+    size_t np = 0;
+    assert_int_equal(kpi_period_list(KPI_MONTH, 2023, 1, 2024, 12, &per, &np), 0);
+    kpi_period_t r12[2] = {{KPI_R12, 2023, 12}, {KPI_R12, 2024, 6}};
+    int levels[3] = {A, B, RG};
+    int nk = (int)kpi_count();
+    int *kpis = malloc((size_t)nk * sizeof(*kpis));
+    assert_non_null(kpis);
+    for (int k = 0; k < nk; k++)
+        kpis[k] = k;
+    kpi_query_t q = {&conf, T("2025-03-01T00:00:00Z"), np, per, 3, levels, (size_t)nk, kpis};
+    kpi_row_t *months = NULL, *years = NULL;
+    size_t nm = 0, ny = 0;
+    assert_int_equal(kpi_compute(&recs, &q, &months, &nm), 0);
+    q.periods = r12;
+    q.nperiods = 2;
+    assert_int_equal(kpi_compute(&recs, &q, &years, &ny), 0);
+
+    /* Additivity of r12 over its months. */
+    for (size_t a = 0; a < sizeof(additive) / sizeof(additive[0]); a++) {
+        int k = kpi_find(additive[a]);
+        for (int y = 0; y < 2; y++)
+            for (int l = 0; l < 3; l++) {
+                double sum = 0;
+                int last = (r12[y].year - 2023) * 12 + r12[y].month - 1;
+                for (int m = last - 11; m <= last; m++)
+                    sum += months[((size_t)m * 3 + (size_t)l) * (size_t)nk + (size_t)k].value.v;
+                const kpi_row_t *row = &years[((size_t)y * 3 + (size_t)l) * (size_t)nk + (size_t)k];
+                assert_true(row->value.set);
+                if (fabs(row->value.v - sum) > 1e-6)
+                    fail_msg("%s r12 %d level %d: %f != sum of months %f", additive[a], y,
+                             levels[l], row->value.v, sum);
+            }
+    }
+    /* Region counts at least what any center does for persons, exactly the sum for counts. */
+    int kp = kpi_find("patients"), ka = kpi_find("admissions");
+    for (size_t m = 0; m < np; m++) {
+        const kpi_row_t *base = &months[m * 3 * (size_t)nk];
+        assert_true(base[2 * nk + kp].value.v <= base[kp].value.v + base[nk + kp].value.v);
+        assert_true(base[2 * nk + kp].value.v >= base[kp].value.v);
+        assert_int_equal(base[2 * nk + ka].value.v, base[ka].value.v + base[nk + ka].value.v);
+    }
+    /* One query per month gives the same rows as the query over all months. */
+    for (size_t m = 0; m < np; m++) {
+        kpi_row_t *one = NULL;
+        size_t n1 = 0;
+
+        q.periods = &per[m];
+        q.nperiods = 1;
+        assert_int_equal(kpi_compute(&recs, &q, &one, &n1), 0);
+        assert_int_equal(n1, 3 * (size_t)nk);
+        for (size_t i = 0; i < n1; i++) {
+            const kpi_row_t *x = &one[i], *y = &months[m * n1 + i];
+            if (x->value.set != y->value.set || x->value.v != y->value.v ||
+                x->numerator.v != y->numerator.v || x->denominator.v != y->denominator.v ||
+                x->provisional != y->provisional)
+                fail_msg("month %zu row %zu (%s) differs", m, i, kpi_name((size_t)x->kpi));
+        }
+        free(one);
+    }
+    free(months);
+    free(years);
+    free(kpis);
+    free(per);
+}
+
 int
 main(void)
 {
@@ -849,6 +1001,7 @@ main(void)
         T_(test_merge_ties),
         T_(test_qualifying_12h_and_open),
         T_(test_as_of_cuts),
+        T_(test_half_open),
         T_(test_inconsistent),
         T_(test_duplicate_contact_tie),
         T_(test_coercion),
@@ -859,6 +1012,7 @@ main(void)
         T_(test_names),
         T_(test_rows_order_and_bad_query),
         T_(test_odd_records),
+        T_(test_period_additivity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
