@@ -9,7 +9,8 @@
  *   current   the latest version of each (center, id), kept up to date on
  *             every append, so that loading "now" is one sequential scan.
  *   seqs      the highest contiguous sequence stored per (center, epoch).
- *   centers   per center: last_seen and the latest heartbeat.
+ *   centers   per center: last_seen, the number of distinct record ids and
+ *             the latest heartbeat.
  *
  * The connection runs in WAL mode with synchronous=FULL, so a COMMIT that
  * returned is on disk before the ingest loop acknowledges it; readers (the
@@ -58,7 +59,7 @@ static const char schema_sql[] =
     " center TEXT NOT NULL, epoch BLOB NOT NULL, acked INTEGER NOT NULL,"
     " PRIMARY KEY (center, epoch)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS centers ("
-    " center TEXT PRIMARY KEY NOT NULL, last_seen INTEGER,"
+    " center TEXT PRIMARY KEY NOT NULL, last_seen INTEGER, records INTEGER NOT NULL DEFAULT 0,"
     " hb_at INTEGER, hb_epoch BLOB, hb_last_seq INTEGER, hb_backlog INTEGER,"
     " hb_spool_bytes INTEGER, hb_rejected INTEGER, hb_spool_full INTEGER,"
     " hb_clock_offset INTEGER, hb_version TEXT);"
@@ -76,7 +77,6 @@ enum {
     ST_CUR_PUT,
     ST_SEEN,
     ST_HB,
-    ST_COUNT,
     ST_CENTER,
     ST_LOAD_CUR,
     ST_LOAD_AT,
@@ -96,8 +96,9 @@ static const char *const stmt_sql[ST__COUNT] = {
                    ") VALUES (?,?,?,?,?," REC_PARAMS ")",
     [ST_CUR_PUT] = "INSERT OR REPLACE INTO current (center, id, vid, void, rec)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [ST_SEEN] = "INSERT INTO centers (center, last_seen) VALUES (?1, ?2)"
-                " ON CONFLICT (center) DO UPDATE SET last_seen = excluded.last_seen",
+    [ST_SEEN] = "INSERT INTO centers (center, last_seen, records) VALUES (?1, ?2, ?3)"
+                " ON CONFLICT (center) DO UPDATE SET last_seen = excluded.last_seen,"
+                " records = records + excluded.records",
     [ST_HB] = "INSERT INTO centers (center, last_seen, hb_at, hb_epoch, hb_last_seq, hb_backlog,"
               " hb_spool_bytes, hb_rejected, hb_spool_full, hb_clock_offset, hb_version)"
               " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -107,9 +108,8 @@ static const char *const stmt_sql[ST__COUNT] = {
               " hb_spool_bytes = excluded.hb_spool_bytes, hb_rejected = excluded.hb_rejected,"
               " hb_spool_full = excluded.hb_spool_full,"
               " hb_clock_offset = excluded.hb_clock_offset, hb_version = excluded.hb_version",
-    [ST_COUNT] = "SELECT count(*) FROM current WHERE center = ?1",
     [ST_CENTER] = "SELECT last_seen, hb_epoch, hb_last_seq, hb_rejected, hb_spool_full,"
-                  " hb_clock_offset, hb_version FROM centers WHERE center = ?1",
+                  " hb_clock_offset, hb_version, records FROM centers WHERE center = ?1",
     [ST_LOAD_CUR] = "SELECT center, id, rec FROM current WHERE void = 0",
     [ST_LOAD_AT] = "SELECT center, id, " REC_COLS " FROM versions WHERE stored_at <= ?1"
                    " ORDER BY center, id, vid",
@@ -537,11 +537,12 @@ store_acked(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], 
 
 /*
  * Appends one record version unless it equals the current version of its
- * (center, id). Sets *ret_appended accordingly.
+ * (center, id). Sets *ret_appended accordingly, and *ret_new_id when the
+ * center had no record with this id before.
  */
 static int
 apply_record(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], uint64_t seq,
-             psy_time_t stored_at, const psy_record_t *r, bool *ret_appended)
+             psy_time_t stored_at, const psy_record_t *r, bool *ret_appended, bool *ret_new_id)
 {
     sqlite3_stmt *st = s->st[ST_CUR_GET];
     psy_record_t cur;
@@ -553,6 +554,7 @@ apply_record(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN],
     sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
+    *ret_new_id = rc != SQLITE_ROW;
     if (rc == SQLITE_ROW) {
         psy_record_init(&cur);
         memcpy(cur.id, r->id, sizeof cur.id);
@@ -600,13 +602,15 @@ apply_record(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN],
     return 0;
 }
 
+/* Records the receipt of a batch and counts the record ids it added. */
 static int
-seen(store_t *s, const char *center, psy_time_t now)
+seen(store_t *s, const char *center, psy_time_t now, uint64_t new_ids)
 {
     sqlite3_stmt *st = s->st[ST_SEEN];
 
     sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)new_ids);
     return st_exec(st);
 }
 
@@ -616,7 +620,7 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
 {
     store_apply_result_t res = {0};
     psy_time_t stored_at;
-    uint64_t highest, last, i0;
+    uint64_t highest, last, i0, new_ids = 0;
     int r;
 
     if (!s || !center || !b || !ret || (b->count > 0 && !b->records))
@@ -644,11 +648,12 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
         i0 = highest >= b->first_seq ? highest - b->first_seq + 1 : 0;
         res.duplicate = i0 < b->count ? i0 : b->count;
         for (uint64_t i = i0; i < b->count; i++) {
-            bool appended;
+            bool appended, new_id;
             r = apply_record(s, center, b->epoch, b->first_seq + i, stored_at, &b->records[i],
-                             &appended);
+                             &appended, &new_id);
             if (r < 0)
                 goto rollback;
+            new_ids += new_id;
             if (appended)
                 res.appended++;
             else
@@ -666,7 +671,7 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
         }
         res.acked = highest;
     }
-    r = seen(s, center, now);
+    r = seen(s, center, now, new_ids);
     if (r < 0)
         goto rollback;
     r = st_exec(s->st[ST_COMMIT]);
@@ -751,23 +756,14 @@ store_status(store_t *s, const char *center, store_status_t *ret)
     if (r < 0)
         return r;
 
-    st = s->st[ST_COUNT];
-    sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        out.records = (uint64_t)sqlite3_column_int64(st, 0);
-    else
-        r = sql_errno(rc);
-    st_done(st);
-    if (r < 0)
-        goto out;
-
     st = s->st[ST_CENTER];
     sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         if (sqlite3_column_type(st, 0) != SQLITE_NULL)
             out.last_seen = sqlite3_column_int64(st, 0);
+        /* Kept by store_apply: counting `current` would scan a million rows per call. */
+        out.records = (uint64_t)sqlite3_column_int64(st, 7);
         if (sqlite3_column_type(st, 1) == SQLITE_BLOB &&
             sqlite3_column_bytes(st, 1) == PSY_EPOCH_LEN) {
             have_hb = true;
