@@ -24,6 +24,29 @@
 
 #define T0 (INT64_C(1709300000) * PSY_USEC)
 
+/*
+ * Linked with -Wl,--wrap=zmq_msg_recv (tests/ingest.cmake): when
+ * fail_zap_recv is set, a receive on a REP socket (only the ZAP handler has
+ * one) fails as a broken socket would.
+ */
+int __real_zmq_msg_recv(zmq_msg_t *msg, void *s, int flags);
+int __wrap_zmq_msg_recv(zmq_msg_t *msg, void *s, int flags);
+static atomic_bool fail_zap_recv;
+
+int
+__wrap_zmq_msg_recv(zmq_msg_t *msg, void *s, int flags)
+{
+    int type = 0;
+    size_t len = sizeof type;
+
+    if (atomic_load(&fail_zap_recv) && zmq_getsockopt(s, ZMQ_TYPE, &type, &len) == 0 &&
+        type == ZMQ_REP) {
+        errno = EFAULT;
+        return -1;
+    }
+    return __real_zmq_msg_recv(msg, s, flags);
+}
+
 typedef struct {
     char dir[64];
     store_t *store;
@@ -366,6 +389,23 @@ test_bind_failure(void **state)
     agg_fini(&other);
 }
 
+/* A dead ZAP handler is reported, so that the daemon stops instead of admitting no one. */
+static void
+test_zap_death_reported(void **state)
+{
+    fixture_t *f = *state;
+    int r = 0;
+
+    assert_int_equal(ingest_step(f->in, 10), 0);
+    atomic_store(&fail_zap_recv, true);
+    /* A handshake wakes the handler; its next receive fails. */
+    client_new(f, f->client_pub, f->client_sec);
+    for (int waited = 0; waited < 5000 && r == 0; waited += 20)
+        r = ingest_step(f->in, 20);
+    atomic_store(&fail_zap_recv, false);
+    assert_int_equal(r, -ECONNABORTED);
+}
+
 int
 main(void)
 {
@@ -375,6 +415,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_malformed_then_good, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_removed_on_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bind_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zap_death_reported, setup, teardown),
     };
 
     psy_log_init("test_ingest", PSY_LOG_DEBUG);

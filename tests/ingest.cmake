@@ -1,0 +1,3 @@
+# test_ingest wraps zmq_msg_recv so that it can make the ZAP handler's
+# socket fail and check that the ingest then reports the handler dead.
+target_link_options(test_ingest PRIVATE -Wl,--wrap=zmq_msg_recv)
