@@ -32,7 +32,7 @@
 #define STORE_BUSY_MS   10000
 #define STORE_MMAP_SIZE "1073741824"
 
-/* The columns of a psy_record_t, in the order bind_record/read_record use. */
+/* The columns of a psy_record_t, in the order bind_record uses (kept for reading by hand). */
 #define REC_COLS                                                                                   \
     "type, void, time, patient, ward, contact, referral, mode, legal, outcome, coercion, end_t, "  \
     "voluntary, role, consult, age, minutes"
@@ -49,7 +49,8 @@
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS versions ("
     " vid INTEGER PRIMARY KEY, center TEXT NOT NULL, id TEXT NOT NULL,"
-    " epoch BLOB NOT NULL, seq INTEGER NOT NULL, stored_at INTEGER NOT NULL, " REC_COLDEFS ");"
+    " epoch BLOB NOT NULL, seq INTEGER NOT NULL, stored_at INTEGER NOT NULL, " REC_COLDEFS ","
+    " rec BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS versions_key ON versions(center, id);"
     "CREATE TABLE IF NOT EXISTS current ("
     " center TEXT NOT NULL, id TEXT NOT NULL, vid INTEGER NOT NULL, void INTEGER NOT NULL,"
@@ -93,7 +94,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                      " ON CONFLICT (center, epoch) DO UPDATE SET acked = excluded.acked",
     [ST_CUR_GET] = "SELECT rec FROM current WHERE center = ?1 AND id = ?2",
     [ST_VER_INS] = "INSERT INTO versions (center, id, epoch, seq, stored_at, " REC_COLS
-                   ") VALUES (?,?,?,?,?," REC_PARAMS ")",
+                   ", rec) VALUES (?,?,?,?,?," REC_PARAMS ",?)",
     [ST_CUR_PUT] = "INSERT OR REPLACE INTO current (center, id, vid, void, rec)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_SEEN] = "INSERT INTO centers (center, last_seen, records) VALUES (?1, ?2, ?3)"
@@ -111,7 +112,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_CENTER] = "SELECT last_seen, hb_epoch, hb_last_seq, hb_rejected, hb_spool_full,"
                   " hb_clock_offset, hb_version, records FROM centers WHERE center = ?1",
     [ST_LOAD_CUR] = "SELECT center, id, rec FROM current WHERE void = 0",
-    [ST_LOAD_AT] = "SELECT center, id, " REC_COLS " FROM versions WHERE stored_at <= ?1"
+    [ST_LOAD_AT] = "SELECT center, id, rec FROM versions WHERE stored_at <= ?1"
                    " ORDER BY center, id, vid",
 };
 
@@ -302,62 +303,6 @@ col_text(sqlite3_stmt *st, int col, char *buf, size_t size)
     memcpy(buf, t, n);
     buf[n] = '\0';
     return 0;
-}
-
-/* An enumeration column, checked against its range so the KPI engine can index by it. */
-static int
-col_enum(sqlite3_stmt *st, int col, int count, int *ret)
-{
-    int v = sqlite3_column_int(st, col);
-
-    if (v < 0 || v >= count) {
-        *ret = 0;
-        return -EIO;
-    }
-    *ret = v;
-    return 0;
-}
-
-/* Reads the REC_NCOLS columns from `first` on into *r (id is left alone). */
-static int
-read_record(sqlite3_stmt *st, int first, psy_record_t *r)
-{
-    int i = first, v = 0, rc = 0;
-    const void *blob;
-
-    rc |= col_enum(st, i++, PSY_REC__COUNT, &v);
-    r->type = (psy_rec_type_t)v;
-    r->is_void = sqlite3_column_int(st, i++) != 0;
-    r->time = sqlite3_column_int64(st, i++);
-    blob = sqlite3_column_blob(st, i);
-    if (blob && sqlite3_column_bytes(st, i) == PSY_PSEUDONYM_LEN) {
-        r->has_patient = true;
-        memcpy(r->patient, blob, PSY_PSEUDONYM_LEN);
-    } else {
-        r->has_patient = false;
-        memset(r->patient, 0, PSY_PSEUDONYM_LEN);
-    }
-    i++;
-    rc |= col_text(st, i++, r->ward, sizeof r->ward);
-    rc |= col_text(st, i++, r->contact, sizeof r->contact);
-    rc |= col_text(st, i++, r->referral, sizeof r->referral);
-    rc |= col_enum(st, i++, PSY_MODE__COUNT, &v);
-    r->mode = (psy_mode_t)v;
-    rc |= col_enum(st, i++, PSY_LEGAL__COUNT, &v);
-    r->legal = (psy_legal_t)v;
-    rc |= col_enum(st, i++, PSY_OUTCOME__COUNT, &v);
-    r->outcome = (psy_outcome_t)v;
-    rc |= col_enum(st, i++, PSY_COERCION__COUNT, &v);
-    r->coercion = (psy_coercion_t)v;
-    r->end = sqlite3_column_int64(st, i++);
-    r->voluntary = sqlite3_column_int(st, i++) != 0;
-    rc |= col_enum(st, i++, PSY_ROLE__COUNT, &v);
-    r->role = (psy_role_t)v;
-    rc |= col_enum(st, i++, PSY_CONSULT__COUNT, &v);
-    r->consult = (psy_consult_t)v;
-    r->age = sqlite3_column_int(st, i++);
-    r->minutes = sqlite3_column_int(st, i++);
-    return rc ? -EIO : 0;
 }
 
 /*
@@ -572,12 +517,14 @@ apply_record(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN],
             return sql_errno(rc);
     }
 
+    packed_len = pack_record(r, packed);
     st = s->st[ST_VER_INS];
     if (sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC) ||
         sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC) ||
         sqlite3_bind_blob(st, 3, epoch, PSY_EPOCH_LEN, SQLITE_STATIC) ||
         sqlite3_bind_int64(st, 4, (sqlite3_int64)seq) || sqlite3_bind_int64(st, 5, stored_at) ||
-        bind_record(st, 6, r) < 0) {
+        bind_record(st, 6, r) < 0 ||
+        sqlite3_bind_blob(st, 6 + REC_NCOLS, packed, (int)packed_len, SQLITE_STATIC)) {
         st_done(st);
         return -EIO;
     }
@@ -587,7 +534,6 @@ apply_record(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN],
     vid = sqlite3_last_insert_rowid(s->db);
 
     st = s->st[ST_CUR_PUT];
-    packed_len = pack_record(r, packed);
     if (sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC) ||
         sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC) || sqlite3_bind_int64(st, 3, vid) ||
         sqlite3_bind_int(st, 4, r->is_void) ||
@@ -907,7 +853,7 @@ load_at(store_t *s, const psy_agg_conf_t *conf, psy_time_t known_at, kpi_records
         k->center = (uint16_t)idx;
         r = col_text(st, 1, k->rec.id, sizeof k->rec.id);
         if (r == 0)
-            r = read_record(st, 2, &k->rec);
+            r = col_packed(st, 2, &k->rec);
         if (r < 0)
             break;
         pending = true;

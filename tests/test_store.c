@@ -563,7 +563,7 @@ test_damaged_row(void **state)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "UPDATE current SET rec = x'01ff'", NULL, NULL, NULL),
                      SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE versions SET type = 99", NULL, NULL, NULL),
+    assert_int_equal(sqlite3_exec(db, "UPDATE versions SET rec = x'0103'", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(store_load(f->s, f->conf, PSY_TIME_NONE, &v), -EIO);
