@@ -18,21 +18,21 @@
 #include "psymon/config.h"
 
 typedef struct {
-    atomic_uint_fast64_t batches;          /* batches committed */
-    atomic_uint_fast64_t records_stored;   /* record versions appended */
+    atomic_uint_fast64_t batches;           /* batches committed */
+    atomic_uint_fast64_t records_stored;    /* record versions appended */
     atomic_uint_fast64_t records_duplicate; /* already stored: skipped */
     atomic_uint_fast64_t heartbeats;
-    atomic_uint_fast64_t msgs_malformed;   /* undecodable or over a limit */
-    atomic_uint_fast64_t msgs_denied;      /* from a key no longer allowed */
-    atomic_uint_fast64_t auth_denied;      /* ZAP refusals */
+    atomic_uint_fast64_t msgs_malformed; /* undecodable or over a limit */
+    atomic_uint_fast64_t msgs_denied;    /* from a key no longer allowed */
+    atomic_uint_fast64_t auth_denied;    /* ZAP refusals */
     atomic_uint_fast64_t store_errors;
 } agg_counters_t;
 
 typedef struct agg {
-    pthread_mutex_t lock;   /* guards conf */
-    psy_agg_conf_t *conf;   /* owned; replaced on SIGHUP */
+    pthread_mutex_t lock; /* guards conf */
+    psy_agg_conf_t *conf; /* owned; replaced on SIGHUP */
     char conf_path[PSY_PATH_MAX];
-    atomic_bool ready;      /* the store is open and the socket bound */
+    atomic_bool ready;               /* the store is open and the socket bound */
     atomic_uint_fast64_t generation; /* bumped after every commit that changed records */
     agg_counters_t counters;
 } agg_t;

@@ -77,10 +77,10 @@ int store_heartbeat(store_t *s, const char *center, const psy_heartbeat_t *hb, p
 int store_load(store_t *s, const psy_agg_conf_t *conf, psy_time_t known_at, kpi_records_t *ret);
 
 typedef struct {
-    uint64_t records;    /* distinct record ids stored (a voided id still counts) */
-    uint64_t rejected;   /* from the latest heartbeat */
-    uint64_t backlog;    /* from the latest heartbeat, less what was acked since */
-    psy_time_t last_seen;   /* latest batch or heartbeat; PSY_TIME_NONE when never */
+    uint64_t records;        /* distinct record ids stored (a voided id still counts) */
+    uint64_t rejected;       /* from the latest heartbeat */
+    uint64_t backlog;        /* from the latest heartbeat, less what was acked since */
+    psy_time_t last_seen;    /* latest batch or heartbeat; PSY_TIME_NONE when never */
     psy_time_t clock_offset; /* collector clock - aggregator clock at last heartbeat */
     bool spool_full;
     char version[PSY_VERSION_MAX + 1];

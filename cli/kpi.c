@@ -23,23 +23,30 @@
 static void
 usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: psymon kpi -c AGGREGATOR.conf --period month|quarter|year|r12\n"
-            "                  --from YYYY-MM --to YYYY-MM [--center ID|region|all]\n"
-            "                  [--kpi NAME,...] [--as-of RFC3339] [--known-at RFC3339]\n"
-            "                  [--format csv|json|table]\n\n"
-            "Computes the KPIs of every period from the one holding --from through the one\n"
-            "holding --to (r12: ending months --from through --to). --center defaults to all\n"
-            "(every center and the region), --kpi to every KPI, --as-of to now. --known-at T\n"
-            "uses only what the aggregator had stored by T, to reproduce a past report.\n"
-            "--format defaults to table on a terminal and csv otherwise.\n");
+    fprintf(out, "Usage: psymon kpi -c AGGREGATOR.conf --period month|quarter|year|r12\n"
+                 "                  --from YYYY-MM --to YYYY-MM [--center ID|region|all]\n"
+                 "                  [--kpi NAME,...] [--as-of RFC3339] [--known-at RFC3339]\n"
+                 "                  [--format csv|json|table]\n\n"
+                 "Computes the KPIs of every period from the one holding --from through the one\n"
+                 "holding --to (r12: ending months --from through --to). --center defaults to all\n"
+                 "(every center and the region), --kpi to every KPI, --as-of to now. --known-at T\n"
+                 "uses only what the aggregator had stored by T, to reproduce a past report.\n"
+                 "--format defaults to table on a terminal and csv otherwise.\n");
 }
 
 int
 cmd_kpi(int argc, char **argv)
 {
-    enum { OPT_PERIOD = 256, OPT_FROM, OPT_TO, OPT_CENTER, OPT_KPI, OPT_AS_OF, OPT_KNOWN_AT,
-           OPT_FORMAT };
+    enum {
+        OPT_PERIOD = 256,
+        OPT_FROM,
+        OPT_TO,
+        OPT_CENTER,
+        OPT_KPI,
+        OPT_AS_OF,
+        OPT_KNOWN_AT,
+        OPT_FORMAT
+    };
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"period", required_argument, NULL, OPT_PERIOD},
                                          {"from", required_argument, NULL, OPT_FROM},

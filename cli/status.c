@@ -47,12 +47,10 @@ print_table(json_t *status)
     json_array_foreach(json_object_get(status, "centers"), i, c)
     {
         const char *seen = json_string_value(json_object_get(c, "last_seen"));
-        printf("%-20s %10lld %10lld %10lld  %s\n",
-               json_string_value(json_object_get(c, "center")),
+        printf("%-20s %10lld %10lld %10lld  %s\n", json_string_value(json_object_get(c, "center")),
                (long long)json_integer_value(json_object_get(c, "records")),
                (long long)json_integer_value(json_object_get(c, "rejected")),
-               (long long)json_integer_value(json_object_get(c, "backlog")),
-               seen ? seen : "never");
+               (long long)json_integer_value(json_object_get(c, "backlog")), seen ? seen : "never");
     }
 }
 

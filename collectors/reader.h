@@ -23,10 +23,10 @@ typedef struct reader reader_t;
 
 typedef struct {
     bool rejected;
-    long line;                   /* 1-based line where the record starts */
-    psy_record_t rec;            /* when !rejected */
-    char id[PSY_ID_MAX + 1];     /* when rejected: the record's id if valid, else "" */
-    char reason[160];            /* when rejected: why, without any field value */
+    long line;               /* 1-based line where the record starts */
+    psy_record_t rec;        /* when !rejected */
+    char id[PSY_ID_MAX + 1]; /* when rejected: the record's id if valid, else "" */
+    char reason[160];        /* when rejected: why, without any field value */
 } reader_item_t;
 
 /*

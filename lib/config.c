@@ -37,8 +37,7 @@ typedef struct {
     void *conf;
 } parser_t;
 
-static void __attribute__((format(printf, 2, 3)))
-fail(parser_t *p, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) fail(parser_t *p, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -327,7 +326,8 @@ agg_handler(void *user, const char *section, const char *key, const char *value)
             long y;
             snprintf(buf, sizeof(buf), "%s", value);
             c->nbaseline = 0;
-            for (char *t = strtok_r(buf, ", \t", &save); ok && t; t = strtok_r(NULL, ", \t", &save)) {
+            for (char *t = strtok_r(buf, ", \t", &save); ok && t;
+                 t = strtok_r(NULL, ", \t", &save)) {
                 if (c->nbaseline == PSY_BASELINE_MAX) {
                     fail(p, "key '%s': at most %d years", key, PSY_BASELINE_MAX);
                     ok = false;
@@ -511,8 +511,7 @@ psy_agg_conf_load(const char *path, psy_agg_conf_t *ret, char *err, size_t err_s
         return -EINVAL;
     }
     if (c->last_year * 12 + c->last_month < c->first_year * 12 + c->first_month) {
-        snprintf(err, err_size, "%s: key 'last_month' in [target] is before 'first_month'",
-                 path);
+        snprintf(err, err_size, "%s: key 'last_month' in [target] is before 'first_month'", path);
         return -EINVAL;
     }
     return 0;

@@ -72,8 +72,8 @@ psy_log(int level, const char *fmt, ...)
         if (suppressed)
             fprintf(stderr, "%.0d%s%s: last message repeated %lu more times\n", 0,
                     log_journal ? "<5>" : "", log_program, suppressed);
-        fprintf(stderr, "%s%s: %s: %s\n", log_journal ? (const char *[]){"<3>", "<4>", "<5>",
-                                                         "<6>", "<7>"}[level - 3] : "",
+        fprintf(stderr, "%s%s: %s: %s\n",
+                log_journal ? (const char *[]){"<3>", "<4>", "<5>", "<6>", "<7>"}[level - 3] : "",
                 log_program, level_name(level), line);
         snprintf(last_line, sizeof(last_line), "%s", line);
         last_time = now;

@@ -34,10 +34,10 @@ static const char *const type_names[PSY_REC__COUNT] = {
     NULL, "admission", "discharge", "coercion", "consultation", "referral", "treatment_start",
 };
 static const char *const mode_names[PSY_MODE__COUNT] = {NULL, "acute", "planned"};
-static const char *const legal_names[PSY_LEGAL__COUNT] = {
-    NULL, "voluntary", "involuntary_red", "involuntary_yellow"};
-static const char *const outcome_names[PSY_OUTCOME__COUNT] = {
-    NULL, "regular", "self_discharge", "transfer", "death"};
+static const char *const legal_names[PSY_LEGAL__COUNT] = {NULL, "voluntary", "involuntary_red",
+                                                          "involuntary_yellow"};
+static const char *const outcome_names[PSY_OUTCOME__COUNT] = {NULL, "regular", "self_discharge",
+                                                              "transfer", "death"};
 static const char *const coercion_names[PSY_COERCION__COUNT] = {
     NULL,
     "belt",
@@ -58,8 +58,8 @@ static const char *const coercion_names[PSY_COERCION__COUNT] = {
 static const char *const role_names[PSY_ROLE__COUNT] = {NULL, "social_nurse", "social_physician",
                                                         "other"};
 static const char *const consult_names[PSY_CONSULT__COUNT] = {
-    NULL,           "supervision", "action_plan", "substance_history", "network_meeting",
-    "follow_home",  "other",
+    NULL,          "supervision", "action_plan", "substance_history", "network_meeting",
+    "follow_home", "other",
 };
 
 static const char *

@@ -130,8 +130,8 @@ psy_time_parse(const char *s, size_t len, psy_time_t *ret)
     if (p != len)
         return -EINVAL;
 
-    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-                   sec - offset_s;
+    int64_t secs =
+        days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
     *ret = secs * PSY_USEC + frac;
     return 0;
 }

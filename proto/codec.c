@@ -203,8 +203,7 @@ record_from_pb(const Psymon__Record *pb, psy_record_t *r)
         }
         break;
     case PSY_REC_COERCION:
-        if (!pb->has_coercion || (int)pb->coercion <= 0 ||
-            (int)pb->coercion >= PSY_COERCION__COUNT)
+        if (!pb->has_coercion || (int)pb->coercion <= 0 || (int)pb->coercion >= PSY_COERCION__COUNT)
             return false;
         r->coercion = (psy_coercion_t)pb->coercion;
         if (pb->has_end) {

@@ -45,11 +45,11 @@ typedef struct {
     char region_name[PSY_NAME_MAX + 1];
     psy_populations_t region_population; /* count 0: sum of the centers' */
 
-    double target_pct;                   /* intrusive_reduction_pct */
+    double target_pct; /* intrusive_reduction_pct */
     size_t nbaseline;
     int baseline_years[PSY_BASELINE_MAX];
-    int first_year, first_month;         /* target first_month */
-    int last_year, last_month;           /* target last_month */
+    int first_year, first_month; /* target first_month */
+    int last_year, last_month;   /* target last_month */
 } psy_agg_conf_t;
 
 typedef struct {

@@ -11,7 +11,7 @@
 #define PSY_ID_MAX        64 /* id, admission, referral */
 #define PSY_PATIENT_MAX   64 /* clear patient identifier, before pseudonymisation */
 #define PSY_WARD_MAX      32
-#define PSY_CENTER_MAX    32 /* center id: 1-32 bytes of a-z 0-9 - */
+#define PSY_CENTER_MAX    32          /* center id: 1-32 bytes of a-z 0-9 - */
 #define PSY_LINE_MAX      (64 * 1024) /* one NDJSON line or CSV row */
 #define PSY_CSV_FIELDS    256         /* columns in a CSV header */
 #define PSY_AGE_MAX       130
@@ -23,21 +23,21 @@
 #define PSY_EPOCH_LEN     16 /* random id of a collector's spool */
 
 /* The wire. */
-#define PSY_BATCH_MAX   1000              /* records in one batch */
-#define PSY_MSG_MAX     (1024 * 1024)     /* bytes in one ZeroMQ message */
-#define PSY_VERSION_MAX 32                /* version string in a heartbeat */
+#define PSY_BATCH_MAX   1000          /* records in one batch */
+#define PSY_MSG_MAX     (1024 * 1024) /* bytes in one ZeroMQ message */
+#define PSY_VERSION_MAX 32            /* version string in a heartbeat */
 
 /* Configuration. */
-#define PSY_CENTERS_MAX     64
-#define PSY_POP_YEARS_MAX   64 /* population.YYYY keys per section */
-#define PSY_NAME_MAX        128
-#define PSY_PATH_MAX        4096
-#define PSY_BASELINE_MAX    16 /* baseline years */
+#define PSY_CENTERS_MAX   64
+#define PSY_POP_YEARS_MAX 64 /* population.YYYY keys per section */
+#define PSY_NAME_MAX      128
+#define PSY_PATH_MAX      4096
+#define PSY_BASELINE_MAX  16 /* baseline years */
 
 /* HTTP. */
-#define PSY_HTTP_URL_MAX       2048
-#define PSY_HTTP_CONN_MAX      64
-#define PSY_HTTP_TIMEOUT_S     10
-#define PSY_HTTP_PERIODS_MAX   600 /* periods one KPI request may ask for */
+#define PSY_HTTP_URL_MAX     2048
+#define PSY_HTTP_CONN_MAX    64
+#define PSY_HTTP_TIMEOUT_S   10
+#define PSY_HTTP_PERIODS_MAX 600 /* periods one KPI request may ask for */
 
 #endif

@@ -9,7 +9,13 @@
 #ifndef PSYMON_LOG_H
 #define PSYMON_LOG_H
 
-enum { PSY_LOG_ERR = 3, PSY_LOG_WARNING = 4, PSY_LOG_NOTICE = 5, PSY_LOG_INFO = 6, PSY_LOG_DEBUG = 7 };
+enum {
+    PSY_LOG_ERR = 3,
+    PSY_LOG_WARNING = 4,
+    PSY_LOG_NOTICE = 5,
+    PSY_LOG_INFO = 6,
+    PSY_LOG_DEBUG = 7
+};
 
 /* Sets the program name shown on every line and the most verbose level logged. */
 void psy_log_init(const char *program, int max_level);

@@ -106,12 +106,12 @@ typedef struct psy_record {
     psy_legal_t legal;     /* admission; PSY_LEGAL_VOLUNTARY when not given */
     psy_outcome_t outcome; /* discharge; PSY_OUTCOME_REGULAR when not given */
     psy_coercion_t coercion;
-    psy_time_t end;        /* coercion */
-    bool voluntary;        /* coercion: a voluntary belt fixation */
+    psy_time_t end; /* coercion */
+    bool voluntary; /* coercion: a voluntary belt fixation */
     psy_role_t role;
     psy_consult_t consult;
-    int age;               /* admission, referral: 0-130 or -1 */
-    int minutes;           /* consultation: 0-1440 or -1 */
+    int age;     /* admission, referral: 0-130 or -1 */
+    int minutes; /* consultation: 0-1440 or -1 */
 } psy_record_t;
 
 /* Sets every field of `r` to "absent". */

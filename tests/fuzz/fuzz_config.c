@@ -68,8 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         for (size_t i = 0; i < agg.ncenters; i++) {
             const psy_center_conf_t *c = &agg.centers[i];
-            if (!psy_center_valid(c->id) || c->nkeys > 2 ||
-                c->population.count > PSY_POP_YEARS_MAX)
+            if (!psy_center_valid(c->id) || c->nkeys > 2 || c->population.count > PSY_POP_YEARS_MAX)
                 abort();
             for (size_t k = 0; k < c->nkeys; k++)
                 if (psy_agg_conf_center_by_key(&agg, c->keys[k]) == NULL)
