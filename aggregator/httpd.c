@@ -69,13 +69,13 @@ httpd_reply_json(httpd_reply_t *rep, int status, json_t *j)
     rep->type = "application/json";
     rep->len = strlen(s);
     /* Newline-terminated, like the command line's output. */
-    rep->body = realloc(s, rep->len + 2);
-    if (!rep->body) {
-        rep->body = s;
-    } else {
-        rep->body[rep->len++] = '\n';
-        rep->body[rep->len] = '\0';
+    char *grown = realloc(s, rep->len + 2);
+    if (grown) {
+        s = grown;
+        s[rep->len++] = '\n';
+        s[rep->len] = '\0';
     }
+    rep->body = s;
 }
 
 static void

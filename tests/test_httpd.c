@@ -24,35 +24,6 @@
 #include "series.h"
 #include "store.h"
 
-/* See test_series.c: a weak stand-in in case the library does not carry it. */
-__attribute__((weak)) void
-agg_conf_snapshot(agg_t *agg, psy_agg_conf_t *ret)
-{
-    pthread_mutex_lock(&agg->lock);
-    *ret = *agg->conf;
-    pthread_mutex_unlock(&agg->lock);
-}
-
-/*
- * librrd 1.7.2 and fontconfig leak a few small allocations per drawing,
- * inside rrd_graph_v, beyond our reach; LeakSanitizer is told so, and only
- * about those libraries.
- */
-const char *__lsan_default_suppressions(void);
-const char *
-__lsan_default_suppressions(void)
-{
-    return "leak:librrd.so\nleak:libfontconfig.so\n";
-}
-
-/* Full stacks, so that the suppressions above see librrd below vasprintf. */
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-    return "fast_unwind_on_malloc=0";
-}
-
 typedef struct {
     char dir[64];
     psy_agg_conf_t *conf;
