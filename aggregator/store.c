@@ -469,7 +469,7 @@ acked_get(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], ui
 int
 store_acked(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], uint64_t *ret_acked)
 {
-    uint64_t v;
+    uint64_t v = 0;
     int r;
 
     if (!s || !center || !epoch || !ret_acked)

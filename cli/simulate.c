@@ -1146,7 +1146,11 @@ tmp_commit(FILE *f, const char *tmp, const char *dir, const char *name)
         unlink(tmp);
         return -EIO;
     }
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        unlink(tmp);
+        return -ENAMETOOLONG;
+    }
     if (rename(tmp, path) < 0) {
         int e = errno;
         unlink(tmp);
