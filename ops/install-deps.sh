@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-    build-essential cmake pkg-config clang clang-format git
+    build-essential cmake pkg-config clang libclang-rt-14-dev clang-format git
     libzmq3-dev libsodium-dev protobuf-c-compiler libprotobuf-c-dev
     librrd-dev rrdtool libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev
     libinih-dev libsystemd-dev libcmocka-dev zlib1g-dev
