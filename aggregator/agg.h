@@ -26,6 +26,7 @@ typedef struct {
     atomic_uint_fast64_t msgs_denied;    /* from a key no longer allowed */
     atomic_uint_fast64_t auth_denied;    /* ZAP refusals */
     atomic_uint_fast64_t store_errors;
+    atomic_uint_fast64_t heartbeats_limited; /* over the per-center rate: not stored */
 } agg_counters_t;
 
 typedef struct agg {

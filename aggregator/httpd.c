@@ -472,6 +472,9 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
         {"psymon_auth_denied_total", "CURVE authentications refused.",
          offsetof(agg_counters_t, auth_denied)},
         {"psymon_store_errors_total", "Store failures.", offsetof(agg_counters_t, store_errors)},
+        {"psymon_heartbeats_limited_total",
+         "Collector heartbeats over the per-center rate, not stored.",
+         offsetof(agg_counters_t, heartbeats_limited)},
     };
     static const char *const kpis[] = {"intrusive_episodes", "intrusive_per_100k",
                                        "intrusive_reduction", "readmission_rate_30d", "admissions"};
@@ -609,6 +612,18 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     }
     if (r < 0) {
         httpd_reply_error(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    /*
+     * Repeated centers and KPIs are allowed (the command line takes them),
+     * so the URL limit alone does not bound the rows; this does.
+     */
+    if (q.nperiods * q.nlevels * q.nkpis > PSY_HTTP_ROWS_MAX) {
+        kpi_query_free(&q);
+        snprintf(err, sizeof(err),
+                 "the query asks for more than %d rows (periods x centers x KPIs); narrow it",
+                 PSY_HTTP_ROWS_MAX);
+        httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, err);
         return;
     }
     r = httpd_records(h, &recs);
@@ -814,11 +829,12 @@ httpd_new(agg_t *agg)
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     pthread_mutex_init(&h->lock, NULL);
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, httpd_handler, h, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned int)PSY_HTTP_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned int)PSY_HTTP_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK,
-                                 httpd_uri_log, (void *)NULL, MHD_OPTION_END);
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, httpd_handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)PSY_HTTP_CONN_MAX,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PSY_HTTP_REQUEST_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)PSY_HTTP_TIMEOUT_S,
+        MHD_OPTION_URI_LOG_CALLBACK, httpd_uri_log, (void *)NULL, MHD_OPTION_END);
     if (!h->daemon) {
         pthread_mutex_destroy(&h->lock);
         free(h);

@@ -5,10 +5,12 @@
  *
  * libmicrohttpd serves from one internal thread, bound only to the
  * configured http_listen address, with at most PSY_HTTP_CONN_MAX
- * connections, each closed after PSY_HTTP_TIMEOUT_S seconds idle. Only GET
- * and HEAD are answered (405 otherwise); a URL over PSY_HTTP_URL_MAX bytes
- * gets 414. The server opens its own read-only store_t and keeps the loaded
- * records until the aggregator's data generation changes.
+ * connections, each closed after PSY_HTTP_TIMEOUT_S seconds idle and
+ * holding at most PSY_HTTP_REQUEST_MAX bytes of request (a longer request
+ * line or header gets a 4xx from libmicrohttpd). Only GET and HEAD are
+ * answered (405 otherwise); a URL over PSY_HTTP_URL_MAX bytes gets 414; a
+ * KPI query of more than PSY_HTTP_ROWS_MAX rows gets 400. The server opens its own read-only
+ * store_t and keeps the loaded records until the aggregator's data generation changes.
  */
 #ifndef PSYMON_HTTPD_H
 #define PSYMON_HTTPD_H

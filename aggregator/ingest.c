@@ -34,6 +34,9 @@
 typedef struct {
     char center[PSY_CENTER_MAX + 1];
     psy_time_t last_log; /* last malformed/denied line */
+    psy_time_t last_hb;  /* last heartbeat stored */
+    psy_time_t hb_log;   /* last line about heartbeats over the rate */
+    uint64_t hb_limited; /* heartbeats dropped since that line */
     uint64_t suppressed; /* lines not logged since */
     bool clock_off;
 } peer_t;
@@ -284,6 +287,25 @@ on_heartbeat(ingest_t *in, const char *center, const psy_heartbeat_t *hb)
     bool off;
     int r;
 
+    /*
+     * An authenticated collector could otherwise make the store write (and
+     * fsync) as fast as it can send: one heartbeat per interval is plenty
+     * for last_seen and the clock flag; the rest are counted and dropped.
+     */
+    if (p->last_hb != 0 && now >= p->last_hb &&
+        now - p->last_hb < PSY_HEARTBEAT_MIN_INTERVAL_MS * (PSY_USEC / 1000)) {
+        atomic_fetch_add(&c->heartbeats_limited, 1);
+        p->hb_limited++;
+        if (p->hb_log == 0 || now - p->hb_log >= PEER_LOG_INTERVAL) {
+            psy_warn("%s: heartbeats faster than one per %d ms; dropping the excess (%" PRIu64
+                     " dropped since the last line)",
+                     center, PSY_HEARTBEAT_MIN_INTERVAL_MS, p->hb_limited);
+            p->hb_log = now;
+            p->hb_limited = 0;
+        }
+        return;
+    }
+    p->last_hb = now;
     atomic_fetch_add(&c->heartbeats, 1);
     r = store_heartbeat(in->store, center, hb, now);
     if (r < 0) {
@@ -430,11 +452,13 @@ router_setup(ingest_t *in, const char *listen, const char *secret_z85)
 {
     int one = 1, zero = 0;
     int64_t maxmsg = PSY_MSG_MAX;
+    int handshake = PSY_HANDSHAKE_MS; /* a stranger cannot hold a half-open handshake long */
     size_t len = sizeof in->endpoint;
 
     if (zmq_setsockopt(in->router, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
         zmq_setsockopt(in->router, ZMQ_ROUTER_MANDATORY, &zero, sizeof zero) < 0 ||
         zmq_setsockopt(in->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0 ||
+        zmq_setsockopt(in->router, ZMQ_HANDSHAKE_IVL, &handshake, sizeof handshake) < 0 ||
         zmq_setsockopt(in->router, ZMQ_CURVE_SERVER, &one, sizeof one) < 0 ||
         zmq_setsockopt(in->router, ZMQ_CURVE_SECRETKEY, secret_z85, 40) < 0 ||
         zmq_setsockopt(in->router, ZMQ_ZAP_DOMAIN, INGEST_ZAP_DOMAIN, strlen(INGEST_ZAP_DOMAIN)) <

@@ -97,6 +97,45 @@ http_raw(int port, const char *raw, size_t raw_len, reply_t *ret)
     free(buf);
 }
 
+/*
+ * Sends `raw` and returns the reply's status, or 0 when the server closed
+ * (or reset) the connection without a reply.
+ */
+static int
+http_raw_status(int port, const char *raw, size_t raw_len)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {.tv_sec = 20};
+    char buf[256];
+    size_t len = 0;
+    int fd, status = 0;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    for (size_t off = 0; off < raw_len;) {
+        ssize_t n = send(fd, raw + off, raw_len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    for (;;) {
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == sizeof buf - 1)
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        status = 0;
+    return status;
+}
+
 static void
 http(int port, const char *method, const char *target, reply_t *ret)
 {
@@ -490,6 +529,84 @@ test_kpi_api(void **state)
     }
 }
 
+/* Builds a KPI query of `periods` months from 1990-01 x `levels` region levels x two KPIs. */
+static void
+rows_query(char *buf, size_t size, int periods, int levels)
+{
+    int last = 1990 * 12 + periods - 1; /* months since year 0, January = 0 */
+    size_t n = (size_t)snprintf(
+        buf, size,
+        "/api/v1/kpi?period=month&from=1990-01&to=%04d-%02d&kpi=admissions,admissions"
+        "&as_of=2024-01-01T00:00:00Z&center=",
+        last / 12, last % 12 + 1);
+
+    for (int i = 0; i < levels; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%sregion", i ? "," : "");
+    assert_true(n < size);
+}
+
+/*
+ * Over-limit requests get a 4xx and change nothing: a KPI query of more
+ * rows than PSY_HTTP_ROWS_MAX (repeated centers make the URL limit no
+ * bound), request headers beyond PSY_HTTP_REQUEST_MAX, and garbage.
+ */
+static void
+test_request_limits(void **state)
+{
+    fixture_t *f = *state;
+    char target[PSY_HTTP_URL_MAX];
+    json_error_t jerr;
+    json_t *j;
+    reply_t r;
+
+    atomic_store(&f->agg.ready, true);
+    /* 500 months x 100 levels x 2 KPIs is exactly the limit. */
+    assert_int_equal(500 * 100 * 2, PSY_HTTP_ROWS_MAX);
+    rows_query(target, sizeof target, 500, 100);
+    http(f->port, "GET", target, &r);
+    assert_int_equal(r.status, 200);
+    j = json_loads(r.body, 0, &jerr);
+    assert_non_null(j);
+    assert_int_equal(json_array_size(json_object_get(j, "rows")), PSY_HTTP_ROWS_MAX);
+    json_decref(j);
+    reply_free(&r);
+    rows_query(target, sizeof target, 500, 101);
+    http(f->port, "GET", target, &r);
+    assert_int_equal(r.status, 400);
+    j = json_loads(r.body, 0, &jerr);
+    assert_non_null(j);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "rows"));
+    json_decref(j);
+    reply_free(&r);
+
+    /* A header larger than the per-connection memory. */
+    {
+        size_t big = 2 * PSY_HTTP_REQUEST_MAX;
+        char *req = malloc(big + 256);
+        size_t n;
+        assert_non_null(req);
+        n = (size_t)sprintf(req, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+        memset(req + n, 'b', big);
+        n += big;
+        n += (size_t)sprintf(req + n, "\r\nConnection: close\r\n\r\n");
+        int status = http_raw_status(f->port, req, n);
+        /* libmicrohttpd answers 431, or closes when the client is still sending. */
+        if (status != 0 && (status < 400 || status >= 500))
+            fail_msg("a %zu-byte header got %d", big, status);
+        free(req);
+    }
+    /* Not HTTP at all. */
+    {
+        static const char junk[] = "\x16\x03\x01\x02\x00garbage\r\n\r\n";
+        int status = http_raw_status(f->port, junk, sizeof junk - 1);
+        if (status != 0 && status != 400)
+            fail_msg("garbage got %d", status);
+    }
+    http(f->port, "GET", "/healthz", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+}
+
 int
 main(void)
 {
@@ -500,6 +617,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_and_graph, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kpi_api, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_limits, setup, teardown),
     };
 
     if (psy_tz_set("UTC") != 0)

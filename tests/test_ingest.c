@@ -47,6 +47,22 @@ __wrap_zmq_msg_recv(zmq_msg_t *msg, void *s, int flags)
     return __real_zmq_msg_recv(msg, s, flags);
 }
 
+/*
+ * Linked with -Wl,--wrap=psy_time_now: while fake_now is non-zero, the
+ * ingest's clock stands still at it, so rate limits are tested without
+ * depending on how fast the machine is.
+ */
+psy_time_t __real_psy_time_now(void);
+psy_time_t __wrap_psy_time_now(void);
+static _Atomic psy_time_t fake_now;
+
+psy_time_t
+__wrap_psy_time_now(void)
+{
+    psy_time_t t = atomic_load(&fake_now);
+    return t ? t : __real_psy_time_now();
+}
+
 typedef struct {
     char dir[64];
     store_t *store;
@@ -406,6 +422,51 @@ test_zap_death_reported(void **state)
     assert_int_equal(r, -ECONNABORTED);
 }
 
+/*
+ * A collector sending heartbeats as fast as it can gets one stored per
+ * PSY_HEARTBEAT_MIN_INTERVAL_MS; the rest are counted, and batches still
+ * go through.
+ */
+static void
+test_heartbeat_flood_limited(void **state)
+{
+    fixture_t *f = *state;
+    void *c = client_new(f, f->client_pub, f->client_sec);
+    psy_record_t recs[1] = {admission("A1", "M1")};
+    psy_msg_t hb = {.kind = PSY_MSG_HEARTBEAT};
+    psy_ack_t ack;
+    const uint64_t flood = 50;
+
+    atomic_store(&fake_now, T0);
+    memset(hb.u.heartbeat.epoch, 3, PSY_EPOCH_LEN);
+    hb.u.heartbeat.clock = T0;
+    strcpy(hb.u.heartbeat.version, "0.1.0");
+    for (uint64_t i = 0; i < flood; i++) {
+        hb.u.heartbeat.last_seq = i;
+        send_msg(c, &hb);
+    }
+    send_batch(c, 3, 1, 1, recs);
+    pump_until(f, &f->agg.counters.batches, 1, 5000);
+    pump_until(f, &f->agg.counters.heartbeats_limited, flood - 1, 5000);
+    assert_int_equal(atomic_load(&f->agg.counters.heartbeats), 1);
+    assert_int_equal(atomic_load(&f->agg.counters.heartbeats_limited), flood - 1);
+    assert_true(recv_ack(c, 2000, &ack));
+    assert_int_equal(ack.acked_seq, 1);
+    assert_int_equal(stored(f), 1);
+    assert_int_equal(atomic_load(&f->agg.counters.msgs_malformed), 0);
+
+    /* Just under the interval later: still dropped; at the interval: stored. */
+    atomic_store(&fake_now, T0 + PSY_HEARTBEAT_MIN_INTERVAL_MS * (PSY_USEC / 1000) - 1);
+    send_msg(c, &hb);
+    pump_until(f, &f->agg.counters.heartbeats_limited, flood, 5000);
+    assert_int_equal(atomic_load(&f->agg.counters.heartbeats_limited), flood);
+    atomic_store(&fake_now, T0 + PSY_HEARTBEAT_MIN_INTERVAL_MS * (PSY_USEC / 1000));
+    send_msg(c, &hb);
+    pump_until(f, &f->agg.counters.heartbeats, 2, 5000);
+    assert_int_equal(atomic_load(&f->agg.counters.heartbeats), 2);
+    atomic_store(&fake_now, 0);
+}
+
 int
 main(void)
 {
@@ -416,6 +477,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_key_removed_on_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bind_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zap_death_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_flood_limited, setup, teardown),
     };
 
     psy_log_init("test_ingest", PSY_LOG_DEBUG);

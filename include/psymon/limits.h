@@ -23,9 +23,11 @@
 #define PSY_EPOCH_LEN     16 /* random id of a collector's spool */
 
 /* The wire. */
-#define PSY_BATCH_MAX   1000          /* records in one batch */
-#define PSY_MSG_MAX     (1024 * 1024) /* bytes in one ZeroMQ message */
-#define PSY_VERSION_MAX 32            /* version string in a heartbeat */
+#define PSY_BATCH_MAX                 1000          /* records in one batch */
+#define PSY_MSG_MAX                   (1024 * 1024) /* bytes in one ZeroMQ message */
+#define PSY_VERSION_MAX               32            /* version string in a heartbeat */
+#define PSY_HEARTBEAT_MIN_INTERVAL_MS 1000  /* heartbeats stored per center at most this often */
+#define PSY_HANDSHAKE_MS              10000 /* a ZMTP/CURVE handshake must finish within this */
 
 /* Configuration. */
 #define PSY_CENTERS_MAX   64
@@ -38,6 +40,9 @@
 #define PSY_HTTP_URL_MAX     2048
 #define PSY_HTTP_CONN_MAX    64
 #define PSY_HTTP_TIMEOUT_S   10
-#define PSY_HTTP_PERIODS_MAX 600 /* periods one KPI request may ask for */
+#define PSY_HTTP_PERIODS_MAX 600         /* periods one KPI request may ask for */
+#define PSY_HTTP_ROWS_MAX    100000      /* periods x levels x KPIs one KPI request may ask for */
+#define PSY_HTTP_REQUEST_MAX (16 * 1024) /* bytes of request line and headers held per connection  \
+                                          */
 
 #endif
