@@ -19,6 +19,7 @@
 
 #include <rrd.h>
 
+#include "psymon/log.h"
 #include "psymon/record.h"
 #include "store.h"
 
@@ -32,6 +33,8 @@ static pthread_mutex_t series_rrd_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *const series_ds_names[SERIES_DS__COUNT] = {
     [SERIES_DS_ADMISSIONS] = "adm", [SERIES_DS_DISCHARGES] = "dis",  [SERIES_DS_COERCION] = "coerc",
     [SERIES_DS_BELT] = "belt",      [SERIES_DS_RESTRAINT] = "restr", [SERIES_DS_SEDATIVE] = "sedat",
+    [SERIES_DS_BEDS] = "beds",      [SERIES_DS_INDEX] = "idx",       [SERIES_DS_READM] = "readm",
+    [SERIES_DS_R12] = "r12",
 };
 
 const char *
@@ -90,13 +93,335 @@ series_classify(const psy_record_t *r, int ret_ds[2], int *ret_n)
     *ret_n = n;
 }
 
+/* Whole seconds of t, rounded down also before 1970. */
+static int64_t
+series_secs(psy_time_t t)
+{
+    int64_t s = t / PSY_USEC;
+
+    if (t < 0 && t % PSY_USEC != 0)
+        s--;
+    return s;
+}
+
+/* What one rebuild computes before it writes: per level (centers, then the region) and day. */
+typedef struct {
+    size_t ndays, nlevels;
+    int64_t today;    /* start of the first day not written */
+    uint32_t *counts; /* [level][day][SERIES_DS__COUNT]; beds and r12 unused */
+    double *beds;     /* [level][day]: seconds in bed within the day */
+    int32_t *full;    /* [level][day + 1]: difference array of whole days in bed */
+    double *r12;      /* [level][day]: NaN when the engine has no value */
+} series_days_t;
+
+static uint32_t *
+series_count_at(series_days_t *d, size_t level, size_t day, int ds)
+{
+    return &d->counts[(level * d->ndays + day) * SERIES_DS__COUNT + (size_t)ds];
+}
+
+/* A contact: an admission with the first discharge of its contact id at its center. */
+#define SERIES_OPEN INT64_MAX
+
+typedef struct {
+    const uint8_t *patient; /* NULL without one */
+    int64_t start, end;     /* seconds; end SERIES_OPEN while open */
+    uint16_t center;
+    uint8_t mode;    /* psy_mode_t of the admission */
+    uint8_t outcome; /* psy_outcome_t of the discharge */
+} series_contact_t;
+
+static const char *
+series_contact_id(const psy_record_t *r)
+{
+    return r->contact[0] ? r->contact : r->id;
+}
+
+/* Orders admissions or discharges by center, contact id, time, then id. */
+static int
+series_rec_cmp_r(const void *a, const void *b, void *arg)
+{
+    const kpi_records_t *recs = arg;
+    const kpi_record_t *x = &recs->items[*(const uint32_t *)a];
+    const kpi_record_t *y = &recs->items[*(const uint32_t *)b];
+    int c;
+
+    if (x->center != y->center)
+        return x->center < y->center ? -1 : 1;
+    c = strcmp(series_contact_id(&x->rec), series_contact_id(&y->rec));
+    if (c)
+        return c;
+    if (x->rec.time != y->rec.time)
+        return x->rec.time < y->rec.time ? -1 : 1;
+    return strcmp(x->rec.id, y->rec.id);
+}
+
+static int
+series_key_cmp(const kpi_record_t *x, const kpi_record_t *y)
+{
+    if (x->center != y->center)
+        return x->center < y->center ? -1 : 1;
+    return strcmp(series_contact_id(&x->rec), series_contact_id(&y->rec));
+}
+
 /*
- * Writes one file from counts[day][ds]: created at the epoch, then one
- * update per day dated at the day's end, so that the step ending at
- * midnight UTC holds the day before it.
+ * Pairs admissions with discharges by (center, contact id), as the KPI
+ * engine does for drawing purposes: the first admission of a contact id
+ * counts, and its first discharge at or after it ends it; the rest are the
+ * engine's inconsistent records and are left out. adm and dis are sorted
+ * here. *ret is malloc'ed.
  */
 static int
-series_write_file(const char *path, const uint32_t *counts, size_t ndays, char *err, size_t errsz)
+series_contacts(const kpi_records_t *recs, uint32_t *adm, size_t nadm, uint32_t *dis, size_t ndis,
+                series_contact_t **ret, size_t *ret_n)
+{
+    series_contact_t *cs = nadm ? malloc(nadm * sizeof(*cs)) : NULL;
+    size_t n = 0, j = 0;
+
+    if (nadm && !cs)
+        return -ENOMEM;
+    qsort_r(adm, nadm, sizeof(*adm), series_rec_cmp_r, (void *)recs);
+    qsort_r(dis, ndis, sizeof(*dis), series_rec_cmp_r, (void *)recs);
+    for (size_t i = 0; i < nadm; i++) {
+        const kpi_record_t *a = &recs->items[adm[i]];
+        series_contact_t *c;
+
+        /* A later admission of the same contact id is a duplicate. */
+        if (i > 0 && series_key_cmp(&recs->items[adm[i - 1]], a) == 0)
+            continue;
+        c = &cs[n++];
+        c->patient = a->rec.has_patient ? a->rec.patient : NULL;
+        c->start = series_secs(a->rec.time);
+        c->end = SERIES_OPEN;
+        c->center = a->center;
+        c->mode = (uint8_t)a->rec.mode;
+        c->outcome = PSY_OUTCOME_REGULAR;
+        while (j < ndis && series_key_cmp(&recs->items[dis[j]], a) < 0)
+            j++;
+        for (size_t k = j; k < ndis && series_key_cmp(&recs->items[dis[k]], a) == 0; k++) {
+            const psy_record_t *d = &recs->items[dis[k]].rec;
+
+            if (d->time >= a->rec.time) {
+                c->end = series_secs(d->time);
+                c->outcome = (uint8_t)d->outcome;
+                break;
+            }
+        }
+    }
+    *ret = cs;
+    *ret_n = n;
+    return 0;
+}
+
+/*
+ * Adds the bed days of one contact, clipped to the days written: partial
+ * first and last days as fractions, whole days in between through the
+ * difference array. An open contact is in bed through the last day written.
+ */
+static void
+series_beds_add(series_days_t *d, size_t level, const series_contact_t *c)
+{
+    int64_t s = c->start > SERIES_EPOCH_S ? c->start : SERIES_EPOCH_S;
+    int64_t e = c->end < d->today ? c->end : d->today;
+    double *beds = d->beds + level * d->ndays;
+    int32_t *full = d->full + level * (d->ndays + 1);
+    size_t d0, d1;
+
+    if (e <= s)
+        return;
+    d0 = (size_t)((s - SERIES_EPOCH_S) / 86400);
+    d1 = (size_t)((e - SERIES_EPOCH_S) / 86400); /* ndays when e is the end of the last day */
+    if (d0 == d1) {
+        beds[d0] += (double)(e - s);
+        return;
+    }
+    beds[d0] += (double)(SERIES_EPOCH_S + (int64_t)(d0 + 1) * 86400 - s);
+    full[d0 + 1]++;
+    full[d1]--;
+    if (d1 < d->ndays)
+        beds[d1] += (double)(e - (SERIES_EPOCH_S + (int64_t)d1 * 86400));
+}
+
+/* Orders contacts by patient, start, then earlier end (open last), then center. */
+static int
+series_contact_cmp(const void *a, const void *b)
+{
+    const series_contact_t *x = a, *y = b;
+    int c = memcmp(x->patient, y->patient, PSY_PSEUDONYM_LEN);
+
+    if (c)
+        return c;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    return (int)x->center - (int)y->center;
+}
+
+typedef struct {
+    int64_t start, end; /* end SERIES_OPEN while open */
+    size_t first, last; /* contact indexes */
+} series_stay_t;
+
+/*
+ * Index discharges and 30-day acute readmissions by discharge day, with the
+ * rules of kpis.md: one patient's contacts merge into a stay across centers
+ * when the next begins at most 4 hours after the stay's end; a stay
+ * qualifies at 12 hours (an open one by `as_of`); an index discharge ends a
+ * qualifying stay unless the patient died or was transferred, and counts at
+ * the center of the stay's last contact; it is readmitted when the next
+ * qualifying stay that began acutely starts within 30 days. The KPI engine
+ * gives the official rates; this only draws their shape per day.
+ */
+static int
+series_readmissions(series_days_t *d, series_contact_t *cs, size_t n, int64_t as_of)
+{
+    series_contact_t *pc;
+    series_stay_t *st;
+    size_t np = 0, region = d->nlevels - 1;
+
+    /* Contacts without a patient cannot be followed: move them out of the way. */
+    pc = n ? malloc(n * sizeof(*pc)) : NULL;
+    st = n ? malloc(n * sizeof(*st)) : NULL;
+    if (n && (!pc || !st)) {
+        free(pc);
+        free(st);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (cs[i].patient)
+            pc[np++] = cs[i];
+    qsort(pc, np, sizeof(*pc), series_contact_cmp);
+
+    for (size_t i = 0; i < np;) {
+        size_t j = i, ns = 0;
+        int64_t next_qa = SERIES_OPEN;
+
+        while (j < np && memcmp(pc[j].patient, pc[i].patient, PSY_PSEUDONYM_LEN) == 0)
+            j++;
+        for (size_t k = i; k < j; k++) {
+            const series_contact_t *c = &pc[k];
+            series_stay_t *s = ns ? &st[ns - 1] : NULL;
+
+            if (s && (s->end == SERIES_OPEN || c->start <= s->end + 4 * 3600)) {
+                if (c->end == SERIES_OPEN || (s->end != SERIES_OPEN && c->end >= s->end)) {
+                    s->end = c->end;
+                    s->last = k;
+                }
+                continue;
+            }
+            st[ns++] = (series_stay_t){.start = c->start, .end = c->end, .first = k, .last = k};
+        }
+        for (size_t k = ns; k-- > 0;) {
+            const series_stay_t *s = &st[k];
+            bool open = s->end == SERIES_OPEN;
+            bool q = (open ? as_of : s->end) - s->start >= 12 * 3600;
+            const series_contact_t *last = &pc[s->last];
+
+            if (q && !open && last->outcome != PSY_OUTCOME_DEATH &&
+                last->outcome != PSY_OUTCOME_TRANSFER && s->end >= SERIES_EPOCH_S &&
+                s->end < d->today) {
+                size_t day = (size_t)((s->end - SERIES_EPOCH_S) / 86400);
+                bool r30 = next_qa != SERIES_OPEN && next_qa - s->end <= 30 * 86400;
+
+                (*series_count_at(d, last->center, day, SERIES_DS_INDEX))++;
+                (*series_count_at(d, region, day, SERIES_DS_INDEX))++;
+                *series_count_at(d, last->center, day, SERIES_DS_READM) += r30;
+                *series_count_at(d, region, day, SERIES_DS_READM) += r30;
+            }
+            if (q && pc[s->first].mode == PSY_MODE_ACUTE)
+                next_qa = s->start;
+        }
+        i = j;
+    }
+    free(pc);
+    free(st);
+    return 0;
+}
+
+/*
+ * The engine's r12 intrusive_per_100k for every month from the epoch's
+ * through the last one complete at `now`, for every level, spread over the
+ * UTC days that start in the month.
+ */
+static int
+series_r12(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *recs, psy_time_t now,
+           char *err, size_t errsz)
+{
+    int ey, em, ed, y = 2021, m = 1;
+    kpi_period_t *periods = NULL;
+    int levels[PSY_CENTERS_MAX + 1];
+    int kpi = kpi_find("intrusive_per_100k");
+    kpi_query_t q = {0};
+    kpi_row_t *rows = NULL;
+    size_t np = 0, nrows = 0;
+    int r;
+
+    for (size_t i = 0; i < d->nlevels * d->ndays; i++)
+        d->r12[i] = NAN;
+    if (kpi < 0 || conf->ncenters > PSY_CENTERS_MAX)
+        return -EINVAL;
+    psy_civil_date(now, &ey, &em, &ed);
+    /* Months from 2021-01 through the one before the month holding now. */
+    if (ey * 12 + em - 1 <= y * 12 + m)
+        return 0;
+    np = (size_t)(ey * 12 + em - 1 - (y * 12 + m));
+    periods = malloc(np * sizeof(*periods));
+    if (!periods)
+        return -ENOMEM;
+    for (size_t i = 0; i < np; i++, m++) {
+        if (m > 12) {
+            m = 1;
+            y++;
+        }
+        periods[i] = (kpi_period_t){.kind = KPI_R12, .year = y, .month = m};
+    }
+    for (size_t l = 0; l < conf->ncenters; l++)
+        levels[l] = (int)l;
+    levels[conf->ncenters] = KPI_LEVEL_REGION;
+    q.conf = conf;
+    q.as_of = now;
+    q.nperiods = np;
+    q.periods = periods;
+    q.nlevels = conf->ncenters + 1;
+    q.levels = levels;
+    q.nkpis = 1;
+    q.kpis = &kpi;
+    r = kpi_compute(recs, &q, &rows, &nrows);
+    if (r < 0 || nrows != np * q.nlevels) {
+        if (err && errsz > 0)
+            snprintf(err, errsz, "kpi_compute of the r12 rates: %s", strerror(r < 0 ? -r : EIO));
+        free(periods);
+        free(rows);
+        return r < 0 ? r : -EIO;
+    }
+    for (size_t i = 0; i < np; i++) {
+        int64_t ms = series_secs(psy_civil_start(periods[i].year, periods[i].month, 1));
+        int64_t me = series_secs(psy_civil_start(periods[i].year, periods[i].month + 1, 1));
+        int64_t first = ms <= SERIES_EPOCH_S ? 0 : (ms - SERIES_EPOCH_S + 86399) / 86400;
+
+        for (size_t l = 0; l < q.nlevels; l++) {
+            const kpi_row_t *row = &rows[i * q.nlevels + l];
+
+            if (!row->value.set)
+                continue;
+            for (int64_t day = first; day < (int64_t)d->ndays && SERIES_EPOCH_S + day * 86400 < me;
+                 day++)
+                d->r12[l * d->ndays + (size_t)day] = row->value.v;
+        }
+    }
+    free(periods);
+    free(rows);
+    return 0;
+}
+
+/*
+ * Writes one level's file: created at the epoch, then one update per day
+ * dated at the day's end, so that the step ending at midnight UTC holds the
+ * day before it; all days go to librrd in one call.
+ */
+static int
+series_write_file(const char *path, const series_days_t *d, size_t level, char *err, size_t errsz)
 {
     char tmp[PSY_PATH_MAX + 16];
     char ds[SERIES_DS__COUNT][64];
@@ -104,6 +429,7 @@ series_write_file(const char *path, const uint32_t *counts, size_t ndays, char *
     const char *argv[SERIES_DS__COUNT + 1];
     char **upd = NULL;
     char *buf = NULL;
+    size_t ndays = d->ndays;
     int r = 0;
 
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
@@ -115,22 +441,40 @@ series_write_file(const char *path, const uint32_t *counts, size_t ndays, char *
     snprintf(rra, sizeof(rra), "RRA:AVERAGE:0.5:1:%d", SERIES_ROWS);
     argv[SERIES_DS__COUNT] = rra;
 
-    /* Each line: "<time>:<n>:<n>:..." with at most 11 + 6 * 11 bytes. */
-    enum { LINE = 96 };
+    /* Each line: a time, 8 counts of at most 10 digits, two numbers: well below LINE. */
+    enum { LINE = 192 };
     if (ndays > 0) {
+        const double *beds = d->beds + level * ndays;
+        const int32_t *full = d->full + level * (ndays + 1);
+        const double *r12 = d->r12 + level * ndays;
+        int64_t infull = 0;
+
         upd = calloc(ndays, sizeof(*upd));
         buf = malloc(ndays * LINE);
         if (!upd || !buf) {
             r = -ENOMEM;
             goto out;
         }
-        for (size_t d = 0; d < ndays; d++) {
-            char *p = buf + d * LINE;
-            const uint32_t *c = counts + d * SERIES_DS__COUNT;
-            snprintf(p, LINE, "%lld:%u:%u:%u:%u:%u:%u",
-                     (long long)(SERIES_EPOCH_S + (int64_t)(d + 1) * 86400), c[0], c[1], c[2], c[3],
-                     c[4], c[5]);
-            upd[d] = p;
+        for (size_t day = 0; day < ndays; day++) {
+            char *p = buf + day * LINE;
+            const uint32_t *c = d->counts + (level * ndays + day) * SERIES_DS__COUNT;
+            char r12s[32] = "U";
+            int len;
+
+            infull += full[day];
+            if (isfinite(r12[day]))
+                snprintf(r12s, sizeof(r12s), "%.4f", r12[day]);
+            len = snprintf(p, LINE, "%lld:%u:%u:%u:%u:%u:%u:%.4f:%u:%u:%s",
+                           (long long)(SERIES_EPOCH_S + (int64_t)(day + 1) * 86400),
+                           c[SERIES_DS_ADMISSIONS], c[SERIES_DS_DISCHARGES], c[SERIES_DS_COERCION],
+                           c[SERIES_DS_BELT], c[SERIES_DS_RESTRAINT], c[SERIES_DS_SEDATIVE],
+                           (double)infull + beds[day] / 86400.0, c[SERIES_DS_INDEX],
+                           c[SERIES_DS_READM], r12s);
+            if (len < 0 || len >= LINE) {
+                r = -EOVERFLOW;
+                goto out;
+            }
+            upd[day] = p;
         }
     }
 
@@ -149,8 +493,11 @@ series_write_file(const char *path, const uint32_t *counts, size_t ndays, char *
         }
     }
     pthread_mutex_unlock(&series_rrd_lock);
-    if (r == 0 && rename(tmp, path) != 0)
+    if (r == 0 && rename(tmp, path) != 0) {
         r = -errno;
+        if (err && errsz > 0)
+            snprintf(err, errsz, "rename %s: %s", tmp, strerror(-r));
+    }
     if (r < 0)
         (void)unlink(tmp);
 out:
@@ -159,29 +506,21 @@ out:
     return r;
 }
 
-int
-series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_records_t *recs,
-               psy_time_t now, char *err, size_t errsz)
+static void
+series_days_free(series_days_t *d)
 {
-    int64_t today = now / PSY_USEC;
-    size_t ndays, nlevels;
-    uint32_t *counts = NULL;
-    int r = 0;
+    free(d->counts);
+    free(d->beds);
+    free(d->full);
+    free(d->r12);
+}
 
-    if (!rrd_dir || !conf || !recs || now == PSY_TIME_NONE)
-        return -EINVAL;
-    if (mkdir(rrd_dir, 0750) != 0 && errno != EEXIST)
-        return -errno;
-
-    today -= ((today % 86400) + 86400) % 86400;
-    ndays = today > SERIES_EPOCH_S ? (size_t)((today - SERIES_EPOCH_S) / 86400) : 0;
-    /* Level ncenters is the region. */
-    nlevels = conf->ncenters + 1;
-    if (ndays > 0) {
-        counts = calloc(nlevels * ndays * SERIES_DS__COUNT, sizeof(*counts));
-        if (!counts)
-            return -ENOMEM;
-    }
+/* Counts the records by level and day, and collects the admissions and discharges. */
+static int
+series_count(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *recs, uint32_t *adm,
+             size_t *ret_nadm, uint32_t *dis, size_t *ret_ndis)
+{
+    size_t nadm = 0, ndis = 0, region = d->nlevels - 1;
 
     for (size_t i = 0; i < recs->count; i++) {
         const kpi_record_t *kr = &recs->items[i];
@@ -191,32 +530,100 @@ series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_record
 
         if (kr->center >= conf->ncenters || kr->rec.is_void || kr->rec.time == PSY_TIME_NONE)
             continue;
-        t = kr->rec.time / PSY_USEC;
-        if (kr->rec.time < 0 && kr->rec.time % PSY_USEC != 0)
-            t--;
+        if (kr->rec.type == PSY_REC_ADMISSION)
+            adm[nadm++] = (uint32_t)i;
+        else if (kr->rec.type == PSY_REC_DISCHARGE)
+            dis[ndis++] = (uint32_t)i;
+        t = series_secs(kr->rec.time);
         /* Only complete days: nothing at or after the start of today. */
-        if (t < SERIES_EPOCH_S || t >= today)
+        if (t < SERIES_EPOCH_S || t >= d->today)
             continue;
         day = (size_t)((t - SERIES_EPOCH_S) / 86400);
         series_classify(&kr->rec, dsv, &nds);
         for (int k = 0; k < nds; k++) {
-            counts[((size_t)kr->center * ndays + day) * SERIES_DS__COUNT + (size_t)dsv[k]]++;
-            counts[(conf->ncenters * ndays + day) * SERIES_DS__COUNT + (size_t)dsv[k]]++;
+            (*series_count_at(d, kr->center, day, dsv[k]))++;
+            (*series_count_at(d, region, day, dsv[k]))++;
         }
     }
+    *ret_nadm = nadm;
+    *ret_ndis = ndis;
+    return 0;
+}
 
-    for (size_t l = 0; l < nlevels && r == 0; l++) {
+int
+series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_records_t *recs,
+               psy_time_t now, char *err, size_t errsz)
+{
+    series_days_t d = {0};
+    series_contact_t *cs = NULL;
+    uint32_t *adm = NULL, *dis = NULL;
+    size_t nadm = 0, ndis = 0, ncs = 0, failed = 0;
+    int64_t now_s;
+    int r = 0;
+
+    if (!rrd_dir || !conf || !recs || now == PSY_TIME_NONE || conf->ncenters > PSY_CENTERS_MAX ||
+        recs->count > UINT32_MAX)
+        return -EINVAL;
+    if (mkdir(rrd_dir, 0750) != 0 && errno != EEXIST)
+        return -errno;
+
+    now_s = series_secs(now);
+    d.today = now_s - (((now_s % 86400) + 86400) % 86400);
+    d.ndays = d.today > SERIES_EPOCH_S ? (size_t)((d.today - SERIES_EPOCH_S) / 86400) : 0;
+    /* Level ncenters is the region. */
+    d.nlevels = conf->ncenters + 1;
+    d.counts = calloc(d.nlevels * d.ndays * SERIES_DS__COUNT + 1, sizeof(*d.counts));
+    d.beds = calloc(d.nlevels * d.ndays + 1, sizeof(*d.beds));
+    d.full = calloc(d.nlevels * (d.ndays + 1), sizeof(*d.full));
+    d.r12 = malloc((d.nlevels * d.ndays + 1) * sizeof(*d.r12));
+    adm = malloc((recs->count + 1) * sizeof(*adm));
+    dis = malloc((recs->count + 1) * sizeof(*dis));
+    if (!d.counts || !d.beds || !d.full || !d.r12 || !adm || !dis) {
+        r = -ENOMEM;
+        goto out;
+    }
+
+    series_count(&d, conf, recs, adm, &nadm, dis, &ndis);
+    r = series_contacts(recs, adm, nadm, dis, ndis, &cs, &ncs);
+    if (r < 0)
+        goto out;
+    for (size_t i = 0; i < ncs; i++) {
+        series_beds_add(&d, cs[i].center, &cs[i]);
+        series_beds_add(&d, d.nlevels - 1, &cs[i]);
+    }
+    r = series_readmissions(&d, cs, ncs, now_s);
+    if (r < 0)
+        goto out;
+    /* Without the rates the files are still written: the other series are good. */
+    r = series_r12(&d, conf, recs, now, err, errsz);
+
+    for (size_t l = 0; l < d.nlevels; l++) {
         char path[PSY_PATH_MAX];
         const char *id = l < conf->ncenters ? conf->centers[l].id : "region";
+        int w;
 
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s.rrd", rrd_dir, id) >= sizeof(path)) {
-            r = -ENAMETOOLONG;
-            break;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s.rrd", rrd_dir, id) >= sizeof(path))
+            w = -ENAMETOOLONG;
+        else
+            w = series_write_file(path, &d, l, r < 0 ? NULL : err, errsz);
+        if (w < 0) {
+            failed++;
+            if (r == 0) {
+                r = w;
+                if (err && errsz > 0 && w == -ENAMETOOLONG)
+                    snprintf(err, errsz, "%s/%s.rrd: %s", rrd_dir, id, strerror(-w));
+            }
         }
-        r = series_write_file(path, counts ? counts + l * ndays * SERIES_DS__COUNT : NULL, ndays,
-                              err, errsz);
     }
-    free(counts);
+    if (failed > 1 && err && errsz > 0) {
+        size_t len = strlen(err);
+        snprintf(err + len, errsz - len, " (%zu of %zu files failed)", failed, d.nlevels);
+    }
+out:
+    free(cs);
+    free(adm);
+    free(dis);
+    series_days_free(&d);
     return r;
 }
 
@@ -236,9 +643,10 @@ series_conf_hash(const psy_agg_conf_t *conf)
 
 /*
  * The thread: wakes every second, and rebuilds when the data generation,
- * the UTC day or the set of centers changed since the last good rebuild,
- * but not sooner than SERIES_MIN_INTERVAL_S after the previous attempt. A
- * failed rebuild is retried after that interval.
+ * the UTC day (less the grace period) or the set of centers changed since
+ * the last good rebuild, but not sooner than SERIES_MIN_INTERVAL_S after the
+ * previous attempt. A failed rebuild is logged and retried after that
+ * interval, so a file that could not be written is never silently stale.
  */
 static void *
 series_main(void *arg)
@@ -255,7 +663,8 @@ series_main(void *arg)
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
         struct timespec ts;
-        psy_time_t now = psy_time_now();
+        /* Days are written SERIES_GRACE_S after they end: late registrations of the night land. */
+        psy_time_t now = psy_time_now() - (psy_time_t)SERIES_GRACE_S * PSY_USEC;
         int64_t now_s = now / PSY_USEC;
         uint64_t gen = atomic_load(&s->agg->generation);
         uint64_t hash;
@@ -266,7 +675,7 @@ series_main(void *arg)
         if ((!built || gen != built_gen || now_s / 86400 != built_day || hash != built_hash) &&
             now_s - last_try >= SERIES_MIN_INTERVAL_S) {
             char dir[PSY_PATH_MAX];
-            char err[256] = "";
+            char err[512] = "";
             kpi_records_t recs = {0};
             int r;
 
@@ -275,8 +684,12 @@ series_main(void *arg)
                 store = store_new(conf->data_dir, true);
             if (store) {
                 r = store_load(store, conf, PSY_TIME_NONE, &recs);
-                if (r == 0 &&
-                    (size_t)snprintf(dir, sizeof(dir), "%s/rrd", conf->data_dir) < sizeof(dir))
+                if (r < 0)
+                    snprintf(err, sizeof(err), "loading the records: %s", strerror(-r));
+                else if ((size_t)snprintf(dir, sizeof(dir), "%s/rrd", conf->data_dir) >=
+                         sizeof(dir))
+                    r = -ENAMETOOLONG;
+                else
                     r = series_rebuild(dir, conf, &recs, now, err, sizeof(err));
                 kpi_records_free(&recs);
                 if (r == 0) {
@@ -285,6 +698,8 @@ series_main(void *arg)
                     built_day = now_s / 86400;
                     built_hash = hash;
                 } else {
+                    psy_err("series: the RRD files were not rebuilt: %s (%s); retrying in %d s",
+                            err[0] ? err : "no detail", strerror(-r), SERIES_MIN_INTERVAL_S);
                     /* A store that went away is reopened on the next try. */
                     store_destroy(&store);
                 }
@@ -388,29 +803,135 @@ series_args_free(series_args_t *a)
     a->argc = 0;
 }
 
+/* The graphs series_graph draws, by their `what`, with their titles. */
+typedef enum {
+    SERIES_G_COERCION,
+    SERIES_G_ACTIVITY,
+    SERIES_G_BEDS,
+    SERIES_G_READMISSION,
+    SERIES_G_RATE,
+    SERIES_G__COUNT
+} series_graph_kind_t;
+
+static const struct {
+    const char *what;
+    const char *title;
+    const char *label;
+} series_graphs[SERIES_G__COUNT] = {
+    [SERIES_G_COERCION] = {"coercion", "tvang pr. dag (30 dages gennemsnit)", "pr. dag"},
+    [SERIES_G_ACTIVITY] = {"activity", "indlæggelser og udskrivelser pr. dag (30 dages gennemsnit)",
+                           "pr. dag"},
+    [SERIES_G_BEDS] = {"beds", "belagte senge (sengedage pr. dag)", "senge"},
+    [SERIES_G_READMISSION] = {"readmission",
+                              "akut genindlagt inden for 30 dage (30 dages udskrivninger)",
+                              "% af udskrivninger"},
+    [SERIES_G_RATE] = {"rate", "indgribende tvang pr. 100.000 borgere, seneste 12 måneder",
+                       "pr. 100.000"},
+};
+
+/* The trajectory line: base * (1 - pct/100 * clamp((TIME - t0) / (t1 - t0), 0, 1)). */
+static void
+series_arg_goal(series_args_t *a, const char *def, const series_marks_t *m, double base)
+{
+    series_arg(a, "CDEF:goal=%s,POP,1,TIME,%lld,-,%lld,/,0,MAX,1,MIN,%.6f,*,-,%.6f,*", def,
+               (long long)m->target_start, (long long)(m->target_end - m->target_start),
+               m->target_pct / 100.0, base);
+}
+
+/*
+ * The data and lines of one graph. In the readmission graph, a discharge
+ * day is provisional until 30 days and 12 hours after it ends (kpis.md);
+ * the value at a day sums the 30 days before it, so it is split at
+ * now - 30 d 12 h into a final line and a lighter "foreløbig" one, which
+ * starts a day early so that the two join.
+ */
+static void
+series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
+                  const series_marks_t *marks, int64_t now)
+{
+    switch (kind) {
+    case SERIES_G_COERCION:
+        series_arg(a, "DEF:belt=%s:belt:AVERAGE", path);
+        series_arg(a, "DEF:restr=%s:restr:AVERAGE", path);
+        series_arg(a, "DEF:sedat=%s:sedat:AVERAGE", path);
+        series_arg(a, "DEF:coerc=%s:coerc:AVERAGE", path);
+        series_arg(a, "CDEF:belt30=belt,2592000,TRENDNAN");
+        series_arg(a, "CDEF:restr30=restr,2592000,TRENDNAN");
+        series_arg(a, "CDEF:sedat30=sedat,2592000,TRENDNAN");
+        series_arg(a, "CDEF:coerc30=coerc,2592000,TRENDNAN");
+        series_arg(a, "AREA:belt30#c0392b:Bæltefiksering");
+        series_arg(a, "AREA:restr30#e67e22:Fastholdelse:STACK");
+        series_arg(a, "AREA:sedat30#f1c40f:Beroligende medicin\\l:STACK");
+        series_arg(a, "LINE1:coerc30#34495e:Al tvang");
+        if (marks && isfinite(marks->baseline_per_day) && marks->target_end > marks->target_start) {
+            series_arg(a, "HRULE:%.6f#7f8c8d:Baseline:dashes", marks->baseline_per_day);
+            series_arg_goal(a, "belt", marks, marks->baseline_per_day);
+            series_arg(a, "LINE2:goal#27ae60:Målsti (indgribende tvang)\\l");
+        }
+        break;
+    case SERIES_G_ACTIVITY:
+        series_arg(a, "DEF:adm=%s:adm:AVERAGE", path);
+        series_arg(a, "DEF:dis=%s:dis:AVERAGE", path);
+        series_arg(a, "CDEF:adm30=adm,2592000,TRENDNAN");
+        series_arg(a, "CDEF:dis30=dis,2592000,TRENDNAN");
+        series_arg(a, "LINE2:adm30#2980b9:Indlæggelser");
+        series_arg(a, "LINE2:dis30#8e44ad:Udskrivelser\\l");
+        break;
+    case SERIES_G_BEDS:
+        series_arg(a, "DEF:beds=%s:beds:AVERAGE", path);
+        series_arg(a, "AREA:beds#5d8aa8:Belagte senge (gennemsnit over døgnet)\\l");
+        break;
+    case SERIES_G_READMISSION: {
+        int64_t b = now - 30 * 86400 - 12 * 3600;
+
+        series_arg(a, "DEF:idx=%s:idx:AVERAGE", path);
+        series_arg(a, "DEF:readm=%s:readm:AVERAGE", path);
+        series_arg(a, "CDEF:idx30=idx,2592000,TRENDNAN,30,*");
+        series_arg(a, "CDEF:readm30=readm,2592000,TRENDNAN,30,*");
+        series_arg(a, "CDEF:rate=idx30,0,GT,readm30,idx30,/,100,*,UNKN,IF");
+        series_arg(a, "CDEF:final=TIME,%lld,LE,rate,UNKN,IF", (long long)b);
+        series_arg(a, "CDEF:prov=TIME,%lld,GT,rate,UNKN,IF", (long long)(b - 86400));
+        series_arg(a, "LINE2:final#2c3e50:Genindlagt inden for 30 dage");
+        series_arg(a, "LINE2:prov#aab7c4:foreløbig\\l");
+        break;
+    }
+    case SERIES_G_RATE:
+        series_arg(a, "DEF:r12=%s:r12:AVERAGE", path);
+        series_arg(a, "LINE2:r12#c0392b:Indgribende tvang pr. 100.000 (12 måneder)\\l");
+        if (marks && isfinite(marks->baseline_per_100k) && marks->baseline_per_100k > 0 &&
+            marks->target_end > marks->target_start) {
+            series_arg(a, "HRULE:%.6f#7f8c8d:Baseline:dashes", marks->baseline_per_100k);
+            series_arg_goal(a, "r12", marks, marks->baseline_per_100k);
+            series_arg(a, "LINE2:goal#27ae60:Målsti\\l");
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 int
 series_graph(agg_t *agg, const char *center, const char *what, int days,
              const series_marks_t *marks, unsigned char **ret_png, size_t *ret_len)
 {
     psy_agg_conf_t *conf;
     char path[PSY_PATH_MAX];
-    char title[PSY_NAME_MAX + 64];
+    char title[PSY_NAME_MAX + 96];
     const char *name = NULL;
     series_args_t a = {0};
     struct stat st;
     rrd_info_t *info, *it;
-    int64_t end, start;
-    bool coercion;
+    int64_t now, end, start;
+    int kind = -1;
     int r = 0;
 
     if (!agg || !center || !what || !ret_png || !ret_len || days < 1 ||
         days > SERIES_GRAPH_DAYS_MAX)
         return -EINVAL;
-    if (strcmp(what, "coercion") == 0)
-        coercion = true;
-    else if (strcmp(what, "activity") == 0)
-        coercion = false;
-    else
+    for (int k = 0; k < SERIES_G__COUNT; k++)
+        if (strcmp(what, series_graphs[k].what) == 0)
+            kind = k;
+    if (kind < 0)
         return -EINVAL;
     if (strcmp(center, "region") != 0 && !psy_center_valid(center))
         return -EINVAL;
@@ -430,9 +951,7 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
         free(conf);
         return -ENOENT;
     }
-    snprintf(title, sizeof(title), "%s: %s", name,
-             coercion ? "tvang pr. dag (30 dages gennemsnit)"
-                      : "indlæggelser og udskrivelser pr. dag (30 dages gennemsnit)");
+    snprintf(title, sizeof(title), "%s: %s", name, series_graphs[kind].title);
     r = snprintf(path, sizeof(path), "%s/rrd/%s.rrd", conf->data_dir, center) >= (int)sizeof(path)
             ? -ENAMETOOLONG
             : 0;
@@ -442,8 +961,8 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
     if (stat(path, &st) != 0)
         return -ENOENT;
 
-    end = psy_time_now() / PSY_USEC;
-    end -= end % 86400;
+    now = psy_time_now() / PSY_USEC;
+    end = now - now % 86400;
     start = end - (int64_t)days * 86400;
 
     series_arg(&a, "graph");
@@ -455,37 +974,8 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
     series_arg(&a, "--height=180");
     series_arg(&a, "--lower-limit=0");
     series_arg(&a, "--title=%s", title);
-    series_arg(&a, "--vertical-label=pr. dag");
-    if (coercion) {
-        series_arg(&a, "DEF:belt=%s:belt:AVERAGE", path);
-        series_arg(&a, "DEF:restr=%s:restr:AVERAGE", path);
-        series_arg(&a, "DEF:sedat=%s:sedat:AVERAGE", path);
-        series_arg(&a, "DEF:coerc=%s:coerc:AVERAGE", path);
-        series_arg(&a, "CDEF:belt30=belt,2592000,TRENDNAN");
-        series_arg(&a, "CDEF:restr30=restr,2592000,TRENDNAN");
-        series_arg(&a, "CDEF:sedat30=sedat,2592000,TRENDNAN");
-        series_arg(&a, "CDEF:coerc30=coerc,2592000,TRENDNAN");
-        series_arg(&a, "AREA:belt30#c0392b:Bæltefiksering");
-        series_arg(&a, "AREA:restr30#e67e22:Fastholdelse:STACK");
-        series_arg(&a, "AREA:sedat30#f1c40f:Beroligende medicin\\l:STACK");
-        series_arg(&a, "LINE1:coerc30#34495e:Al tvang");
-        if (marks && isfinite(marks->baseline_per_day) && marks->target_end > marks->target_start) {
-            series_arg(&a, "HRULE:%.6f#7f8c8d:Baseline:dashes", marks->baseline_per_day);
-            /* base * (1 - pct/100 * clamp((TIME - t0) / (t1 - t0), 0, 1)) */
-            series_arg(&a, "CDEF:goal=belt,POP,1,TIME,%lld,-,%lld,/,0,MAX,1,MIN,%.6f,*,-,%.6f,*",
-                       (long long)marks->target_start,
-                       (long long)(marks->target_end - marks->target_start),
-                       marks->target_pct / 100.0, marks->baseline_per_day);
-            series_arg(&a, "LINE2:goal#27ae60:Målsti (indgribende tvang)\\l");
-        }
-    } else {
-        series_arg(&a, "DEF:adm=%s:adm:AVERAGE", path);
-        series_arg(&a, "DEF:dis=%s:dis:AVERAGE", path);
-        series_arg(&a, "CDEF:adm30=adm,2592000,TRENDNAN");
-        series_arg(&a, "CDEF:dis30=dis,2592000,TRENDNAN");
-        series_arg(&a, "LINE2:adm30#2980b9:Indlæggelser");
-        series_arg(&a, "LINE2:dis30#8e44ad:Udskrivelser\\l");
-    }
+    series_arg(&a, "--vertical-label=%s", series_graphs[kind].label);
+    series_graph_args(&a, (series_graph_kind_t)kind, path, marks, now);
     if (a.oom) {
         series_args_free(&a);
         return -ENOMEM;

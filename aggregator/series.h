@@ -3,17 +3,23 @@
  *
  * One file per configured center and one for `region`, in
  * data_dir/rrd/<center>.rrd, with one step per UTC day from 2021-01-01
- * through yesterday. Each day holds the number of registrations of that
- * UTC day as the records stand after corrections: admission and discharge
- * records, coercion episodes (a voluntary belt is not one) and the three
- * intrusive kinds. Numbers shown as numbers come from the KPI engine, never
- * from these files (clarifications.md).
+ * through the last complete day. Each day holds, as the records stand after
+ * corrections: the admission and discharge registrations of that UTC day,
+ * coercion episodes (a voluntary belt is not one) and the three intrusive
+ * kinds, the occupied beds (bed days of that day), the index discharges of
+ * that day and how many of them were followed by an acute readmission
+ * within 30 days, and the KPI engine's r12 intrusive rate per 100,000 of the
+ * month holding the day (a step line). Numbers shown as numbers come from
+ * the KPI engine, never from these files (clarifications.md); docs/dashboard.md
+ * defines each series.
  *
  * RRD refuses an update older than its last one, so a correction of a past
  * day cannot be written in place: the series thread rebuilds every file whole
  * from the store whenever the aggregator's data generation changes (at most
  * every SERIES_MIN_INTERVAL_S seconds), into a temporary file that is renamed
- * into place. No update is ever dated after the start of today (UTC).
+ * into place. A day is written once it is complete and SERIES_GRACE_S has
+ * passed, so that registrations made just after midnight still land in it;
+ * no update is ever dated after the start of today (UTC).
  */
 #ifndef PSYMON_SERIES_H
 #define PSYMON_SERIES_H
@@ -26,6 +32,8 @@
 #include "psymon/time.h"
 
 #define SERIES_MIN_INTERVAL_S 10
+/* A day is written by the thread this long after it ends (UTC). */
+#define SERIES_GRACE_S 3600
 /* The first day held: 2021-01-01T00:00:00Z. */
 #define SERIES_EPOCH_S INT64_C(1609459200)
 /* Rows kept: 20 years of days. */
@@ -41,6 +49,10 @@ enum {
     SERIES_DS_BELT,
     SERIES_DS_RESTRAINT, /* physical_restraint */
     SERIES_DS_SEDATIVE,  /* sedative_medication */
+    SERIES_DS_BEDS,      /* occupied beds: bed days of the day */
+    SERIES_DS_INDEX,     /* index discharges of the day */
+    SERIES_DS_READM,     /* of those, readmitted acutely within 30 days */
+    SERIES_DS_R12,       /* the engine's r12 intrusive_per_100k of the day's month */
     SERIES_DS__COUNT
 };
 
@@ -61,22 +73,28 @@ void series_destroy(series_t **s);
 /*
  * Writes the files of every configured center and `region` in
  * rrd_dir from `recs` (as store_load gives them), with one step per UTC day
- * from SERIES_EPOCH_S up to, not including, the UTC day holding `now`.
- * Each file is written to a temporary name and renamed into place. Returns
- * 0, or a negative errno (-EIO when librrd fails; its message is copied into
- * err when err is not NULL).
+ * from SERIES_EPOCH_S up to, not including, the UTC day holding `now`; `now`
+ * is also the as-of instant of the readmissions and the r12 rates (the
+ * thread passes its clock minus SERIES_GRACE_S). Each file is written to a
+ * temporary name and renamed into place. A file that fails does not stop
+ * the others: every file is attempted and the first error is returned.
+ * Returns 0, or a negative errno (-EIO when librrd fails; the first failure
+ * and the number of failed files is described in err when err is not NULL).
  */
 int series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_records_t *recs,
                    psy_time_t now, char *err, size_t errsz);
 
 /*
- * What a coercion graph draws besides the data: the baseline (mean
+ * What a coercion or rate graph draws besides the data: the baseline (mean
  * intrusive episodes per day over the baseline years, from the KPI engine;
- * NaN for none) and the target trajectory that falls from it by target_pct
- * between the instants target_start and target_end (seconds since the epoch).
+ * NaN for none; for the rate graph the engine's intrusive_baseline_per_100k,
+ * NaN or 0 for none) and the target trajectory that falls from it by
+ * target_pct between the instants target_start and target_end (seconds
+ * since the epoch).
  */
 typedef struct {
     double baseline_per_day;
+    double baseline_per_100k;
     double target_pct;
     int64_t target_start, target_end;
 } series_marks_t;
@@ -85,8 +103,13 @@ typedef struct {
  * Draws a PNG of the last `days` complete days of `center` (a center id or
  * "region") from the RRD files in agg's data_dir. `what` is "coercion"
  * (intrusive episodes by kind and all coercion, as 30-day means, with the
- * marks when not NULL) or "activity" (admissions and discharges, 30-day
- * means). One drawing at a time: librrd's graphing is not thread-safe.
+ * marks when not NULL), "activity" (admissions and discharges, 30-day
+ * means), "beds" (occupied beds per day), "readmission" (the share of index
+ * discharges readmitted within 30 days, 30-day sums, the part a later
+ * admission can still change drawn lighter as "foreløbig") or "rate" (the
+ * r12 intrusive rate per 100,000, with baseline and trajectory from the
+ * marks when not NULL). One drawing at a time: librrd's graphing is not
+ * thread-safe.
  * On success *ret_png is malloc'ed (caller frees) and *ret_len its size.
  * Returns 0, -EINVAL for a bad argument, -ENOENT when the center is not
  * configured or its file is not written yet, -EIO when librrd fails, -ENOMEM.
