@@ -25,6 +25,7 @@
 #define SCAN_INTERVAL     (2 * PSY_USEC)    /* inbox scan when idle */
 #define CLEAN_INTERVAL    (3600 * PSY_USEC) /* done/ cleanup */
 #define FULL_LOG_INTERVAL (300 * PSY_USEC)  /* "spool full" repeated at most this often */
+#define DISK_RETRY        (10 * PSY_USEC)   /* a full disk: try the inbox again after this */
 #define POLL_MS           1000
 
 struct collector {
@@ -40,6 +41,8 @@ struct collector {
 
     bool spool_full;
     psy_time_t full_logged;
+    bool disk_full;        /* the last spool write failed with ENOSPC or EDQUOT */
+    psy_time_t disk_retry; /* when to try taking inbox files again */
 };
 
 /* Loads both key files of conf, logging a clear reason on failure. */
@@ -111,6 +114,14 @@ open_spool(const char *state_dir)
     sodium_bin2hex(hex, sizeof hex, spool_epoch(s), PSY_EPOCH_LEN);
     if (info.created)
         psy_notice("%s: new spool, epoch %s", state_dir, hex);
+    if (info.new_epoch) {
+        char old[2 * PSY_EPOCH_LEN + 1];
+        sodium_bin2hex(old, sizeof old, info.old_epoch, PSY_EPOCH_LEN);
+        psy_err("%s: %" PRIu64 " unacknowledged records of epoch %s were lost to damage in the "
+                "middle of the spool; the %" PRIu64 " records after them are re-spooled under a "
+                "new epoch. Re-read done/ files (docs/operations.md) to bring the lost ones back",
+                state_dir, info.gap_records, old, info.respooled);
+    }
     if (info.cut_bytes > 0)
         psy_warn("%s: cut %" PRIu64 " bytes of torn or damaged spool data in %u segment(s)",
                  state_dir, info.cut_bytes, info.cut_segments);
@@ -256,7 +267,12 @@ reload(collector_t *c)
 static int
 recover_spool(collector_t *c, int err)
 {
-    psy_err("spool failed: %s; reopening it", strerror(-err));
+    if (err == -ENOSPC || err == -EDQUOT)
+        psy_err("%s: disk full (%s) while writing the spool: not taking inbox files (they wait "
+                "in the inbox, nothing is lost); trying again every %d s",
+                c->conf.state_dir, strerror(-err), (int)(DISK_RETRY / PSY_USEC));
+    else
+        psy_err("spool failed: %s; reopening it", strerror(-err));
     spool_destroy(&c->spool);
     c->spool = open_spool(c->conf.state_dir);
     if (!c->spool)
@@ -282,7 +298,23 @@ check_full(collector_t *c, psy_time_t now)
         psy_notice("spool below its cap again: taking inbox files");
     }
     c->spool_full = full;
-    sender_set_spool_full(c->sender, full);
+    sender_set_spool_full(c->sender, full || c->disk_full);
+}
+
+/*
+ * A full disk behaves like the spool cap: the group being written is cut
+ * off by reopening the spool (its file stays in the inbox, and is re-read
+ * from its mark), and no inbox file is taken until DISK_RETRY has passed.
+ * Heartbeats report spool_full meanwhile.
+ */
+static void
+note_spool_error(collector_t *c, int err, psy_time_t now)
+{
+    if (err != -ENOSPC && err != -EDQUOT)
+        return;
+    c->disk_full = true;
+    c->disk_retry = now + DISK_RETRY;
+    sender_set_spool_full(c->sender, true);
 }
 
 int
@@ -307,12 +339,19 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
 
         check_full(c, now);
         busy = false;
-        if (!c->spool_full && now >= next_scan) {
+        bool disk_wait = c->disk_full && now < c->disk_retry;
+        if (!c->spool_full && !disk_wait && now >= next_scan) {
             int r = inbox_step(c->inbox, c->spool, now, INBOX_GROUP);
             if (r < 0) {
+                note_spool_error(c, r, now);
                 if ((ret = recover_spool(c, r)) < 0)
                     break;
-            } else if (r == 1) {
+            } else if (c->disk_full) {
+                c->disk_full = false;
+                psy_notice("%s: the spool can be written again: taking inbox files",
+                           c->conf.state_dir);
+            }
+            if (r == 1) {
                 busy = true;
             } else {
                 next_scan = now + SCAN_INTERVAL;
@@ -320,6 +359,8 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
         }
 
         int r = sender_tick(c->sender, c->spool, now);
+        if (r < 0)
+            note_spool_error(c, r, now);
         if (r < 0 && (ret = recover_spool(c, r)) < 0)
             break;
 
@@ -346,6 +387,8 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
         }
         if (n > 0 && (item.revents & ZMQ_POLLIN)) {
             r = sender_on_readable(c->sender, c->spool);
+            if (r < 0)
+                note_spool_error(c, r, now);
             if (r < 0 && (ret = recover_spool(c, r)) < 0)
                 break;
         }

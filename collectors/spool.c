@@ -59,7 +59,8 @@ struct spool {
 
     segment_t *segs;
     size_t nsegs, segcap;
-    int wfd; /* the last segment, open for appending */
+    int wfd;           /* the last segment, open for appending */
+    uint64_t wdurable; /* its size at the last successful fsync */
     uint8_t *wbuf;
     size_t wlen, wcap;
 
@@ -70,6 +71,7 @@ struct spool {
     spool_mark_t pending_mark; /* last appended */
     bool dirty;                /* appended since the last commit */
     bool broken;               /* a write or fsync failed: only destroy is allowed */
+    uint64_t gap_hi;           /* highest sequence missing between segments (recovery) */
     uint64_t segment_max;
 
     cursor_t cur;
@@ -325,6 +327,8 @@ segment_start(spool_t *s)
         r = fsync_dir(s->segdir);
     if (r < 0)
         s->broken = true;
+    else
+        s->wdurable = s->segs[s->nsegs - 1].bytes;
     return r;
 }
 
@@ -610,14 +614,52 @@ acked_load(spool_t *s)
     return 0;
 }
 
+/*
+ * Overwrites the acked file in place. Used only when the disk is full: the
+ * line has a fixed width, so the write needs no new block, and it lies
+ * within the first sector, which disks write whole.
+ */
+static int
+acked_overwrite(const spool_t *s, const char *line, size_t len)
+{
+    char path[PSY_PATH_MAX];
+    snprintf(path, sizeof path, "%s/acked", s->dir);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        r = -errno;
+    else if ((size_t)st.st_size != len)
+        r = -ENOSPC; /* an old, shorter line: in place would leave a mix */
+    if (r == 0) {
+        ssize_t n = pwrite(fd, line, len, 0);
+        if (n < 0)
+            r = -errno;
+        else if ((size_t)n != len)
+            r = -EIO;
+    }
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    close(fd);
+    return r;
+}
+
 static int
 acked_store(spool_t *s)
 {
     char hex[2 * PSY_EPOCH_LEN + 1];
     char buf[128];
     sodium_bin2hex(hex, sizeof hex, s->epoch, PSY_EPOCH_LEN);
-    int n = snprintf(buf, sizeof buf, "epoch %s acked_seq %" PRIu64 "\n", hex, s->acked);
-    return write_file_atomic(s->dir, "acked", buf, (size_t)n);
+    int n = snprintf(buf, sizeof buf, "epoch %s acked_seq %020" PRIu64 "\n", hex, s->acked);
+    int r = write_file_atomic(s->dir, "acked", buf, (size_t)n);
+    if (r == -ENOSPC || r == -EDQUOT) {
+        int r2 = acked_overwrite(s, buf, (size_t)n);
+        if (r2 == 0)
+            return 0;
+    }
+    return r;
 }
 
 static int
@@ -627,16 +669,29 @@ spool_recover(spool_t *s, spool_recovery_t *info)
     int r = epoch_load(s, &have_epoch);
     if (r < 0)
         return r;
+    if (have_epoch) {
+        r = acked_load(s); /* to tell reclaimed segments from lost ones */
+        if (r < 0)
+            return r;
+    }
     uint64_t *bases = NULL;
     size_t n = 0;
     r = list_segments(s->segdir, &bases, &n);
     if (r < 0)
         return r;
     s->next_seq = 1;
+    s->gap_hi = 0;
     for (size_t i = 0; i < n && r >= 0; i++) {
+        uint64_t expect = s->next_seq;
         r = segment_recover(s, bases[i], have_epoch, info);
         if (r == 0 && !have_epoch)
             r = -EXDEV; /* segments without their epoch file */
+        if (r == 0 && bases[i] > expect && bases[i] - 1 > s->acked) {
+            /* Unacknowledged records are missing below this segment: damage, not reclaiming. */
+            uint64_t from = expect > s->acked + 1 ? expect : s->acked + 1;
+            info->gap_records += bases[i] - from;
+            s->gap_hi = bases[i] - 1;
+        }
     }
     free(bases);
     if (r < 0)
@@ -662,6 +717,7 @@ spool_recover(spool_t *s, spool_recovery_t *info)
         s->wfd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
         if (s->wfd < 0)
             return -errno;
+        s->wdurable = s->segs[s->nsegs - 1].bytes;
         r = acked_load(s);
         if (r < 0)
             return r;
@@ -673,8 +729,9 @@ spool_recover(spool_t *s, spool_recovery_t *info)
     return 0;
 }
 
-spool_t *
-spool_open(const char *dir, spool_recovery_t *ret_info)
+/* Opens and recovers one spool folder, without healing a gap (see spool_open). */
+static spool_t *
+open_one(const char *dir, spool_recovery_t *ret_info)
 {
     spool_recovery_t info = {0};
     spool_t *s = calloc(1, sizeof *s);
@@ -784,9 +841,18 @@ spool_commit(spool_t *s)
     if (r == 0 && fsync(s->wfd) < 0)
         r = -errno;
     if (r < 0) {
+        /*
+         * After a failed fsync (ENOSPC, EIO) the group may sit in the page
+         * cache with its commit frame and never reach the disk; if reopening
+         * counted it, its inbox file could move to done/ and the records be
+         * lost in a crash. Cutting it now makes the failure certain.
+         */
+        if (ftruncate(s->wfd, (off_t)s->wdurable) == 0)
+            (void)fsync(s->wfd);
         s->broken = true;
         return r;
     }
+    s->wdurable = s->segs[s->nsegs - 1].bytes;
     s->dirty = false;
     s->last_seq = s->next_seq - 1;
     s->mark = s->pending_mark;
@@ -1003,4 +1069,167 @@ const spool_mark_t *
 spool_last_mark(const spool_t *s)
 {
     return &s->mark;
+}
+
+/* ---- healing a gap: the unacknowledged records go into a new epoch ---- */
+
+#define REBUILD_DIR "rebuild"
+#define HEAL_GROUP  5000 /* records per fsync while re-spooling */
+
+/* Removes the regular files in `dir` and then `dir` itself; a missing folder is fine. */
+static int
+remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    int r = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && r == 0)
+            r = -errno;
+    }
+    closedir(d);
+    if (r == 0 && rmdir(dir) < 0 && errno != ENOENT)
+        r = -errno;
+    return r;
+}
+
+static bool
+path_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/*
+ * Finishes or discards a rebuild left by an earlier run. A rebuild counts
+ * only once its "ready" file exists (written after every record of it was
+ * fsynced); from then on each step below is repeatable, so a crash anywhere
+ * in between is finished by the next start. An unfinished rebuild is
+ * removed, and the old spool heals again.
+ */
+static int
+rebuild_finish(const char *dir)
+{
+    char rb[PSY_PATH_MAX], p[PSY_PATH_MAX + 16], q[PSY_PATH_MAX + 16];
+    snprintf(rb, sizeof rb, "%s/" REBUILD_DIR, dir);
+    snprintf(p, sizeof p, "%s/ready", rb);
+    if (!path_exists(p)) {
+        snprintf(p, sizeof p, "%s/spool", rb);
+        int r = remove_dir(p);
+        return r < 0 ? r : remove_dir(rb);
+    }
+    snprintf(p, sizeof p, "%s/spool", rb);
+    if (path_exists(p)) {
+        snprintf(q, sizeof q, "%s/spool", dir);
+        int r = remove_dir(q);
+        if (r < 0)
+            return r;
+        if (rename(p, q) < 0)
+            return -errno;
+        if ((r = fsync_dir(dir)) < 0)
+            return r;
+    }
+    snprintf(p, sizeof p, "%s/epoch", rb);
+    if (path_exists(p)) {
+        snprintf(q, sizeof q, "%s/epoch", dir);
+        if (rename(p, q) < 0)
+            return -errno;
+        int r = fsync_dir(dir);
+        if (r < 0)
+            return r;
+    }
+    int r = remove_dir(rb);
+    return r < 0 ? r : fsync_dir(dir);
+}
+
+/*
+ * The spool `old` lost unacknowledged records between segments (damage in
+ * the middle). The aggregator accepts only contiguous sequence numbers, so
+ * sending what follows the gap under the old epoch would be refused
+ * forever. Instead, every unacknowledged record that is left is copied, in
+ * order, into a new spool with a new epoch (numbered from 1) and the inbox
+ * mark; the aggregator ignores the ones whose content it already holds.
+ * Returns how many records were copied, or a negative errno.
+ */
+static int64_t
+rebuild_write(spool_t *old, const char *dir)
+{
+    char rb[PSY_PATH_MAX], p[PSY_PATH_MAX + 16];
+    snprintf(rb, sizeof rb, "%s/" REBUILD_DIR, dir);
+    if (mkdir(rb, 0700) < 0)
+        return -errno;
+    spool_t *n = open_one(rb, NULL);
+    if (!n)
+        return -errno;
+    int64_t copied = 0;
+    int r = spool_rewind(old);
+    while (r == 0) {
+        psy_record_t rec;
+        uint64_t seq;
+        r = spool_next(old, &rec, &seq);
+        if (r <= 0)
+            break;
+        r = spool_append(n, &rec, NULL);
+        if (r == 0 && ++copied % HEAL_GROUP == 0)
+            r = spool_commit(n);
+    }
+    if (r == 0)
+        r = spool_mark(n, &old->mark);
+    if (r == 0)
+        r = spool_commit(n);
+    spool_destroy(&n);
+    if (r == 0)
+        r = write_file_atomic(rb, "ready", "", 0);
+    if (r == 0)
+        r = fsync_dir(dir);
+    if (r < 0) {
+        snprintf(p, sizeof p, "%s/spool", rb);
+        remove_dir(p);
+        remove_dir(rb);
+        return r;
+    }
+    return copied;
+}
+
+spool_t *
+spool_open(const char *dir, spool_recovery_t *ret_info)
+{
+    if (strlen(dir) >= DIR_MAX - sizeof "/" REBUILD_DIR "/spool") {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    int r = rebuild_finish(dir);
+    if (r < 0) {
+        errno = -r;
+        return NULL;
+    }
+    spool_recovery_t info;
+    spool_t *s = open_one(dir, &info);
+    if (!s)
+        return NULL;
+    if (info.gap_records > 0) {
+        uint8_t old_epoch[PSY_EPOCH_LEN];
+        memcpy(old_epoch, s->epoch, PSY_EPOCH_LEN);
+        int64_t copied = rebuild_write(s, dir);
+        spool_destroy(&s);
+        r = copied < 0 ? (int)copied : rebuild_finish(dir);
+        if (r < 0) {
+            errno = -r;
+            return NULL;
+        }
+        spool_recovery_t again;
+        s = open_one(dir, &again);
+        if (!s)
+            return NULL;
+        info.new_epoch = true;
+        info.respooled = (uint64_t)copied;
+        memcpy(info.old_epoch, old_epoch, PSY_EPOCH_LEN);
+    }
+    if (ret_info)
+        *ret_info = info;
+    return s;
 }

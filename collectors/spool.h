@@ -72,12 +72,28 @@ typedef struct {
     bool created;          /* a new spool (and epoch) was made */
     uint64_t cut_bytes;    /* bytes of uncommitted, torn or damaged frames cut off */
     unsigned cut_segments; /* segments in which something was cut */
+    /* Damage in the middle: unacknowledged records missing between segments. */
+    uint64_t gap_records;
+    bool new_epoch;                   /* the rest was re-spooled under a new epoch */
+    uint64_t respooled;               /* records copied into it */
+    uint8_t old_epoch[PSY_EPOCH_LEN]; /* the epoch left behind */
 } spool_recovery_t;
 
 /*
  * Opens the spool in `dir`, creating it (and a new epoch) when it holds
  * none. *ret_info, when not NULL, tells what recovery did. Returns NULL
  * with errno set on failure. Caller owns the spool and must destroy it.
+ *
+ * A gap in the middle (a segment damaged or lost while later ones are
+ * intact, with records in it never acknowledged) cannot be delivered: the
+ * aggregator stores only contiguous sequence numbers, so everything after
+ * the gap would be resent forever. spool_open() therefore copies every
+ * unacknowledged record that is left into a new spool with a new epoch
+ * (numbered from 1, same inbox mark) and replaces the old one; the records
+ * in the gap are lost from the spool (re-read done/ files to bring them
+ * back) and the aggregator ignores copies whose content it already holds.
+ * The switch is crash-safe: it is prepared in dir/rebuild and takes effect
+ * only once complete.
  */
 spool_t *spool_open(const char *dir, spool_recovery_t *ret_info);
 

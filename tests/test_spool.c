@@ -24,6 +24,37 @@
 
 #define T0 (INT64_C(1709300000) * PSY_USEC) /* 2024-03-01 */
 
+/*
+ * Link-time fakes (tests/spool.cmake wraps write and fsync): a full disk
+ * without filling one. 0 passes the call through; an errno makes it fail.
+ */
+static int fail_write, fail_fsync;
+
+ssize_t __real_write(int fd, const void *buf, size_t len);
+int __real_fsync(int fd);
+ssize_t __wrap_write(int fd, const void *buf, size_t len);
+int __wrap_fsync(int fd);
+
+ssize_t
+__wrap_write(int fd, const void *buf, size_t len)
+{
+    if (fail_write) {
+        errno = fail_write;
+        return -1;
+    }
+    return __real_write(fd, buf, len);
+}
+
+int
+__wrap_fsync(int fd)
+{
+    if (fail_fsync) {
+        errno = fail_fsync;
+        return -1;
+    }
+    return __real_fsync(fd);
+}
+
 typedef struct {
     char dir[64];
 } fixture_t;
@@ -51,6 +82,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+    fail_write = fail_fsync = 0;
     fixture_t *f = *state;
     nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
@@ -481,6 +513,203 @@ test_foreign_segment_is_refused(void **state)
     assert_int_equal(errno, EXDEV);
 }
 
+/* A full disk at the group's fsync or write: the group is lost, nothing before it, numbering goes
+ * on. */
+static void
+test_full_disk_loses_only_the_uncommitted_group(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 5);
+    assert_int_equal(spool_commit(s), 0);
+
+    append_n(s, 6, 5);
+    fail_fsync = ENOSPC;
+    assert_int_equal(spool_commit(s), -ENOSPC);
+    fail_fsync = 0;
+    /* Broken until reopened: nothing more is appended to a file in an unknown state. */
+    psy_record_t r = make_rec(11);
+    assert_int_equal(spool_append(s, &r, NULL), -EIO);
+    assert_int_equal(spool_commit(s), -EIO);
+    spool_destroy(&s);
+
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    assert_int_equal(spool_last_seq(s), 5);
+    assert_int_equal(read_all(s, 1, 1), 5);
+
+    /* The write of the group fails (EDQUOT, a quota): the same. */
+    append_n(s, 6, 5);
+    fail_write = EDQUOT;
+    assert_int_equal(spool_commit(s), -EDQUOT);
+    fail_write = 0;
+    spool_destroy(&s);
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    assert_int_equal(spool_last_seq(s), 5);
+
+    /* Space is back: the same records go in under the next numbers. */
+    append_n(s, 6, 5);
+    assert_int_equal(spool_commit(s), 0);
+    assert_int_equal(read_all(s, 1, 1), 10);
+    spool_destroy(&s);
+}
+
+/* An acknowledgement is kept on a full disk (in place), so reclaiming can free space. */
+static void
+test_ack_on_full_disk_is_kept(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    spool_set_segment_max(s, 4096);
+    for (int g = 0; g < 10; g++) {
+        append_n(s, 1 + g * 10, 10);
+        assert_int_equal(spool_commit(s), 0);
+    }
+    assert_int_equal(spool_ack(s, 10), 0); /* the acked file exists */
+    unsigned segs = spool_segments(s);
+    uint64_t bytes = spool_bytes(s);
+
+    fail_write = ENOSPC; /* no new file can be written */
+    assert_int_equal(spool_ack(s, 60), 0);
+    fail_write = 0;
+    assert_int_equal(spool_acked(s), 60);
+    assert_true(spool_segments(s) < segs);
+    assert_true(spool_bytes(s) < bytes);
+    spool_destroy(&s);
+
+    spool_recovery_t info;
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_int_equal(spool_acked(s), 60);
+    assert_int_equal(info.gap_records, 0);
+    assert_false(info.new_epoch);
+    assert_int_equal(read_all(s, 61, 61), 40);
+    spool_destroy(&s);
+}
+
+/*
+ * A segment in the middle is lost while later ones are intact: the records
+ * after the gap could never be acknowledged under the old epoch, so what is
+ * left goes into a new epoch, in order, and the spool is usable again.
+ */
+static void
+test_middle_gap_starts_a_new_epoch(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    spool_set_segment_max(s, 4096);
+    spool_mark_t m = {0};
+    snprintf(m.name, sizeof m.name, "z.ndjson");
+    m.items = 200;
+    m.rejected = 7;
+    for (int g = 0; g < 20; g++) {
+        append_n(s, 1 + g * 10, 10);
+        if (g == 19)
+            assert_int_equal(spool_mark(s, &m), 0);
+        assert_int_equal(spool_commit(s), 0);
+    }
+    assert_int_equal(spool_ack(s, 5), 0);
+    uint8_t epoch[PSY_EPOCH_LEN];
+    memcpy(epoch, spool_epoch(s), PSY_EPOCH_LEN);
+    assert_true(spool_segments(s) >= 4);
+    spool_destroy(&s);
+
+    /* Find the segments and remove the second one (records lo..hi). */
+    uint64_t bases[64];
+    size_t nb = 0;
+    for (uint64_t b = 1; b <= 200; b++) {
+        char path[256];
+        seg_file(f->dir, b, path, sizeof path);
+        if (access(path, F_OK) == 0 && nb < 64)
+            bases[nb++] = b;
+    }
+    assert_true(nb >= 4);
+    uint64_t lo = bases[1], hi = bases[2] - 1;
+    char path[256];
+    seg_file(f->dir, lo, path, sizeof path);
+    assert_int_equal(unlink(path), 0);
+
+    spool_recovery_t info;
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_true(info.new_epoch);
+    assert_int_equal(info.gap_records, hi - lo + 1);
+    assert_memory_equal(info.old_epoch, epoch, PSY_EPOCH_LEN);
+    assert_memory_not_equal(spool_epoch(s), epoch, PSY_EPOCH_LEN);
+    /* 6..lo-1 and hi+1..200, renumbered from 1; nothing acknowledged yet. */
+    uint64_t left = (lo - 6) + (200 - hi);
+    assert_int_equal(info.respooled, left);
+    assert_int_equal(spool_last_seq(s), left);
+    assert_int_equal(spool_acked(s), 0);
+    assert_int_equal(spool_last_mark(s)->items, 200);
+    assert_int_equal(spool_last_mark(s)->rejected, 7);
+    assert_int_equal(spool_rewind(s), 0);
+    psy_record_t r;
+    uint64_t seq, n = 0;
+    int rc;
+    while ((rc = spool_next(s, &r, &seq)) == 1) {
+        n++;
+        int id = n <= lo - 6 ? (int)(5 + n) : (int)(hi + n - (lo - 6));
+        psy_record_t want = make_rec(id);
+        assert_int_equal(seq, n);
+        assert_true(psy_record_equal(&r, &want));
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, left);
+    snprintf(path, sizeof path, "%s/rebuild", f->dir);
+    assert_int_equal(access(path, F_OK), -1);
+    spool_destroy(&s);
+
+    /* Reopened, it is an ordinary spool: same epoch, numbering goes on. */
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_false(info.new_epoch);
+    assert_int_equal(spool_last_seq(s), left);
+    r = make_rec(1000);
+    assert_int_equal(spool_append(s, &r, &seq), 0);
+    assert_int_equal(seq, left + 1);
+    spool_destroy(&s);
+}
+
+/* A rebuild that was interrupted before it was complete is thrown away. */
+static void
+test_unfinished_rebuild_is_discarded(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 3);
+    assert_int_equal(spool_commit(s), 0);
+    uint8_t epoch[PSY_EPOCH_LEN];
+    memcpy(epoch, spool_epoch(s), PSY_EPOCH_LEN);
+    spool_destroy(&s);
+
+    char path[256];
+    snprintf(path, sizeof path, "%s/rebuild", f->dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/rebuild/spool", f->dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/rebuild/epoch", f->dir);
+    FILE *e = fopen(path, "w");
+    assert_non_null(e);
+    fputs("00112233445566778899aabbccddeeff\n", e);
+    fclose(e);
+
+    spool_recovery_t info;
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_false(info.new_epoch);
+    assert_memory_equal(spool_epoch(s), epoch, PSY_EPOCH_LEN);
+    assert_int_equal(read_all(s, 1, 1), 3);
+    snprintf(path, sizeof path, "%s/rebuild", f->dir);
+    assert_int_equal(access(path, F_OK), -1);
+    spool_destroy(&s);
+}
+
 int
 main(void)
 {
@@ -496,6 +725,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_mark_is_durable_with_commit_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_segments_start_a_new_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_segment_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk_loses_only_the_uncommitted_group, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ack_on_full_disk_is_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_middle_gap_starts_a_new_epoch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unfinished_rebuild_is_discarded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
