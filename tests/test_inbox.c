@@ -24,6 +24,25 @@
 #include "psymon/log.h"
 #include "spool.h"
 
+/*
+ * Link-time fake (tests/inbox.cmake wraps fsync): a full disk at the
+ * spool's fsync without filling one. 0 passes the call through.
+ */
+static int fail_fsync;
+
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+
+int
+__wrap_fsync(int fd)
+{
+    if (fail_fsync) {
+        errno = fail_fsync;
+        return -1;
+    }
+    return __real_fsync(fd);
+}
+
 static const uint8_t key[PSY_PSEUDO_KEYLEN] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
                                                12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
                                                23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
@@ -82,6 +101,7 @@ static int
 teardown(void **state)
 {
     fixture_t *f = *state;
+    fail_fsync = 0;
     close_all(f);
     nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
@@ -333,6 +353,48 @@ test_half_read_file_not_spooled_twice(void **state)
     assert_false(exists(f->inbox, "h.ndjson"));
 }
 
+/*
+ * The disk fills up in the middle of a file: the group fails, the file
+ * stays in the inbox, and once there is space again (the collector reopens
+ * the spool and resets the inbox, as after any spool failure) every record
+ * is spooled exactly once.
+ */
+static void
+test_full_disk_keeps_the_file_in_the_inbox(void **state)
+{
+    fixture_t *f = *state;
+    char *content = adms(1, 12);
+    put_file(f->inbox, "full.ndjson", content);
+    free(content);
+    char done[200];
+    snprintf(done, sizeof done, "%s/done", f->state);
+    open_all(f, 30);
+    assert_int_equal(inbox_step(f->in, f->spool, psy_time_now(), 5), 1);
+    assert_int_equal(spool_last_seq(f->spool), 5);
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        fail_fsync = attempt == 0 ? ENOSPC : EDQUOT;
+        int r = inbox_step(f->in, f->spool, psy_time_now(), 5);
+        assert_int_equal(r, -fail_fsync);
+        fail_fsync = 0;
+        assert_true(exists(f->inbox, "full.ndjson"));
+        assert_false(exists(done, "full.ndjson"));
+        /* What the collector does after a spool failure. */
+        spool_destroy(&f->spool);
+        f->spool = spool_open(f->state, NULL);
+        assert_non_null(f->spool);
+        inbox_reset(f->in);
+        assert_int_equal(spool_last_seq(f->spool), 5);
+    }
+
+    drain(f, 5);
+    char ids[1024];
+    spool_ids(f->spool, ids, sizeof ids);
+    assert_string_equal(ids, "A-1 A-2 A-3 A-4 A-5 A-6 A-7 A-8 A-9 A-10 A-11 A-12");
+    assert_false(exists(f->inbox, "full.ndjson"));
+    assert_true(exists(done, "full.ndjson"));
+}
+
 static void
 test_crash_before_move_adds_nothing(void **state)
 {
@@ -411,6 +473,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_done_name_taken_gets_suffix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejections_hold_no_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_read_file_not_spooled_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk_keeps_the_file_in_the_inbox, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_crash_before_move_adds_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_file_with_same_name_is_read_whole, setup,
                                         teardown),
