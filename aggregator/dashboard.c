@@ -204,10 +204,19 @@ dashboard_write(FILE *f, const dashboard_t *d)
         fputs("</h2>\n", f);
         fprintf(f, "<img src=\"/graph/%s.png\" alt=\"tvang pr. dag\" width=\"737\">\n", id);
         fprintf(f,
+                "<img src=\"/graph/%s.png?what=rate\" alt=\"indgribende tvang pr. 100.000, "
+                "12 måneder, mod baseline og målsti\" width=\"737\">\n",
+                id);
+        fprintf(f,
+                "<img src=\"/graph/%s.png?what=readmission\" alt=\"genindlæggelser inden for "
+                "30 dage, de seneste foreløbige\" width=\"737\">\n",
+                id);
+        fprintf(f,
                 "<p class=\"note\"><a href=\"/graph/%s.png?what=activity\">Indlæggelser og "
-                "udskrivelser</a> · <a href=\"/api/v1/kpi?period=month&amp;from=%d-01&amp;"
+                "udskrivelser</a> · <a href=\"/graph/%s.png?what=beds\">Belagte senge</a> · "
+                "<a href=\"/api/v1/kpi?period=month&amp;from=%d-01&amp;"
                 "to=%d-%02d&amp;center=%s\">alle KPI'er pr. måned (JSON)</a></p>\n",
-                id, d->period.year, d->period.year, d->period.month, id);
+                id, id, d->period.year, d->period.year, d->period.month, id);
         if (!d->rows)
             continue;
         fputs("<details><summary>Alle KPI'er, seneste 12 måneder</summary><table>"
@@ -221,7 +230,10 @@ dashboard_write(FILE *f, const dashboard_t *d)
         fputs("</table></details>\n", f);
     }
     fputs("<p class=\"note\">Graferne viser antal registreringer pr. døgn (UTC) som 30 dages "
-          "glidende gennemsnit; tallene i tabellerne kommer fra KPI-beregningen. "
+          "glidende gennemsnit, og indgribende tvang pr. 100.000 for de 12 måneder til hver "
+          "måneds udgang (fra KPI-beregningen). Genindlæggelser vises lysere som foreløbige, "
+          "indtil 30 dage og 12 timer efter udskrivningen. Tallene i tabellerne kommer fra "
+          "KPI-beregningen. "
           "<a href=\"/api/v1/status\">status</a> · <a href=\"/metrics\">metrics</a></p>\n"
           "</body></html>\n",
           f);

@@ -247,9 +247,10 @@ out:
 }
 
 /*
- * The marks of a coercion graph, from the KPI engine: the mean number of
- * intrusive episodes per day over the baseline years, drawn only when the
- * engine has a baseline for the level (records in every baseline year).
+ * The marks of a coercion or rate graph, from the KPI engine: the mean
+ * number of intrusive episodes per day over the baseline years and the
+ * baseline per 100,000, drawn only when the engine has a baseline for the
+ * level (records in every baseline year).
  */
 static bool
 httpd_marks(httpd_t *h, int level, series_marks_t *ret)
@@ -260,7 +261,7 @@ httpd_marks(httpd_t *h, int level, series_marks_t *ret)
     kpi_query_t q = {0};
     kpi_row_t *rows = NULL;
     size_t n = 0, nb = h->conf.nbaseline;
-    double sum = 0, days = 0;
+    double sum = 0, days = 0, base100k;
     bool ok;
 
     if (nb == 0 || nb > PSY_BASELINE_MAX || kpis[0] < 0 || kpis[1] < 0 ||
@@ -284,6 +285,7 @@ httpd_marks(httpd_t *h, int level, series_marks_t *ret)
         return false;
     }
     ok = rows[1].value.set;
+    base100k = rows[1].value.v;
     for (size_t i = 0; ok && i < nb; i++) {
         psy_time_t s, e;
         kpi_period_bounds(&periods[i], &s, &e);
@@ -294,6 +296,7 @@ httpd_marks(httpd_t *h, int level, series_marks_t *ret)
     if (!ok || days <= 0)
         return false;
     ret->baseline_per_day = sum / days;
+    ret->baseline_per_100k = base100k;
     ret->target_pct = h->conf.target_pct;
     ret->target_start = psy_civil_start(h->conf.first_year, h->conf.first_month, 1) / PSY_USEC;
     ret->target_end = psy_civil_start(h->conf.last_year, h->conf.last_month + 1, 1) / PSY_USEC;
@@ -388,8 +391,11 @@ httpd_graph(httpd_t *h, struct MHD_Connection *conn, const char *name, httpd_rep
     }
     if (!what)
         what = "coercion";
-    if (strcmp(what, "coercion") != 0 && strcmp(what, "activity") != 0) {
-        httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "what: coercion or activity\n");
+    if (strcmp(what, "coercion") != 0 && strcmp(what, "activity") != 0 &&
+        strcmp(what, "beds") != 0 && strcmp(what, "readmission") != 0 &&
+        strcmp(what, "rate") != 0) {
+        httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST,
+                         "what: coercion, activity, beds, readmission or rate\n");
         return;
     }
     if (!sdays) {
@@ -403,7 +409,7 @@ httpd_graph(httpd_t *h, struct MHD_Connection *conn, const char *name, httpd_rep
         httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "days: 1 to 7305\n");
         return;
     }
-    if (strcmp(what, "coercion") == 0)
+    if (strcmp(what, "coercion") == 0 || strcmp(what, "rate") == 0)
         have_marks = httpd_marks(h, level, &marks);
     r = series_graph(h->agg, center, what, (int)days, have_marks ? &marks : NULL, &png, &plen);
     if (r == -ENOENT) {

@@ -363,9 +363,9 @@ series_r12(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *re
         return -EINVAL;
     psy_civil_date(now, &ey, &em, &ed);
     /* Months from 2021-01 through the one before the month holding now. */
-    if (ey * 12 + em - 1 <= y * 12 + m)
+    if (ey * 12 + em <= y * 12 + m)
         return 0;
-    np = (size_t)(ey * 12 + em - 1 - (y * 12 + m));
+    np = (size_t)(ey * 12 + em - (y * 12 + m));
     periods = malloc(np * sizeof(*periods));
     if (!periods)
         return -ENOMEM;

@@ -460,6 +460,410 @@ test_thread_and_graph(void **state)
     pthread_mutex_destroy(&agg.lock);
 }
 
+/* An admission or discharge of contact `id` for patient byte `who`. */
+static psy_record_t
+contact_rec(psy_rec_type_t type, const char *id, const char *contact, uint8_t who, psy_time_t t)
+{
+    psy_record_t r = rec(type, id, t);
+
+    snprintf(r.contact, sizeof r.contact, "%s", contact);
+    memset(r.patient, who, sizeof r.patient);
+    return r;
+}
+
+typedef struct {
+    uint16_t center;
+    const char *contact;
+    uint8_t who;
+    int adm_day, adm_hour;
+    psy_mode_t mode;
+    int dis_day, dis_hour; /* dis_day < 0: still admitted */
+    psy_outcome_t outcome;
+} contact_row_t;
+
+/*
+ * Three patients' contacts and what kpis.md makes of them (now: day 10, 12:00):
+ * P: p1 (24 h) is readmitted acutely by p2 three days later; p2 is not readmitted.
+ * Q: q1 is too short to qualify; q2 (pc-b, planned) and q3 (pc-a, 2 h later) are
+ *    one stay, discharged at pc-a on day 4, readmitted by q4 (acute), which ends in
+ *    death and so is no index discharge.
+ * R: r1 ends in a transfer (no index); r2 and r3 are followed only by planned stays.
+ * S: s1 is still admitted: in bed through the last day written.
+ */
+static const contact_row_t contact_table[] = {
+    {0, "p1", 0x11, 1, 8, PSY_MODE_ACUTE, 2, 8, PSY_OUTCOME_REGULAR},
+    {0, "p2", 0x11, 5, 8, PSY_MODE_ACUTE, 6, 20, PSY_OUTCOME_REGULAR},
+    {0, "q1", 0x22, 1, 0, PSY_MODE_ACUTE, 1, 6, PSY_OUTCOME_REGULAR},
+    {1, "q2", 0x22, 2, 0, PSY_MODE_PLANNED, 3, 10, PSY_OUTCOME_REGULAR},
+    {0, "q3", 0x22, 3, 12, PSY_MODE_ACUTE, 4, 12, PSY_OUTCOME_REGULAR},
+    {1, "q4", 0x22, 7, 0, PSY_MODE_ACUTE, 8, 0, PSY_OUTCOME_DEATH},
+    {1, "r1", 0x33, 2, 0, PSY_MODE_ACUTE, 3, 0, PSY_OUTCOME_TRANSFER},
+    {1, "r2", 0x33, 4, 0, PSY_MODE_PLANNED, 5, 0, PSY_OUTCOME_REGULAR},
+    {1, "r3", 0x33, 6, 0, PSY_MODE_PLANNED, 7, 0, PSY_OUTCOME_REGULAR},
+    {1, "s1", 0x44, 8, 0, PSY_MODE_ACUTE, -1, 0, PSY_OUTCOME_NONE},
+};
+
+static void
+fill_contacts(fixture_t *f)
+{
+    for (size_t i = 0; i < sizeof contact_table / sizeof contact_table[0]; i++) {
+        const contact_row_t *c = &contact_table[i];
+        char id[32];
+        psy_record_t r;
+
+        snprintf(id, sizeof id, "%s-a", c->contact);
+        r = contact_rec(PSY_REC_ADMISSION, id, c->contact, c->who, AT(c->adm_day, c->adm_hour));
+        r.mode = c->mode;
+        push(f, c->center, r);
+        if (c->dis_day < 0)
+            continue;
+        snprintf(id, sizeof id, "%s-d", c->contact);
+        r = contact_rec(PSY_REC_DISCHARGE, id, c->contact, c->who, AT(c->dis_day, c->dis_hour));
+        r.outcome = c->outcome;
+        push(f, c->center, r);
+    }
+    /* A second discharge of p1 is inconsistent and changes nothing. */
+    push(f, 0, contact_rec(PSY_REC_DISCHARGE, "p1-d2", "p1", 0x11, AT(3, 0)));
+}
+
+/* As fetch, through `end`. */
+static void
+fetch_to(const char *file, time_t end, fetched_t *ret)
+{
+    memset(ret, 0, sizeof *ret);
+    ret->start = (time_t)SERIES_EPOCH_S;
+    ret->end = end;
+    ret->step = DAY_S;
+    rrd_clear_error();
+    if (rrd_fetch_r(file, "AVERAGE", &ret->start, &ret->end, &ret->step, &ret->ds_cnt, &ret->names,
+                    &ret->data) != 0)
+        fail_msg("rrd_fetch_r %s: %s", file, rrd_get_error());
+    assert_int_equal(ret->step, DAY_S);
+    assert_int_equal(ret->ds_cnt, SERIES_DS__COUNT);
+}
+
+typedef struct {
+    const char *level;
+    int day, ds;
+    double want;
+} expect_row_t;
+
+static void
+check_table(fixture_t *f, const expect_row_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char path[160];
+        fetched_t fe;
+        double v;
+
+        path_of(f, rows[i].level, path, sizeof path);
+        fetch_to(path, (time_t)(SERIES_EPOCH_S + (int64_t)(rows[i].day + 2) * DAY_S), &fe);
+        v = value(&fe, rows[i].day, rows[i].ds);
+        fetched_free(&fe);
+        if (isnan(rows[i].want)) {
+            if (!isnan(v))
+                fail_msg("%s day %d %s: %g, want nothing", rows[i].level, rows[i].day,
+                         series_ds_name(rows[i].ds), v);
+        } else if (!(fabs(v - rows[i].want) < 1e-3)) {
+            fail_msg("%s day %d %s: %g, want %g", rows[i].level, rows[i].day,
+                     series_ds_name(rows[i].ds), v, rows[i].want);
+        }
+    }
+}
+
+static void
+test_beds_and_readmissions(void **state)
+{
+    fixture_t *f = *state;
+    static const expect_row_t want[] = {
+        {"pc-a", 2, SERIES_DS_INDEX, 1},
+        {"pc-a", 2, SERIES_DS_READM, 1},
+        {"pc-a", 6, SERIES_DS_INDEX, 1},
+        {"pc-a", 6, SERIES_DS_READM, 0},
+        {"pc-a", 4, SERIES_DS_INDEX, 1},
+        {"pc-a", 4, SERIES_DS_READM, 1},
+        {"pc-a", 1, SERIES_DS_INDEX, 0},
+        {"pc-b", 3, SERIES_DS_INDEX, 0},
+        {"pc-b", 8, SERIES_DS_INDEX, 0},
+        {"pc-b", 5, SERIES_DS_INDEX, 1},
+        {"pc-b", 5, SERIES_DS_READM, 0},
+        {"pc-b", 7, SERIES_DS_INDEX, 1},
+        {"pc-b", 7, SERIES_DS_READM, 0},
+        {"pc-b", 4, SERIES_DS_INDEX, 0},
+        {"region", 2, SERIES_DS_INDEX, 1},
+        {"region", 2, SERIES_DS_READM, 1},
+        {"region", 4, SERIES_DS_INDEX, 1},
+        {"region", 4, SERIES_DS_READM, 1},
+        {"region", 5, SERIES_DS_INDEX, 1},
+        {"region", 7, SERIES_DS_READM, 0},
+        {"region", 3, SERIES_DS_INDEX, 0},
+        /* Beds: hours in bed within each UTC day / 24. */
+        {"pc-a", 0, SERIES_DS_BEDS, 0},
+        {"pc-a", 1, SERIES_DS_BEDS, 16.0 / 24 + 6.0 / 24},
+        {"pc-a", 2, SERIES_DS_BEDS, 8.0 / 24},
+        {"pc-a", 3, SERIES_DS_BEDS, 0.5},
+        {"pc-a", 4, SERIES_DS_BEDS, 0.5},
+        {"pc-a", 5, SERIES_DS_BEDS, 16.0 / 24},
+        {"pc-a", 6, SERIES_DS_BEDS, 20.0 / 24},
+        {"pc-a", 7, SERIES_DS_BEDS, 0},
+        {"pc-b", 2, SERIES_DS_BEDS, 2},
+        {"pc-b", 3, SERIES_DS_BEDS, 10.0 / 24},
+        {"pc-b", 4, SERIES_DS_BEDS, 1},
+        {"pc-b", 5, SERIES_DS_BEDS, 0},
+        {"pc-b", 8, SERIES_DS_BEDS, 1},
+        {"pc-b", 9, SERIES_DS_BEDS, 1},
+        {"pc-b", 10, SERIES_DS_BEDS, NAN},
+        {"region", 2, SERIES_DS_BEDS, 2 + 8.0 / 24},
+        {"region", 9, SERIES_DS_BEDS, 1},
+        /* Admissions still count as registrations, duplicates included. */
+        {"pc-b", 2, SERIES_DS_ADMISSIONS, 2},
+        {"region", 1, SERIES_DS_ADMISSIONS, 2},
+        {"pc-a", 3, SERIES_DS_DISCHARGES, 1},
+    };
+
+    fill_contacts(f);
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, NULL, 0), 0);
+    check_table(f, want, sizeof want / sizeof want[0]);
+}
+
+/* An open stay qualifies once it is 12 hours old at the as-of instant. */
+static void
+test_open_stay_readmits_after_12h(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t r;
+    static const expect_row_t before[] = {{"pc-a", 5, SERIES_DS_INDEX, 1},
+                                          {"pc-a", 5, SERIES_DS_READM, 0}};
+    static const expect_row_t after[] = {{"pc-a", 5, SERIES_DS_INDEX, 1},
+                                         {"pc-a", 5, SERIES_DS_READM, 1}};
+
+    push(f, 0, contact_rec(PSY_REC_ADMISSION, "x-a", "x", 0x55, AT(4, 0)));
+    push(f, 0, contact_rec(PSY_REC_DISCHARGE, "x-d", "x", 0x55, AT(5, 0)));
+    r = contact_rec(PSY_REC_ADMISSION, "y-a", "y", 0x55, AT(10, 6));
+    push(f, 0, r);
+    /* At 12:00 the stay begun at 06:00 is 6 hours old. */
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, NULL, 0), 0);
+    check_table(f, before, 2);
+    /* At 18:00 it is 12 hours old. */
+    assert_int_equal(
+        series_rebuild(f->rrd_dir, f->conf, &f->recs, (NOW_S + 6 * 3600) * PSY_USEC, NULL, 0), 0);
+    check_table(f, after, 2);
+}
+
+/* The r12 rate of each day is the engine's value for the month holding it. */
+static void
+test_r12_from_engine(void **state)
+{
+    fixture_t *f = *state;
+    /* 2021-04-10 12:00Z: January to March are complete. */
+    const int64_t now_s = SERIES_EPOCH_S + 99 * DAY_S + 12 * 3600;
+    const int days[3] = {14, 40, 89}; /* 15 Jan, 10 Feb, 31 Mar */
+    kpi_period_t periods[3];
+    int levels[3] = {0, 1, KPI_LEVEL_REGION};
+    int kpi = kpi_find("intrusive_per_100k");
+    kpi_query_t q = {0};
+    kpi_row_t *rows = NULL;
+    size_t n = 0;
+    const char *ids[3] = {"pc-a", "pc-b", "region"};
+
+    f->conf->centers[0].population.count = 1;
+    f->conf->centers[0].population.years[0] = (psy_population_t){2021, 100000};
+    f->conf->centers[1].population.count = 1;
+    f->conf->centers[1].population.years[0] = (psy_population_t){2021, 50000};
+    push(f, 0, coercion("b1", AT(3, 10), PSY_COERCION_BELT, false));
+    push(f, 0, coercion("b2", AT(10, 10), PSY_COERCION_BELT, false));
+    push(f, 0, coercion("b3", AT(20, 10), PSY_COERCION_SEDATIVE_MEDICATION, false));
+    push(f, 0, coercion("b4", AT(21, 10), PSY_COERCION_BELT, true)); /* voluntary */
+    push(f, 1, coercion("b5", AT(35, 10), PSY_COERCION_PHYSICAL_RESTRAINT, false));
+    push(f, 1, coercion("b6", AT(36, 10), PSY_COERCION_STRAPS, false)); /* not intrusive */
+    push(f, 1, coercion("b7", AT(70, 10), PSY_COERCION_BELT, false));
+    push(f, 0, coercion("b8", AT(97, 10), PSY_COERCION_BELT, false)); /* April */
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, now_s * PSY_USEC, NULL, 0), 0);
+
+    for (int m = 0; m < 3; m++)
+        periods[m] = (kpi_period_t){.kind = KPI_R12, .year = 2021, .month = m + 1};
+    q.conf = f->conf;
+    q.as_of = now_s * PSY_USEC;
+    q.nperiods = 3;
+    q.periods = periods;
+    q.nlevels = 3;
+    q.levels = levels;
+    q.nkpis = 1;
+    q.kpis = &kpi;
+    assert_int_equal(kpi_compute(&f->recs, &q, &rows, &n), 0);
+    assert_int_equal(n, 9);
+    /* By hand: pc-a has 3 intrusive episodes per 100,000 by January's end. */
+    assert_true(rows[0].value.set && fabs(rows[0].value.v - 3.0) < 1e-9);
+    /* The region: 5 episodes of 150,000 citizens by March's end. */
+    assert_true(rows[8].value.set && fabs(rows[8].value.v - 5.0 / 1.5) < 1e-9);
+    for (int m = 0; m < 3; m++) {
+        for (int l = 0; l < 3; l++) {
+            expect_row_t e = {ids[l], days[m], SERIES_DS_R12, rows[m * 3 + l].value.v};
+
+            assert_true(rows[m * 3 + l].value.set);
+            check_table(f, &e, 1);
+        }
+    }
+    free(rows);
+    {
+        /* April is not complete: no rate yet; the first and last day of February have one. */
+        const expect_row_t more[] = {{"pc-a", 95, SERIES_DS_R12, NAN},
+                                     {"region", 98, SERIES_DS_R12, NAN},
+                                     {"pc-b", 31, SERIES_DS_R12, 2.0},
+                                     {"pc-b", 58, SERIES_DS_R12, 2.0},
+                                     {"pc-b", 59, SERIES_DS_R12, 4.0}};
+        check_table(f, more, sizeof more / sizeof more[0]);
+    }
+}
+
+/*
+ * Late data through the store: a registration for 2022 that arrives after
+ * the files were written, a void and a correction all change what is read
+ * back, in the center's file and the region's.
+ */
+static void
+test_late_void_and_correction_through_store(void **state)
+{
+    fixture_t *f = *state;
+    /* 2023-01-10 12:00Z. */
+    const int64_t now_s = INT64_C(1673352000);
+    const int d_mar1 = 424, d_mar2 = 425, d_mar5 = 428, d_jun15 = 530; /* days of 2022 */
+    store_t *st = store_new(f->dir, false);
+    psy_record_t recs[3];
+    psy_batch_t b;
+    uint64_t acked = 0;
+    static const expect_row_t first[] = {
+        {"pc-a", d_mar1, SERIES_DS_ADMISSIONS, 1}, {"pc-a", d_mar2, SERIES_DS_BELT, 1},
+        {"region", d_mar2, SERIES_DS_BELT, 1},     {"region", d_mar2, SERIES_DS_COERCION, 1},
+        {"pc-b", d_jun15, SERIES_DS_SEDATIVE, 0},  {"region", d_jun15, SERIES_DS_SEDATIVE, 0},
+    };
+    static const expect_row_t second[] = {
+        {"pc-a", d_mar1, SERIES_DS_ADMISSIONS, 0},   {"pc-a", d_mar5, SERIES_DS_ADMISSIONS, 1},
+        {"region", d_mar5, SERIES_DS_ADMISSIONS, 1}, {"pc-a", d_mar2, SERIES_DS_BELT, 0},
+        {"region", d_mar2, SERIES_DS_BELT, 0},       {"region", d_mar2, SERIES_DS_COERCION, 0},
+        {"pc-b", d_jun15, SERIES_DS_SEDATIVE, 1},    {"pc-b", d_jun15, SERIES_DS_COERCION, 1},
+        {"region", d_jun15, SERIES_DS_SEDATIVE, 1},  {"pc-a", d_jun15, SERIES_DS_SEDATIVE, 0},
+    };
+
+    assert_true(SERIES_EPOCH_S + (int64_t)d_mar1 * DAY_S == INT64_C(1646092800)); /* 2022-03-01 */
+    assert_non_null(st);
+    recs[0] = rec(PSY_REC_ADMISSION, "a1", AT(d_mar1, 9));
+    recs[1] = coercion("c1", AT(d_mar2, 14), PSY_COERCION_BELT, false);
+    b = batch(1, 2, recs);
+    assert_int_equal(store_apply_batch(st, "pc-a", &b, (now_s - 300 * DAY_S) * PSY_USEC, &acked),
+                     0);
+    kpi_records_free(&f->recs);
+    assert_int_equal(store_load(st, f->conf, PSY_TIME_NONE, &f->recs), 0);
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, now_s * PSY_USEC, NULL, 0), 0);
+    check_table(f, first, sizeof first / sizeof first[0]);
+
+    /* Today: a1 corrected to 5 March, c1 voided, and pc-b's June record arrives. */
+    recs[0] = rec(PSY_REC_ADMISSION, "a1", AT(d_mar5, 9));
+    psy_record_init(&recs[1]);
+    recs[1].type = PSY_REC_COERCION;
+    recs[1].is_void = true;
+    snprintf(recs[1].id, sizeof recs[1].id, "c1");
+    recs[1].time = AT(d_mar2, 14);
+    b = batch(3, 2, recs);
+    assert_int_equal(store_apply_batch(st, "pc-a", &b, now_s * PSY_USEC, &acked), 0);
+    recs[2] = coercion("late1", AT(d_jun15, 3), PSY_COERCION_SEDATIVE_MEDICATION, false);
+    b = batch(1, 1, &recs[2]);
+    assert_int_equal(store_apply_batch(st, "pc-b", &b, now_s * PSY_USEC, &acked), 0);
+    kpi_records_free(&f->recs);
+    assert_int_equal(store_load(st, f->conf, PSY_TIME_NONE, &f->recs), 0);
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, now_s * PSY_USEC, NULL, 0), 0);
+    check_table(f, second, sizeof second / sizeof second[0]);
+    store_destroy(&st);
+}
+
+/* A file that cannot be written does not keep the others from being written. */
+static void
+test_failure_does_not_stop_others(void **state)
+{
+    fixture_t *f = *state;
+    char path[160], err[512] = "";
+    struct stat st;
+
+    fill_example(f);
+    assert_int_equal(mkdir(f->rrd_dir, 0750), 0);
+    /* pc-a's file is a non-empty folder: the rename into place fails. */
+    path_of(f, "pc-a", path, sizeof path);
+    assert_int_equal(mkdir(path, 0750), 0);
+    {
+        char inner[200];
+        FILE *fp;
+        snprintf(inner, sizeof inner, "%s/x", path);
+        fp = fopen(inner, "w");
+        assert_non_null(fp);
+        fclose(fp);
+    }
+    assert_true(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, err, sizeof err) <
+                0);
+    assert_non_null(strstr(err, "pc-a.rrd"));
+    path_of(f, "pc-b", path, sizeof path);
+    assert_int_equal(stat(path, &st), 0);
+    path_of(f, "region", path, sizeof path);
+    assert_int_equal(stat(path, &st), 0);
+    {
+        static const expect_row_t want[] = {{"region", 1, SERIES_DS_ADMISSIONS, 2},
+                                            {"pc-b", 4, SERIES_DS_COERCION, 2}};
+        check_table(f, want, 2);
+    }
+}
+
+/* The beds, readmission and rate graphs are PNGs; an unknown graph is refused. */
+static void
+test_new_graphs(void **state)
+{
+    fixture_t *f = *state;
+    agg_t agg = {0};
+    const char *whats[] = {"beds", "readmission", "rate", "activity", "coercion"};
+    series_marks_t m = {.baseline_per_day = 0.5,
+                        .baseline_per_100k = 3.0,
+                        .target_pct = 30,
+                        .target_start = SERIES_EPOCH_S + 365 * DAY_S,
+                        .target_end = SERIES_EPOCH_S + 3000 * DAY_S};
+    psy_time_t now = psy_time_now();
+    int64_t today = now / PSY_USEC - (now / PSY_USEC) % DAY_S;
+    unsigned char *png = NULL;
+    size_t len = 0;
+
+    pthread_mutex_init(&agg.lock, NULL);
+    agg.conf = f->conf;
+    f->conf->centers[0].population.count = 1;
+    f->conf->centers[0].population.years[0] = (psy_population_t){2021, 100000};
+    for (int i = 1; i <= 60; i++) {
+        char id[32];
+        psy_record_t r;
+        snprintf(id, sizeof id, "k%d", i);
+        r = contact_rec(PSY_REC_ADMISSION, id, id, (uint8_t)(i % 7),
+                        (today - i * DAY_S) * PSY_USEC);
+        push(f, 0, r);
+        snprintf(id, sizeof id, "k%d-d", i);
+        r = contact_rec(PSY_REC_DISCHARGE, id, "", (uint8_t)(i % 7),
+                        (today - i * DAY_S + DAY_S) * PSY_USEC);
+        snprintf(r.contact, sizeof r.contact, "k%d", i);
+        push(f, 0, r);
+    }
+    push(f, 0, coercion("c1", (today - 40 * DAY_S) * PSY_USEC, PSY_COERCION_BELT, false));
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, now, NULL, 0), 0);
+    for (size_t i = 0; i < sizeof whats / sizeof whats[0]; i++) {
+        for (int withmarks = 0; withmarks < 2; withmarks++) {
+            assert_int_equal(series_graph(&agg, i % 2 ? "region" : "pc-a", whats[i], 400,
+                                          withmarks ? &m : NULL, &png, &len),
+                             0);
+            assert_true(len > 8);
+            assert_memory_equal(png, "\x89PNG\r\n\x1a\n", 8);
+            free(png);
+            png = NULL;
+        }
+    }
+    assert_int_equal(series_graph(&agg, "pc-a", "pie", 60, NULL, &png, &len), -EINVAL);
+    assert_int_equal(series_graph(&agg, "pc-a", "", 60, NULL, &png, &len), -EINVAL);
+    assert_null(png);
+    pthread_mutex_destroy(&agg.lock);
+}
+
 int
 main(void)
 {
@@ -469,6 +873,13 @@ main(void)
         cmocka_unit_test_setup_teardown(test_correction_changes_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_rejects_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_and_graph, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_beds_and_readmissions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_stay_readmits_after_12h, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r12_from_engine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_void_and_correction_through_store, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failure_does_not_stop_others, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_graphs, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
