@@ -164,6 +164,8 @@ main(int argc, char **argv)
     int c, r, sfd = -1, code = 1;
 
     psy_log_init(PROGRAM, PSY_LOG_INFO);
+    /* The store holds health data: nothing the daemon creates is readable by others. */
+    umask(0027);
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':

@@ -30,7 +30,8 @@ public_key = $(pubkey pc-a)
 population.2024 = 100000
 CONF
 write_collector_conf pc-a pc-a pc-a
-mkdir -p "$E2E_DIR/data"
+# As an installer would make it: the daemon's user's, closed to others.
+mkdir -m 0750 "$E2E_DIR/data"
 
 PATIENTS="070465-1331 1203871452 311299-0017 0101034568 150372-9876"
 CPR_LIKE_ID=0101901234
@@ -82,6 +83,13 @@ if [ ${#RUN_AS[@]} -gt 0 ]; then
     bad=$(find "$E2E_DIR/data" "$E2E_DIR/pc-a/state" ! -user nobody -print)
     [ -z "$bad" ] || fail "files not owned by nobody: $bad"
     pass "aggregator and collector run as nobody; everything they wrote belongs to nobody"
+fi
+# Health data is never readable by others: no folder the aggregator made
+# lets others in, and the database files are not readable by them (umask).
+bad=$(find "$E2E_DIR/data" -mindepth 1 \( -type d -perm /o=rwx -o -name 'psymon.db*' -perm /o=r \) -print)
+[ -z "$bad" ] || fail "open to others: $(ls -ld $bad)"
+pass "the aggregator's files are closed to others"
+if false; then :
 fi
 
 cat >"$E2E_DIR/leak.py" <<'PY'
