@@ -127,7 +127,7 @@ start_collector b
 # The aggregator is killed -9 three times while batches arrive.
 for i in 1 2 3; do
     sleep 1.5
-    kill -KILL "$AGG_PID"
+    kill -KILL "$AGG_PID" 2>/dev/null || fail "the aggregator died on its own (aggregator.log)"
     wait "$AGG_PID" 2>/dev/null || true
     drop a pc-amager "${FILES[third + i - 1]}"
     drop b pc-ballerup "${FILES[third + i - 1]}"
@@ -138,14 +138,14 @@ pass "aggregator killed -9 three times"
 # Collector A is killed -9 while it reads new files, then restarted.
 drop a pc-amager "${FILES[@]:third+3:2}"
 sleep 0.3
-kill -KILL "$PID_a"
+kill -KILL "$PID_a" 2>/dev/null || fail "collector a died on its own (a.log)"
 wait "$PID_a" 2>/dev/null || true
 start_collector a
 pass "collector a killed -9 and restarted"
 
 # The aggregator goes away for a while; the rest of the files arrive meanwhile.
 sleep 1
-kill -KILL "$AGG_PID"
+kill -KILL "$AGG_PID" 2>/dev/null || fail "the aggregator died on its own (aggregator.log)"
 wait "$AGG_PID" 2>/dev/null || true
 drop a pc-amager "${FILES[@]:third+5}"
 drop b pc-ballerup "${FILES[@]:third+3}"
