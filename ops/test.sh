@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is missing, checks the
-# formatting, builds with -Werror and runs every test, then builds again
-# under AddressSanitizer + UndefinedBehaviorSanitizer and runs them again.
+# formatting, runs every libFuzzer target for PSY_FUZZ_SECONDS (default 60),
+# builds with -Werror and runs every test, then builds again under
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ mapfile -t sources < <(git ls-files -- '*.c' '*.h' | grep -v '^tests/fuzz/corpus
 clang-format --dry-run --Werror "${sources[@]}"
 
 jobs=$(nproc)
+
+echo "== fuzzing"
+./ops/fuzz.sh
 
 echo "== build (-Werror)"
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSY_WERROR=ON >/dev/null
