@@ -41,8 +41,9 @@ struct collector {
 
     bool spool_full;
     psy_time_t full_logged;
-    bool disk_full;        /* the last spool write failed with ENOSPC or EDQUOT */
-    psy_time_t disk_retry; /* when to try taking inbox files again */
+    bool disk_full;         /* the last spool write failed with ENOSPC or EDQUOT */
+    psy_time_t disk_retry;  /* when to try taking inbox files again */
+    psy_time_t disk_logged; /* "disk full" repeated at most every FULL_LOG_INTERVAL */
 };
 
 /* Loads both key files of conf, logging a clear reason on failure. */
@@ -100,7 +101,7 @@ make_sender(void *zctx, const psy_coll_conf_t *conf, const char secret[41], cons
 
 /* Opens the spool and tells the operator what recovery found. */
 static spool_t *
-open_spool(const char *state_dir)
+open_spool(const char *state_dir, bool quiet)
 {
     spool_recovery_t info;
     spool_t *s = spool_open(state_dir, &info);
@@ -125,9 +126,10 @@ open_spool(const char *state_dir)
     if (info.cut_bytes > 0)
         psy_warn("%s: cut %" PRIu64 " bytes of torn or damaged spool data in %u segment(s)",
                  state_dir, info.cut_bytes, info.cut_segments);
-    psy_info("spool: epoch %s, last sequence %" PRIu64 ", acknowledged %" PRIu64 ", %" PRIu64
-             " bytes",
-             hex, spool_last_seq(s), spool_acked(s), spool_bytes(s));
+    if (!quiet)
+        psy_info("spool: epoch %s, last sequence %" PRIu64 ", acknowledged %" PRIu64 ", %" PRIu64
+                 " bytes",
+                 hex, spool_last_seq(s), spool_acked(s), spool_bytes(s));
     return s;
 }
 
@@ -152,7 +154,7 @@ collector_new(const char *conf_path, const psy_coll_conf_t *conf)
         psy_err("%s: cannot create the state folder: %s", conf->state_dir, strerror(e));
         goto fail;
     }
-    c->spool = open_spool(conf->state_dir);
+    c->spool = open_spool(conf->state_dir, false);
     if (!c->spool) {
         e = errno;
         goto fail;
@@ -265,16 +267,23 @@ reload(collector_t *c)
  * file being read is read again from its mark and the sender resends.
  */
 static int
-recover_spool(collector_t *c, int err)
+recover_spool(collector_t *c, int err, psy_time_t now)
 {
-    if (err == -ENOSPC || err == -EDQUOT)
-        psy_err("%s: disk full (%s) while writing the spool: not taking inbox files (they wait "
-                "in the inbox, nothing is lost); trying again every %d s",
-                c->conf.state_dir, strerror(-err), (int)(DISK_RETRY / PSY_USEC));
-    else
+    bool quiet = false;
+    if (err == -ENOSPC || err == -EDQUOT) {
+        /* Retried every DISK_RETRY; said loudly once, then every FULL_LOG_INTERVAL. */
+        quiet = c->disk_logged != 0 && now - c->disk_logged < FULL_LOG_INTERVAL;
+        if (!quiet) {
+            psy_err("%s: disk full (%s) while writing the spool: not taking inbox files (they "
+                    "wait in the inbox, nothing is lost); trying again every %d s",
+                    c->conf.state_dir, strerror(-err), (int)(DISK_RETRY / PSY_USEC));
+            c->disk_logged = now;
+        }
+    } else {
         psy_err("spool failed: %s; reopening it", strerror(-err));
+    }
     spool_destroy(&c->spool);
-    c->spool = open_spool(c->conf.state_dir);
+    c->spool = open_spool(c->conf.state_dir, quiet);
     if (!c->spool)
         return -EIO;
     inbox_reset(c->inbox);
@@ -344,10 +353,11 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
             int r = inbox_step(c->inbox, c->spool, now, INBOX_GROUP);
             if (r < 0) {
                 note_spool_error(c, r, now);
-                if ((ret = recover_spool(c, r)) < 0)
+                if ((ret = recover_spool(c, r, now)) < 0)
                     break;
             } else if (c->disk_full) {
                 c->disk_full = false;
+                c->disk_logged = 0;
                 psy_notice("%s: the spool can be written again: taking inbox files",
                            c->conf.state_dir);
             }
@@ -361,7 +371,7 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
         int r = sender_tick(c->sender, c->spool, now);
         if (r < 0)
             note_spool_error(c, r, now);
-        if (r < 0 && (ret = recover_spool(c, r)) < 0)
+        if (r < 0 && (ret = recover_spool(c, r, now)) < 0)
             break;
 
         if (now >= next_clean) {
@@ -389,7 +399,7 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
             r = sender_on_readable(c->sender, c->spool);
             if (r < 0)
                 note_spool_error(c, r, now);
-            if (r < 0 && (ret = recover_spool(c, r)) < 0)
+            if (r < 0 && (ret = recover_spool(c, r, now)) < 0)
                 break;
         }
         if (busy)

@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 
 CENTERS=(pc-amager pc-ballerup)
 if [ "${PSY_SANITIZE:-OFF}" = ON ]; then
-    SIM_FROM=2023-01-01 SIM_TO=2023-12-31 YEARS=2023 AWAY_S=10
+    SIM_FROM=2023-01-01 SIM_TO=2024-12-31 YEARS="2023 2024" AWAY_S=12
 else
     SIM_FROM=2022-01-01 SIM_TO=2024-06-30 YEARS="2022 2023 2024" AWAY_S=15
 fi
