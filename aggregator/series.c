@@ -107,11 +107,15 @@ series_secs(psy_time_t t)
 /* What one rebuild computes before it writes: per level (centers, then the region) and day. */
 typedef struct {
     size_t ndays, nlevels;
-    int64_t today;    /* start of the first day not written */
-    uint32_t *counts; /* [level][day][SERIES_DS__COUNT]; beds and r12 unused */
-    double *beds;     /* [level][day]: seconds in bed within the day */
-    int32_t *full;    /* [level][day + 1]: difference array of whole days in bed */
-    double *r12;      /* [level][day]: NaN when the engine has no value */
+    int64_t today;           /* start of the first day not written */
+    uint32_t *counts;        /* [level][day][SERIES_DS__COUNT]; beds and r12 unused */
+    double *beds;            /* [level][day]: seconds in bed within the day */
+    int32_t *full;           /* [level][day + 1]: difference array of whole days in bed */
+    double *r12;             /* [level][day]: NaN when there is no value */
+    size_t nmonths;          /* months counted for the r12 rates */
+    kpi_period_t *months;    /* [month] */
+    psy_time_t *month_start; /* [month + 1]: bounds */
+    uint32_t *episodes;      /* [level][month]: intrusive episodes */
 } series_days_t;
 
 static uint32_t *
@@ -125,11 +129,22 @@ series_count_at(series_days_t *d, size_t level, size_t day, int ds)
 
 typedef struct {
     const uint8_t *patient; /* NULL without one */
+    uint64_t pkey;          /* the patient's first bytes, to sort by without a lookup */
     int64_t start, end;     /* seconds; end SERIES_OPEN while open */
     uint16_t center;
     uint8_t mode;    /* psy_mode_t of the admission */
     uint8_t outcome; /* psy_outcome_t of the discharge */
 } series_contact_t;
+
+/*
+ * An admission or discharge to pair: a hash of (center, contact id) and the
+ * time kept beside the index, so that sorting rarely looks at the record.
+ */
+typedef struct {
+    uint64_t key;
+    psy_time_t time;
+    uint32_t idx;
+} series_ref_t;
 
 static const char *
 series_contact_id(const psy_record_t *r)
@@ -137,69 +152,87 @@ series_contact_id(const psy_record_t *r)
     return r->contact[0] ? r->contact : r->id;
 }
 
-/* Orders admissions or discharges by center, contact id, time, then id. */
-static int
-series_rec_cmp_r(const void *a, const void *b, void *arg)
+static series_ref_t
+series_ref(const kpi_record_t *kr, uint32_t idx)
 {
-    const kpi_records_t *recs = arg;
-    const kpi_record_t *x = &recs->items[*(const uint32_t *)a];
-    const kpi_record_t *y = &recs->items[*(const uint32_t *)b];
-    int c;
+    uint64_t h = 1469598103934665603ULL;
 
-    if (x->center != y->center)
-        return x->center < y->center ? -1 : 1;
-    c = strcmp(series_contact_id(&x->rec), series_contact_id(&y->rec));
-    if (c)
-        return c;
-    if (x->rec.time != y->rec.time)
-        return x->rec.time < y->rec.time ? -1 : 1;
-    return strcmp(x->rec.id, y->rec.id);
+    h = (h ^ kr->center) * 1099511628211ULL;
+    for (const char *p = series_contact_id(&kr->rec); *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (series_ref_t){.key = h, .time = kr->rec.time, .idx = idx};
 }
 
+/* The order of contacts: key, then center and contact id (on a hash collision). */
 static int
-series_key_cmp(const kpi_record_t *x, const kpi_record_t *y)
+series_key_cmp(const kpi_records_t *recs, const series_ref_t *x, const series_ref_t *y)
 {
-    if (x->center != y->center)
-        return x->center < y->center ? -1 : 1;
-    return strcmp(series_contact_id(&x->rec), series_contact_id(&y->rec));
+    const kpi_record_t *a, *b;
+
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    a = &recs->items[x->idx];
+    b = &recs->items[y->idx];
+    if (a->center != b->center)
+        return a->center < b->center ? -1 : 1;
+    return strcmp(series_contact_id(&a->rec), series_contact_id(&b->rec));
+}
+
+/* Within a contact: time, then id, as the engine breaks ties. */
+static int
+series_ref_cmp_r(const void *pa, const void *pb, void *arg)
+{
+    const kpi_records_t *recs = arg;
+    const series_ref_t *x = pa, *y = pb;
+    int c = series_key_cmp(recs, x, y);
+
+    if (c)
+        return c;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    return strcmp(recs->items[x->idx].rec.id, recs->items[y->idx].rec.id);
 }
 
 /*
  * Pairs admissions with discharges by (center, contact id), as the KPI
- * engine does for drawing purposes: the first admission of a contact id
- * counts, and its first discharge at or after it ends it; the rest are the
+ * engine does, for drawing: the first admission of a contact id counts,
+ * and its first discharge at or after it ends it; the rest are the
  * engine's inconsistent records and are left out. adm and dis are sorted
  * here. *ret is malloc'ed.
  */
 static int
-series_contacts(const kpi_records_t *recs, uint32_t *adm, size_t nadm, uint32_t *dis, size_t ndis,
-                series_contact_t **ret, size_t *ret_n)
+series_contacts(const kpi_records_t *recs, series_ref_t *adm, size_t nadm, series_ref_t *dis,
+                size_t ndis, series_contact_t **ret, size_t *ret_n)
 {
     series_contact_t *cs = nadm ? malloc(nadm * sizeof(*cs)) : NULL;
     size_t n = 0, j = 0;
 
     if (nadm && !cs)
         return -ENOMEM;
-    qsort_r(adm, nadm, sizeof(*adm), series_rec_cmp_r, (void *)recs);
-    qsort_r(dis, ndis, sizeof(*dis), series_rec_cmp_r, (void *)recs);
+    qsort_r(adm, nadm, sizeof(*adm), series_ref_cmp_r, (void *)recs);
+    qsort_r(dis, ndis, sizeof(*dis), series_ref_cmp_r, (void *)recs);
     for (size_t i = 0; i < nadm; i++) {
-        const kpi_record_t *a = &recs->items[adm[i]];
+        const kpi_record_t *a = &recs->items[adm[i].idx];
         series_contact_t *c;
 
         /* A later admission of the same contact id is a duplicate. */
-        if (i > 0 && series_key_cmp(&recs->items[adm[i - 1]], a) == 0)
+        if (i > 0 && series_key_cmp(recs, &adm[i - 1], &adm[i]) == 0)
             continue;
         c = &cs[n++];
         c->patient = a->rec.has_patient ? a->rec.patient : NULL;
+        c->pkey = 0;
+        if (c->patient)
+            for (int b = 0; b < 8 && b < PSY_PSEUDONYM_LEN; b++)
+                c->pkey = c->pkey << 8 | c->patient[b];
         c->start = series_secs(a->rec.time);
         c->end = SERIES_OPEN;
         c->center = a->center;
         c->mode = (uint8_t)a->rec.mode;
         c->outcome = PSY_OUTCOME_REGULAR;
-        while (j < ndis && series_key_cmp(&recs->items[dis[j]], a) < 0)
+        while (j < ndis && series_key_cmp(recs, &dis[j], &adm[i]) < 0)
             j++;
-        for (size_t k = j; k < ndis && series_key_cmp(&recs->items[dis[k]], a) == 0; k++) {
-            const psy_record_t *d = &recs->items[dis[k]].rec;
+        for (size_t k = j; k < ndis && series_key_cmp(recs, &dis[k], &adm[i]) == 0; k++) {
+            const psy_record_t *d = &recs->items[dis[k].idx].rec;
 
             if (d->time >= a->rec.time) {
                 c->end = series_secs(d->time);
@@ -247,8 +280,11 @@ static int
 series_contact_cmp(const void *a, const void *b)
 {
     const series_contact_t *x = a, *y = b;
-    int c = memcmp(x->patient, y->patient, PSY_PSEUDONYM_LEN);
+    int c;
 
+    if (x->pkey != y->pkey)
+        return x->pkey < y->pkey ? -1 : 1;
+    c = memcmp(x->patient, y->patient, PSY_PSEUDONYM_LEN);
     if (c)
         return c;
     if (x->start != y->start)
@@ -291,13 +327,15 @@ series_readmissions(series_days_t *d, series_contact_t *cs, size_t n, int64_t as
     for (size_t i = 0; i < n; i++)
         if (cs[i].patient)
             pc[np++] = cs[i];
-    qsort(pc, np, sizeof(*pc), series_contact_cmp);
+    if (np > 1) /* qsort(NULL, 0) is undefined: UBSan stops the aggregator */
+        qsort(pc, np, sizeof(*pc), series_contact_cmp);
 
     for (size_t i = 0; i < np;) {
         size_t j = i, ns = 0;
         int64_t next_qa = SERIES_OPEN;
 
-        while (j < np && memcmp(pc[j].patient, pc[i].patient, PSY_PSEUDONYM_LEN) == 0)
+        while (j < np && pc[j].pkey == pc[i].pkey &&
+               memcmp(pc[j].patient, pc[i].patient, PSY_PSEUDONYM_LEN) == 0)
             j++;
         for (size_t k = i; k < j; k++) {
             const series_contact_t *c = &pc[k];
@@ -340,79 +378,113 @@ series_readmissions(series_days_t *d, series_contact_t *cs, size_t n, int64_t as
 }
 
 /*
- * The engine's r12 intrusive_per_100k for every month from the epoch's
- * through the last one complete at `now`, for every level, spread over the
- * UTC days that start in the month.
+ * The months whose intrusive episodes make the r12 rates: from 2020-02 (the
+ * first month of r12:2021-01) through the last month complete at `now`,
+ * with their bounds as the KPI engine's period code gives them.
  */
 static int
-series_r12(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *recs, psy_time_t now,
-           char *err, size_t errsz)
+series_months(series_days_t *d, psy_time_t now)
 {
-    int ey, em, ed, y = 2021, m = 1;
-    kpi_period_t *periods = NULL;
-    int levels[PSY_CENTERS_MAX + 1];
-    int kpi = kpi_find("intrusive_per_100k");
-    kpi_query_t q = {0};
-    kpi_row_t *rows = NULL;
-    size_t np = 0, nrows = 0;
-    int r;
+    int ey, em, ed, y = 2020, m = 2;
 
-    for (size_t i = 0; i < d->nlevels * d->ndays; i++)
-        d->r12[i] = NAN;
-    if (kpi < 0 || conf->ncenters > PSY_CENTERS_MAX)
-        return -EINVAL;
+    d->nmonths = 0;
     psy_civil_date(now, &ey, &em, &ed);
-    /* Months from 2021-01 through the one before the month holding now. */
-    if (ey * 12 + em <= y * 12 + m)
+    if (ey * 12 + em - (y * 12 + m) < 12)
         return 0;
-    np = (size_t)(ey * 12 + em - (y * 12 + m));
-    periods = malloc(np * sizeof(*periods));
-    if (!periods)
+    d->nmonths = (size_t)(ey * 12 + em - (y * 12 + m));
+    d->months = malloc(d->nmonths * sizeof(*d->months));
+    d->month_start = malloc((d->nmonths + 1) * sizeof(*d->month_start));
+    d->episodes = calloc(d->nlevels * d->nmonths, sizeof(*d->episodes));
+    if (!d->months || !d->month_start || !d->episodes)
         return -ENOMEM;
-    for (size_t i = 0; i < np; i++, m++) {
+    for (size_t i = 0; i < d->nmonths; i++, m++) {
+        psy_time_t end;
+
         if (m > 12) {
             m = 1;
             y++;
         }
-        periods[i] = (kpi_period_t){.kind = KPI_R12, .year = y, .month = m};
+        d->months[i] = (kpi_period_t){.kind = KPI_MONTH, .year = y, .month = m};
+        kpi_period_bounds(&d->months[i], &d->month_start[i], &end);
+        d->month_start[i + 1] = end;
     }
-    for (size_t l = 0; l < conf->ncenters; l++)
-        levels[l] = (int)l;
-    levels[conf->ncenters] = KPI_LEVEL_REGION;
-    q.conf = conf;
-    q.as_of = now;
-    q.nperiods = np;
-    q.periods = periods;
-    q.nlevels = conf->ncenters + 1;
-    q.levels = levels;
-    q.nkpis = 1;
-    q.kpis = &kpi;
-    r = kpi_compute(recs, &q, &rows, &nrows);
-    if (r < 0 || nrows != np * q.nlevels) {
-        if (err && errsz > 0)
-            snprintf(err, errsz, "kpi_compute of the r12 rates: %s", strerror(r < 0 ? -r : EIO));
-        free(periods);
-        free(rows);
-        return r < 0 ? r : -EIO;
+    return 0;
+}
+
+/* Counts an intrusive episode at `t` in its month, when that month is held. */
+static void
+series_month_add(series_days_t *d, size_t center, psy_time_t t)
+{
+    size_t lo = 0, hi = d->nmonths;
+
+    if (d->nmonths == 0 || t < d->month_start[0] || t >= d->month_start[d->nmonths])
+        return;
+    /* The last month starting at or before t. */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (d->month_start[mid] <= t)
+            lo = mid;
+        else
+            hi = mid;
     }
-    for (size_t i = 0; i < np; i++) {
-        int64_t ms = series_secs(psy_civil_start(periods[i].year, periods[i].month, 1));
-        int64_t me = series_secs(psy_civil_start(periods[i].year, periods[i].month + 1, 1));
+    d->episodes[center * d->nmonths + lo]++;
+    d->episodes[(d->nlevels - 1) * d->nmonths + lo]++;
+}
+
+/* The population of a level in `year`, by the KPI engine's rule (kpis.md). */
+static long
+series_population(const psy_agg_conf_t *conf, size_t level, int year)
+{
+    long sum = 0;
+
+    if (level < conf->ncenters)
+        return psy_population_for(&conf->centers[level].population, year);
+    if (conf->region_population.count)
+        return psy_population_for(&conf->region_population, year);
+    for (size_t i = 0; i < conf->ncenters; i++)
+        sum += psy_population_for(&conf->centers[i].population, year);
+    return sum;
+}
+
+/*
+ * The r12 intrusive rate per 100,000 of every month held, for every level,
+ * spread over the UTC days that start in the month: the episodes of the
+ * twelve months ending with it, per 100,000 of the population of its year.
+ *
+ * This is the KPI engine's r12 intrusive_per_100k, by the engine's own
+ * definitions: an episode is a usable coercion record of an intrusive kind
+ * (a voluntary belt is none) counted in the period holding its start, with
+ * no distinct persons, so an r12 period's count is the sum of its months';
+ * the months' bounds are kpi_period_bounds'; the population follows the
+ * engine's rule. test_series checks the values against kpi_compute on
+ * random records. Asking kpi_compute itself costs a full engine pass (every
+ * KPI, about 3 s on 2 million records), more than the whole rebuild may
+ * take, and the files are rebuilt after every change of the records.
+ */
+static void
+series_r12(series_days_t *d, const psy_agg_conf_t *conf)
+{
+    for (size_t i = 0; i < d->nlevels * d->ndays; i++)
+        d->r12[i] = NAN;
+    for (size_t i = 11; i < d->nmonths; i++) {
+        int64_t ms = series_secs(d->month_start[i]);
+        int64_t me = series_secs(d->month_start[i + 1]);
         int64_t first = ms <= SERIES_EPOCH_S ? 0 : (ms - SERIES_EPOCH_S + 86399) / 86400;
 
-        for (size_t l = 0; l < q.nlevels; l++) {
-            const kpi_row_t *row = &rows[i * q.nlevels + l];
+        for (size_t l = 0; l < d->nlevels; l++) {
+            long pop = series_population(conf, l, d->months[i].year);
+            uint64_t episodes = 0;
 
-            if (!row->value.set)
+            if (pop <= 0)
                 continue;
+            for (size_t k = i - 11; k <= i; k++)
+                episodes += d->episodes[l * d->nmonths + k];
             for (int64_t day = first; day < (int64_t)d->ndays && SERIES_EPOCH_S + day * 86400 < me;
                  day++)
-                d->r12[l * d->ndays + (size_t)day] = row->value.v;
+                d->r12[l * d->ndays + (size_t)day] = 100000.0 * (double)episodes / (double)pop;
         }
     }
-    free(periods);
-    free(rows);
-    return 0;
 }
 
 /*
@@ -513,12 +585,15 @@ series_days_free(series_days_t *d)
     free(d->beds);
     free(d->full);
     free(d->r12);
+    free(d->months);
+    free(d->month_start);
+    free(d->episodes);
 }
 
 /* Counts the records by level and day, and collects the admissions and discharges. */
 static int
-series_count(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *recs, uint32_t *adm,
-             size_t *ret_nadm, uint32_t *dis, size_t *ret_ndis)
+series_count(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *recs,
+             series_ref_t *adm, size_t *ret_nadm, series_ref_t *dis, size_t *ret_ndis)
 {
     size_t nadm = 0, ndis = 0, region = d->nlevels - 1;
 
@@ -531,9 +606,12 @@ series_count(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *
         if (kr->center >= conf->ncenters || kr->rec.is_void || kr->rec.time == PSY_TIME_NONE)
             continue;
         if (kr->rec.type == PSY_REC_ADMISSION)
-            adm[nadm++] = (uint32_t)i;
+            adm[nadm++] = series_ref(kr, (uint32_t)i);
         else if (kr->rec.type == PSY_REC_DISCHARGE)
-            dis[ndis++] = (uint32_t)i;
+            dis[ndis++] = series_ref(kr, (uint32_t)i);
+        if (kr->rec.type == PSY_REC_COERCION && psy_coercion_is_intrusive(kr->rec.coercion) &&
+            !(kr->rec.coercion == PSY_COERCION_BELT && kr->rec.voluntary))
+            series_month_add(d, kr->center, kr->rec.time);
         t = series_secs(kr->rec.time);
         /* Only complete days: nothing at or after the start of today. */
         if (t < SERIES_EPOCH_S || t >= d->today)
@@ -556,7 +634,7 @@ series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_record
 {
     series_days_t d = {0};
     series_contact_t *cs = NULL;
-    uint32_t *adm = NULL, *dis = NULL;
+    series_ref_t *adm = NULL, *dis = NULL;
     size_t nadm = 0, ndis = 0, ncs = 0, failed = 0;
     int64_t now_s;
     int r = 0;
@@ -583,7 +661,11 @@ series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_record
         goto out;
     }
 
+    r = series_months(&d, now);
+    if (r < 0)
+        goto out;
     series_count(&d, conf, recs, adm, &nadm, dis, &ndis);
+    series_r12(&d, conf);
     r = series_contacts(recs, adm, nadm, dis, ndis, &cs, &ncs);
     if (r < 0)
         goto out;
@@ -594,8 +676,6 @@ series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_record
     r = series_readmissions(&d, cs, ncs, now_s);
     if (r < 0)
         goto out;
-    /* Without the rates the files are still written: the other series are good. */
-    r = series_r12(&d, conf, recs, now, err, errsz);
 
     for (size_t l = 0; l < d.nlevels; l++) {
         char path[PSY_PATH_MAX];

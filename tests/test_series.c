@@ -864,6 +864,141 @@ test_new_graphs(void **state)
     pthread_mutex_destroy(&agg.lock);
 }
 
+static uint64_t rand_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t
+rnd(uint64_t n)
+{
+    rand_state ^= rand_state << 13;
+    rand_state ^= rand_state >> 7;
+    rand_state ^= rand_state << 17;
+    return rand_state % n;
+}
+
+/* The sum of `ds` over the UTC days of the first `ndays` days from `day0`. */
+static double
+sum_days(const fetched_t *fe, int day0, int ndays, int ds)
+{
+    double sum = 0;
+
+    for (int d = day0; d < day0 + ndays; d++) {
+        double v = value(fe, d, ds);
+        assert_false(isnan(v));
+        sum += v;
+    }
+    return sum;
+}
+
+/*
+ * Random contacts and coercion over half a year, read back per calendar
+ * month (UTC, so months are whole days) against the KPI engine: index
+ * discharges and readmissions (the stay rules), bed days, and the r12
+ * rate per 100,000 must be the engine's numbers.
+ */
+static void
+test_random_against_engine(void **state)
+{
+    fixture_t *f = *state;
+    /* 2021-07-15 12:00Z; January to June are complete. */
+    const int64_t now_s = SERIES_EPOCH_S + 195 * DAY_S + 12 * 3600;
+    static const int month_days[6] = {31, 28, 31, 30, 31, 30};
+    kpi_period_t periods[12];
+    int levels[3] = {0, 1, KPI_LEVEL_REGION};
+    int kpis[3] = {kpi_find("readmission_rate_30d"), kpi_find("bed_days"),
+                   kpi_find("intrusive_per_100k")};
+    const char *ids[3] = {"pc-a", "pc-b", "region"};
+    kpi_query_t q = {0};
+    kpi_row_t *rows = NULL;
+    size_t n = 0;
+
+    assert_int_equal(psy_tz_set("UTC"), 0);
+    f->conf->centers[0].population.count = 1;
+    f->conf->centers[0].population.years[0] = (psy_population_t){2020, 90000};
+    f->conf->centers[1].population.count = 1;
+    f->conf->centers[1].population.years[0] = (psy_population_t){2020, 40000};
+    for (int i = 0; i < 600; i++) {
+        char id[32], cid[32];
+        uint8_t who = (uint8_t)(1 + rnd(40));
+        uint16_t center = (uint16_t)rnd(2);
+        /* From 20 days before the epoch, so that stays run into January. */
+        int64_t start = SERIES_EPOCH_S - 20 * DAY_S + (int64_t)rnd(215 * DAY_S);
+        int64_t len = (int64_t)rnd(rnd(4) ? 20 * DAY_S : 20 * 3600);
+        psy_record_t r;
+
+        snprintf(cid, sizeof cid, "k%d", i);
+        snprintf(id, sizeof id, "k%d-a", i);
+        r = contact_rec(PSY_REC_ADMISSION, id, cid, who, start * PSY_USEC);
+        r.mode = rnd(3) ? PSY_MODE_ACUTE : PSY_MODE_PLANNED;
+        push(f, center, r);
+        if (rnd(15) == 0)
+            continue; /* still admitted */
+        snprintf(id, sizeof id, "k%d-d", i);
+        r = contact_rec(PSY_REC_DISCHARGE, id, cid, who, (start + len) * PSY_USEC);
+        r.outcome = rnd(10) == 0  ? PSY_OUTCOME_DEATH
+                    : rnd(8) == 0 ? PSY_OUTCOME_TRANSFER
+                                  : PSY_OUTCOME_REGULAR;
+        push(f, center, r);
+    }
+    for (int i = 0; i < 400; i++) {
+        char id[32];
+        int64_t t = SERIES_EPOCH_S - 200 * DAY_S + (int64_t)rnd(400 * DAY_S);
+
+        snprintf(id, sizeof id, "c%d", i);
+        push(f, (uint16_t)rnd(2),
+             coercion(id, t * PSY_USEC, (psy_coercion_t)(1 + rnd(PSY_COERCION__COUNT - 1)),
+                      rnd(4) == 0));
+    }
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, now_s * PSY_USEC, NULL, 0), 0);
+
+    for (int m = 0; m < 6; m++) {
+        periods[2 * m] = (kpi_period_t){.kind = KPI_MONTH, .year = 2021, .month = m + 1};
+        periods[2 * m + 1] = (kpi_period_t){.kind = KPI_R12, .year = 2021, .month = m + 1};
+    }
+    q.conf = f->conf;
+    q.as_of = now_s * PSY_USEC;
+    q.nperiods = 12;
+    q.periods = periods;
+    q.nlevels = 3;
+    q.levels = levels;
+    q.nkpis = 3;
+    q.kpis = kpis;
+    assert_int_equal(kpi_compute(&f->recs, &q, &rows, &n), 0);
+    assert_int_equal(n, 12 * 3 * 3);
+    for (int l = 0; l < 3; l++) {
+        char path[160];
+        fetched_t fe;
+        int day0 = 0;
+        double total_idx = 0;
+
+        path_of(f, ids[l], path, sizeof path);
+        fetch_to(path, (time_t)(SERIES_EPOCH_S + 200 * DAY_S), &fe);
+        for (int m = 0; m < 6; m++) {
+            const kpi_row_t *readm = &rows[((2 * m) * 3 + l) * 3 + 0];
+            const kpi_row_t *beds = &rows[((2 * m) * 3 + l) * 3 + 1];
+            const kpi_row_t *r12 = &rows[((2 * m + 1) * 3 + l) * 3 + 2];
+            double idx = sum_days(&fe, day0, month_days[m], SERIES_DS_INDEX);
+            double re = sum_days(&fe, day0, month_days[m], SERIES_DS_READM);
+            double bd = sum_days(&fe, day0, month_days[m], SERIES_DS_BEDS);
+
+            if (idx != readm->denominator.v || re != readm->numerator.v)
+                fail_msg("%s 2021-%02d: %g of %g readmitted, engine %g of %g", ids[l], m + 1, re,
+                         idx, readm->numerator.v, readm->denominator.v);
+            if (!(fabs(bd - beds->value.v) < 0.01))
+                fail_msg("%s 2021-%02d: %g bed days, engine %g", ids[l], m + 1, bd, beds->value.v);
+            assert_true(r12->value.set);
+            if (!(fabs(value(&fe, day0 + 3, SERIES_DS_R12) - r12->value.v) < 1e-3))
+                fail_msg("%s r12:2021-%02d: %g, engine %g", ids[l], m + 1,
+                         value(&fe, day0 + 3, SERIES_DS_R12), r12->value.v);
+            total_idx += idx;
+            day0 += month_days[m];
+        }
+        /* The data must exercise the rules, or the comparison proves little. */
+        assert_true(total_idx > 20);
+        fetched_free(&fe);
+    }
+    free(rows);
+}
+
 int
 main(void)
 {
@@ -880,6 +1015,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failure_does_not_stop_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_graphs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_against_engine, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
