@@ -158,6 +158,964 @@ kpi_records_free(kpi_records_t *v)
     v->count = v->cap = 0;
 }
 
+/* ---- the model: compact tables built once ---- */
+
+/*
+ * Every table holds plain 8-byte-aligned structs, so that a model can be
+ * written out and used again straight from a mapped file
+ * (kpi_model_write, kpi_model_from_buffer).
+ */
+typedef struct {
+    psy_time_t time;
+    uint32_t center, pad;
+} mev_t; /* a record, or a record left out as inconsistent */
+
+enum { MC_INVOL = 1, MC_SELF = 2 };
+
+typedef struct {
+    psy_time_t start, end; /* end is PSY_TIME_NONE while open */
+    uint32_t pid;          /* NONE32 without a patient */
+    uint32_t center;
+    uint32_t flags; /* MC_* */
+    uint32_t pad;
+} mcontact_t;
+
+typedef struct {
+    psy_time_t time, end; /* end PSY_TIME_NONE when not given */
+    uint32_t pid, center;
+    uint32_t kind; /* psy_coercion_t; voluntary belts are not here */
+    uint32_t pad;
+} mcoerc_t;
+
+typedef struct {
+    psy_time_t time;
+    uint32_t pid, center;
+    uint32_t role, consult; /* 0 when out of range */
+} mconsult_t;
+
+typedef struct {
+    psy_time_t ref, start; /* start: the matched treatment start, or PSY_TIME_NONE */
+    uint32_t center, pad;
+} mref_t;
+
+/*
+ * An index discharge and what followed it among the patient's closed
+ * qualifying stays. Whether the patient's last stay, when it is still open,
+ * qualifies depends on as_of, so it is kept apart (open_start).
+ */
+typedef struct {
+    psy_time_t end;
+    psy_time_t next_q;     /* start of the next closed qualifying stay, or NONE */
+    psy_time_t next_qa;    /* the same, mode acute */
+    psy_time_t open_start; /* start of the patient's open stay, or NONE */
+    uint32_t center;
+    uint32_t open_acute;
+} mindex_t;
+
+#define MODEL_MAGIC   UINT64_C(0x314d49504b595350) /* "PSYKPIM1" */
+#define MODEL_VERSION 1
+
+typedef struct {
+    uint64_t magic, version, header_size;
+    uint64_t ncenters;
+    uint64_t nrec, ninc, ncontacts, ncoerc, nconsult, nref, nindex, npatients;
+    int64_t max_time;     /* latest time of a record in the model */
+    int64_t min_excluded; /* earliest time of a record left out as after the cutoff */
+} mhdr_t;
+
+struct kpi_model {
+    mhdr_t h;
+    mev_t *rec, *inc;
+    mcontact_t *contacts; /* sorted by patient, those without one last */
+    mcoerc_t *coerc;      /* likewise */
+    mconsult_t *consult;  /* likewise */
+    mref_t *refs;
+    mindex_t *index;
+    uint32_t *coff, *xoff, *soff; /* per patient p: [off[p], off[p + 1]) in the three above */
+    bool owned;
+};
+
+/* ---- hashing ---- */
+
+static uint64_t
+mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x *= UINT64_C(0xc4ceb9fe1a85ec53);
+    x ^= x >> 33;
+    return x;
+}
+
+/* A string's hash, eight bytes at a time. */
+static uint64_t
+hash_key(uint32_t center, const char *id)
+{
+    size_t n = strlen(id);
+    uint64_t h = mix64(center + UINT64_C(0x9e3779b97f4a7c15) * (n + 1));
+
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+
+        memcpy(&w, id + i, n - i < 8 ? n - i : 8);
+        h = mix64(h ^ w) + i;
+    }
+    return h;
+}
+
+static uint64_t
+hash_patient(const uint8_t p[PSY_PSEUDONYM_LEN])
+{
+    uint64_t h = 0;
+
+    for (size_t i = 0; i < PSY_PSEUDONYM_LEN; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, p + i, 8);
+        h = mix64(h ^ w ^ i);
+    }
+    return h;
+}
+
+typedef struct {
+    uint32_t v; /* value + 1; 0 is empty */
+    uint32_t h; /* high half of the key's hash: most mismatches end here */
+} hslot_t;
+
+typedef struct {
+    hslot_t *slot;
+    size_t mask;
+} htab_t;
+
+static int
+htab_init(htab_t *h, size_t n)
+{
+    size_t size = 16;
+
+    while (size < 2 * n + 1)
+        size *= 2;
+    h->slot = calloc(size, sizeof(*h->slot));
+    h->mask = size - 1;
+    return h->slot ? 0 : -ENOMEM;
+}
+
+static const char *
+contact_of(const psy_record_t *r)
+{
+    return r->contact[0] ? r->contact : r->id;
+}
+
+static const char *
+id_of(const psy_record_t *r)
+{
+    return r->id;
+}
+
+typedef struct {
+    const kpi_records_t *recs;
+    const psy_agg_conf_t *conf;
+    psy_time_t cutoff;
+    kpi_model_t *m;
+
+    uint32_t *lst[PSY_REC__COUNT]; /* usable records by type, in input order */
+    size_t nlst[PSY_REC__COUNT];
+    uint32_t *pid; /* per record: patient id or NONE32 */
+    size_t ninc, capinc;
+
+    /* Contacts while building: record indexes. */
+    size_t ncontacts;
+    uint32_t *cadm, *cdisc;
+} bld_t;
+
+/*
+ * The slot for (center, id) in a table whose values index records (get_id
+ * reads a record's key): either the one holding it or the empty one where it
+ * belongs.
+ */
+static hslot_t *
+htab_slot(htab_t *h, const bld_t *b, const uint32_t *vals, uint16_t center, const char *id,
+          const char *(*get_id)(const psy_record_t *))
+{
+    uint64_t hash = hash_key(center, id);
+    uint32_t hi = (uint32_t)(hash >> 32);
+    size_t i = (size_t)hash & h->mask;
+
+    for (;;) {
+        hslot_t *s = &h->slot[i];
+
+        if (!s->v) {
+            s->h = hi;
+            return s;
+        }
+        if (s->h == hi) {
+            const kpi_record_t *kr = &b->recs->items[vals[s->v - 1]];
+
+            if (kr->center == center && strcmp(get_id(&kr->rec), id) == 0)
+                return s;
+        }
+        i = (i + 1) & h->mask;
+    }
+}
+
+static bool
+rec_valid(const bld_t *b, const kpi_record_t *kr)
+{
+    const psy_record_t *r = &kr->rec;
+
+    return !r->is_void && kr->center < b->conf->ncenters && r->type > PSY_REC_NONE &&
+           r->type < PSY_REC__COUNT && r->time != PSY_TIME_NONE;
+}
+
+/*
+ * One pass over the records: the usable ones listed by type and as events,
+ * and a dense patient id for every record that a distinct count or a stay
+ * needs. Later passes walk only the lists they need.
+ */
+static int
+index_build(bld_t *b)
+{
+    const kpi_records_t *r = b->recs;
+    kpi_model_t *m = b->m;
+    htab_t h = {0};
+    uint8_t(*pats)[PSY_PSEUDONYM_LEN] = NULL; /* per patient id: its pseudonym */
+    size_t np = 0, cap = 0, n = r->count ? r->count : 1;
+    int rc = -ENOMEM;
+
+    for (int t = 0; t < PSY_REC__COUNT; t++)
+        if (!(b->lst[t] = malloc(n * sizeof(*b->lst[t]))))
+            return -ENOMEM;
+    b->pid = malloc(n * sizeof(*b->pid));
+    m->rec = malloc(n * sizeof(*m->rec));
+    if (!b->pid || !m->rec || htab_init(&h, r->count) < 0)
+        goto out;
+    m->h.max_time = INT64_MIN;
+    m->h.min_excluded = INT64_MAX;
+    for (size_t i = 0; i < r->count; i++) {
+        const kpi_record_t *kr = &r->items[i];
+        const psy_record_t *rec = &kr->rec;
+
+        b->pid[i] = NONE32;
+        if (!rec_valid(b, kr))
+            continue;
+        if (rec->time > b->cutoff) {
+            if (rec->time < m->h.min_excluded)
+                m->h.min_excluded = rec->time;
+            continue;
+        }
+        if (rec->time > m->h.max_time)
+            m->h.max_time = rec->time;
+        m->rec[m->h.nrec++] = (mev_t){rec->time, kr->center, 0};
+        b->lst[rec->type][b->nlst[rec->type]++] = (uint32_t)i;
+        if (!rec->has_patient || (rec->type != PSY_REC_ADMISSION && rec->type != PSY_REC_COERCION &&
+                                  rec->type != PSY_REC_CONSULTATION))
+            continue;
+        uint64_t hash = hash_patient(rec->patient);
+        uint32_t hi = (uint32_t)(hash >> 32);
+        size_t s = (size_t)hash & h.mask;
+        for (;;) {
+            hslot_t *sl = &h.slot[s];
+
+            if (!sl->v) {
+                if (np == cap) {
+                    size_t ncap = cap ? cap * 2 : 1024;
+                    void *nv = realloc(pats, ncap * sizeof(*pats));
+
+                    if (!nv)
+                        goto out;
+                    pats = nv;
+                    cap = ncap;
+                }
+                memcpy(pats[np], rec->patient, PSY_PSEUDONYM_LEN);
+                sl->h = hi;
+                sl->v = (uint32_t)++np;
+                b->pid[i] = (uint32_t)(np - 1);
+                break;
+            }
+            if (sl->h == hi && memcmp(pats[sl->v - 1], rec->patient, PSY_PSEUDONYM_LEN) == 0) {
+                b->pid[i] = sl->v - 1;
+                break;
+            }
+            s = (s + 1) & h.mask;
+        }
+    }
+    m->h.npatients = np;
+    rc = 0;
+out:
+    free(pats);
+    free(h.slot);
+    return rc;
+}
+
+/* Notes a record left out as inconsistent, by its time. */
+static int
+incons_add(bld_t *b, const kpi_record_t *kr)
+{
+    kpi_model_t *m = b->m;
+
+    if (b->ninc == b->capinc) {
+        size_t cap = b->capinc ? b->capinc * 2 : 256;
+        mev_t *nv = realloc(m->inc, cap * sizeof(*nv));
+
+        if (!nv)
+            return -ENOMEM;
+        m->inc = nv;
+        b->capinc = cap;
+    }
+    m->inc[b->ninc++] = (mev_t){kr->rec.time, kr->center, 0};
+    m->h.ninc = b->ninc;
+    return 0;
+}
+
+/* True when record a comes before record b: earlier time, ties the smaller id. */
+static bool
+rec_before(const psy_record_t *a, const psy_record_t *b)
+{
+    if (a->time != b->time)
+        return a->time < b->time;
+    return strcmp(a->id, b->id) < 0;
+}
+
+/*
+ * Builds the contacts: the earliest admission of each (center, contact id)
+ * forms it, its earliest discharge not before the admission ends it; every
+ * other admission and discharge naming it is inconsistent.
+ */
+static int
+contacts_build(bld_t *b)
+{
+    const kpi_records_t *r = b->recs;
+    size_t nadm = b->nlst[PSY_REC_ADMISSION];
+    htab_t h = {0};
+
+    b->cadm = malloc((nadm ? nadm : 1) * sizeof(*b->cadm));
+    b->cdisc = malloc((nadm ? nadm : 1) * sizeof(*b->cdisc));
+    if (!b->cadm || !b->cdisc || htab_init(&h, nadm) < 0)
+        goto fail;
+    for (size_t j = 0; j < nadm; j++) {
+        size_t i = b->lst[PSY_REC_ADMISSION][j];
+        const kpi_record_t *kr = &r->items[i];
+        hslot_t *s = htab_slot(&h, b, b->cadm, kr->center, contact_of(&kr->rec), contact_of);
+        if (!s->v) {
+            b->cadm[b->ncontacts] = (uint32_t)i;
+            b->cdisc[b->ncontacts] = NONE32;
+            s->v = (uint32_t)++b->ncontacts;
+            continue;
+        }
+        uint32_t *adm = &b->cadm[s->v - 1];
+        if (rec_before(&kr->rec, &r->items[*adm].rec)) {
+            if (incons_add(b, &r->items[*adm]) < 0)
+                goto fail;
+            *adm = (uint32_t)i;
+        } else if (incons_add(b, kr) < 0) {
+            goto fail;
+        }
+    }
+    for (size_t j = 0; j < b->nlst[PSY_REC_DISCHARGE]; j++) {
+        size_t i = b->lst[PSY_REC_DISCHARGE][j];
+        const kpi_record_t *kr = &r->items[i];
+        hslot_t *s = htab_slot(&h, b, b->cadm, kr->center, kr->rec.contact, contact_of);
+        if (!s->v || kr->rec.time < r->items[b->cadm[s->v - 1]].rec.time) {
+            if (incons_add(b, kr) < 0)
+                goto fail;
+            continue;
+        }
+        uint32_t *d = &b->cdisc[s->v - 1];
+        if (*d == NONE32) {
+            *d = (uint32_t)i;
+        } else if (rec_before(&kr->rec, &r->items[*d].rec)) {
+            if (incons_add(b, &r->items[*d]) < 0)
+                goto fail;
+            *d = (uint32_t)i;
+        } else if (incons_add(b, kr) < 0) {
+            goto fail;
+        }
+    }
+    free(h.slot);
+    return 0;
+fail:
+    free(h.slot);
+    return -ENOMEM;
+}
+
+/*
+ * Waiting time: each referral matched with its earliest treatment start at
+ * the same center not before it; the others are inconsistent.
+ */
+static int
+referrals_build(bld_t *b)
+{
+    const kpi_records_t *r = b->recs;
+    kpi_model_t *m = b->m;
+    size_t nref = b->nlst[PSY_REC_REFERRAL];
+    htab_t h = {0};
+    uint32_t *refs = NULL, *match = NULL;
+    int rc = -ENOMEM;
+
+    refs = malloc((nref ? nref : 1) * sizeof(*refs));
+    match = malloc((nref ? nref : 1) * sizeof(*match));
+    m->refs = malloc((nref ? nref : 1) * sizeof(*m->refs));
+    if (!refs || !match || !m->refs || htab_init(&h, nref) < 0)
+        goto out;
+    nref = 0;
+    for (size_t j = 0; j < b->nlst[PSY_REC_REFERRAL]; j++) {
+        size_t i = b->lst[PSY_REC_REFERRAL][j];
+        const kpi_record_t *kr = &r->items[i];
+        hslot_t *s = htab_slot(&h, b, refs, kr->center, kr->rec.id, id_of);
+        if (s->v) /* Ids are unique per center; a second one cannot occur after corrections. */
+            continue;
+        refs[nref] = (uint32_t)i;
+        match[nref] = NONE32;
+        s->v = (uint32_t)++nref;
+    }
+    for (size_t j = 0; j < b->nlst[PSY_REC_TREATMENT_START]; j++) {
+        size_t i = b->lst[PSY_REC_TREATMENT_START][j];
+        const kpi_record_t *kr = &r->items[i];
+        hslot_t *s = htab_slot(&h, b, refs, kr->center, kr->rec.referral, id_of);
+        if (!s->v || kr->rec.time < r->items[refs[s->v - 1]].rec.time) {
+            if (incons_add(b, kr) < 0)
+                goto out;
+            continue;
+        }
+        uint32_t *mt = &match[s->v - 1];
+        if (*mt == NONE32) {
+            *mt = (uint32_t)i;
+        } else if (rec_before(&kr->rec, &r->items[*mt].rec)) {
+            if (incons_add(b, &r->items[*mt]) < 0)
+                goto out;
+            *mt = (uint32_t)i;
+        } else if (incons_add(b, kr) < 0) {
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < nref; i++) {
+        const kpi_record_t *kr = &r->items[refs[i]];
+
+        m->refs[i] =
+            (mref_t){kr->rec.time, match[i] == NONE32 ? PSY_TIME_NONE : r->items[match[i]].rec.time,
+                     kr->center, 0};
+    }
+    m->h.nref = nref;
+    rc = 0;
+out:
+    free(h.slot);
+    free(refs);
+    free(match);
+    return rc;
+}
+
+static bool
+legal_involuntary(psy_legal_t l)
+{
+    return l == PSY_LEGAL_INVOLUNTARY_RED || l == PSY_LEGAL_INVOLUNTARY_YELLOW;
+}
+
+static bool
+coercion_counts(const psy_record_t *r)
+{
+    return r->coercion > PSY_COERCION_NONE && r->coercion < PSY_COERCION__COUNT &&
+           !(r->coercion == PSY_COERCION_BELT && r->voluntary);
+}
+
+static bool
+coercion_intrusive(psy_coercion_t k)
+{
+    return k == PSY_COERCION_BELT || k == PSY_COERCION_PHYSICAL_RESTRAINT ||
+           k == PSY_COERCION_SEDATIVE_MEDICATION;
+}
+
+/*
+ * Sorts n items of `size` bytes by key[] (patient id, NONE32 last) into
+ * dst, stably, and fills off[0..np] with each patient's first index.
+ */
+static int
+by_patient(const void *src, const uint32_t *key, size_t n, size_t size, size_t np, void *dst,
+           uint32_t **ret_off)
+{
+    uint32_t *off = calloc(np + 2, sizeof(*off));
+
+    if (!off)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        off[(key[i] == NONE32 ? np : key[i]) + 1]++;
+    for (size_t p = 0; p <= np; p++)
+        off[p + 1] += off[p];
+    uint32_t *pos = malloc((np + 1) * sizeof(*pos));
+    if (!pos) {
+        free(off);
+        return -ENOMEM;
+    }
+    memcpy(pos, off, (np + 1) * sizeof(*pos));
+    for (size_t i = 0; i < n; i++)
+        memcpy((char *)dst + (size_t)pos[key[i] == NONE32 ? np : key[i]]++ * size,
+               (const char *)src + i * size, size);
+    free(pos);
+    *ret_off = off;
+    return 0;
+}
+
+/* The compact contacts, coercion episodes and consultations, each sorted by patient. */
+static int
+events_build(bld_t *b)
+{
+    const kpi_records_t *r = b->recs;
+    kpi_model_t *m = b->m;
+    size_t nc = b->ncontacts, nx = b->nlst[PSY_REC_COERCION], ns = b->nlst[PSY_REC_CONSULTATION],
+           np = m->h.npatients, nmax = (nc > nx ? nc : nx) > ns ? (nc > nx ? nc : nx) : ns;
+    uint32_t *key = calloc(nmax ? nmax : 1, sizeof(*key));
+    mcontact_t *c = malloc((nc ? nc : 1) * sizeof(*c));
+    mcoerc_t *x = malloc((nx ? nx : 1) * sizeof(*x));
+    mconsult_t *s = malloc((ns ? ns : 1) * sizeof(*s));
+    int rc = -ENOMEM;
+
+    m->contacts = malloc((nc ? nc : 1) * sizeof(*m->contacts));
+    m->coerc = malloc((nx ? nx : 1) * sizeof(*m->coerc));
+    m->consult = malloc((ns ? ns : 1) * sizeof(*m->consult));
+    if (!key || !c || !x || !s || !m->contacts || !m->coerc || !m->consult)
+        goto out;
+    for (size_t i = 0; i < nc; i++) {
+        const psy_record_t *a = &r->items[b->cadm[i]].rec;
+        uint32_t d = b->cdisc[i];
+
+        c[i] = (mcontact_t){
+            a->time,
+            d == NONE32 ? PSY_TIME_NONE : r->items[d].rec.time,
+            b->pid[b->cadm[i]],
+            r->items[b->cadm[i]].center,
+            (legal_involuntary(a->legal) ? MC_INVOL : 0) |
+                (d != NONE32 && r->items[d].rec.outcome == PSY_OUTCOME_SELF_DISCHARGE ? MC_SELF
+                                                                                      : 0),
+            0};
+        key[i] = c[i].pid;
+    }
+    if (by_patient(c, key, nc, sizeof(*c), np, m->contacts, &m->coff) < 0)
+        goto out;
+    m->h.ncontacts = nc;
+    /* by_patient is stable: the record indexes follow the same permutation. */
+    {
+        uint32_t *adm = malloc((nc ? nc : 1) * sizeof(*adm)), *disc = NULL;
+        uint32_t *pos = malloc((np + 1) * sizeof(*pos));
+
+        disc = malloc((nc ? nc : 1) * sizeof(*disc));
+        if (!adm || !pos || !disc) {
+            free(adm);
+            free(pos);
+            free(disc);
+            goto out;
+        }
+        memcpy(pos, m->coff, (np + 1) * sizeof(*pos));
+        for (size_t i = 0; i < nc; i++) {
+            uint32_t k = pos[key[i] == NONE32 ? np : key[i]]++;
+
+            adm[k] = b->cadm[i];
+            disc[k] = b->cdisc[i];
+        }
+        free(pos);
+        free(b->cadm);
+        free(b->cdisc);
+        b->cadm = adm;
+        b->cdisc = disc;
+    }
+
+    size_t k = 0;
+    for (size_t j = 0; j < nx; j++) {
+        uint32_t i = b->lst[PSY_REC_COERCION][j];
+        const psy_record_t *rec = &r->items[i].rec;
+
+        if (!coercion_counts(rec))
+            continue;
+        x[k] = (mcoerc_t){
+            rec->time, rec->end, b->pid[i], r->items[i].center, (uint32_t)rec->coercion, 0};
+        key[k++] = b->pid[i];
+    }
+    if (by_patient(x, key, k, sizeof(*x), np, m->coerc, &m->xoff) < 0)
+        goto out;
+    m->h.ncoerc = k;
+
+    for (size_t j = 0; j < ns; j++) {
+        uint32_t i = b->lst[PSY_REC_CONSULTATION][j];
+        const psy_record_t *rec = &r->items[i].rec;
+        bool rk = rec->role > PSY_ROLE_NONE && rec->role < PSY_ROLE__COUNT &&
+                  rec->consult > PSY_CONSULT_NONE && rec->consult < PSY_CONSULT__COUNT;
+
+        s[j] = (mconsult_t){rec->time, b->pid[i], r->items[i].center, rk ? (uint32_t)rec->role : 0,
+                            rk ? (uint32_t)rec->consult : 0};
+        key[j] = b->pid[i];
+    }
+    if (by_patient(s, key, ns, sizeof(*s), np, m->consult, &m->soff) < 0)
+        goto out;
+    m->h.nconsult = ns;
+    rc = 0;
+out:
+    free(key);
+    free(c);
+    free(x);
+    free(s);
+    return rc;
+}
+
+/* ---- stays ---- */
+
+typedef struct {
+    psy_time_t start, end; /* end is meaningless while open */
+    bool open;
+    uint32_t first, last; /* contact indexes */
+} stay_t;
+
+/*
+ * The merge order of kpis.md: start, then earlier end (open last), then
+ * center id, then contact id.
+ */
+static int
+stay_cmp_r(const void *a, const void *b, void *arg)
+{
+    const bld_t *bl = arg;
+    uint32_t ia = *(const uint32_t *)a, ib = *(const uint32_t *)b;
+    const mcontact_t *x = &bl->m->contacts[ia];
+    const mcontact_t *y = &bl->m->contacts[ib];
+    int c;
+
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    bool xo = x->end == PSY_TIME_NONE, yo = y->end == PSY_TIME_NONE;
+    if (xo != yo)
+        return xo ? 1 : -1;
+    if (!xo && x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    c = strcmp(bl->conf->centers[x->center].id, bl->conf->centers[y->center].id);
+    if (c)
+        return c;
+    return strcmp(contact_of(&bl->recs->items[bl->cadm[ia]].rec),
+                  contact_of(&bl->recs->items[bl->cadm[ib]].rec));
+}
+
+/* Merges one patient's contacts (sorted) into stays; returns their number. */
+static size_t
+stays_merge(const kpi_model_t *m, const uint32_t *cs, size_t n, stay_t *st)
+{
+    size_t ns = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const mcontact_t *c = &m->contacts[cs[i]];
+        bool open = c->end == PSY_TIME_NONE;
+        stay_t *s = ns ? &st[ns - 1] : NULL;
+
+        if (s && (s->open || c->start <= s->end + 4 * PSY_HOUR)) {
+            if (open) {
+                s->open = true;
+                s->last = cs[i];
+            } else if (!s->open && c->end >= s->end) {
+                s->end = c->end;
+                s->last = cs[i];
+            }
+            continue;
+        }
+        s = &st[ns++];
+        s->start = c->start;
+        s->end = open ? PSY_TIME_NONE : c->end;
+        s->open = open;
+        s->first = s->last = cs[i];
+    }
+    return ns;
+}
+
+static int
+index_push(bld_t *b, size_t *cap, const mindex_t *ix)
+{
+    kpi_model_t *m = b->m;
+
+    if (m->h.nindex == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 1024;
+        mindex_t *nv = realloc(m->index, ncap * sizeof(*nv));
+
+        if (!nv)
+            return -ENOMEM;
+        m->index = nv;
+        *cap = ncap;
+    }
+    m->index[m->h.nindex++] = *ix;
+    return 0;
+}
+
+/*
+ * Every patient's stays, and of each index discharge the next closed
+ * qualifying stays. Only a patient's last stay can be open (an open stay
+ * takes in every later contact), so it is noted apart.
+ */
+static int
+stays_build(bld_t *b)
+{
+    const kpi_records_t *r = b->recs;
+    kpi_model_t *m = b->m;
+    size_t maxc = 0, cap = 0;
+    uint32_t *cs = NULL;
+    stay_t *st = NULL;
+    int rc = -ENOMEM;
+
+    for (size_t p = 0; p < m->h.npatients; p++)
+        if (m->coff[p + 1] - m->coff[p] > maxc)
+            maxc = m->coff[p + 1] - m->coff[p];
+    cs = malloc((maxc ? maxc : 1) * sizeof(*cs));
+    st = malloc((maxc ? maxc : 1) * sizeof(*st));
+    if (!cs || !st)
+        goto out;
+    for (size_t p = 0; p < m->h.npatients; p++) {
+        size_t nc = 0;
+
+        for (uint32_t i = m->coff[p]; i < m->coff[p + 1]; i++)
+            cs[nc++] = i;
+        if (!nc)
+            continue;
+        /* Most patients have a handful of contacts: insertion sort beats qsort there. */
+        if (nc <= 16) {
+            for (size_t x = 1; x < nc; x++) {
+                uint32_t c = cs[x];
+                size_t y = x;
+
+                for (; y > 0 && stay_cmp_r(&cs[y - 1], &c, b) > 0; y--)
+                    cs[y] = cs[y - 1];
+                cs[y] = c;
+            }
+        } else {
+            qsort_r(cs, nc, sizeof(*cs), stay_cmp_r, b);
+        }
+        size_t ns = stays_merge(m, cs, nc, st);
+        const stay_t *open = ns && st[ns - 1].open ? &st[ns - 1] : NULL;
+        psy_time_t next_q = PSY_TIME_NONE, next_qa = PSY_TIME_NONE;
+
+        for (size_t i = ns; i-- > 0;) {
+            const stay_t *s = &st[i];
+
+            if (s->open || s->end - s->start < 12 * PSY_HOUR)
+                continue;
+            psy_outcome_t out = r->items[b->cdisc[s->last]].rec.outcome;
+            if (out != PSY_OUTCOME_DEATH && out != PSY_OUTCOME_TRANSFER) {
+                mindex_t ix = {s->end,
+                               next_q,
+                               next_qa,
+                               open ? open->start : PSY_TIME_NONE,
+                               m->contacts[s->last].center,
+                               open && r->items[b->cadm[open->first]].rec.mode == PSY_MODE_ACUTE};
+                if (index_push(b, &cap, &ix) < 0)
+                    goto out;
+            }
+            next_q = s->start;
+            if (r->items[b->cadm[s->first]].rec.mode == PSY_MODE_ACUTE)
+                next_qa = s->start;
+        }
+    }
+    rc = 0;
+out:
+    free(cs);
+    free(st);
+    return rc;
+}
+
+static void
+bld_free(bld_t *b)
+{
+    for (int t = 0; t < PSY_REC__COUNT; t++)
+        free(b->lst[t]);
+    free(b->pid);
+    free(b->cadm);
+    free(b->cdisc);
+}
+
+kpi_model_t *
+kpi_model_new(const kpi_records_t *recs, const psy_agg_conf_t *conf, psy_time_t cutoff)
+{
+    bld_t b = {0};
+    kpi_model_t *m;
+
+    if (!recs || !conf || conf->ncenters > PSY_CENTERS_MAX || recs->count >= UINT32_MAX ||
+        cutoff == PSY_TIME_NONE) {
+        errno = EINVAL;
+        return NULL;
+    }
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->owned = true;
+    m->h.magic = MODEL_MAGIC;
+    m->h.version = MODEL_VERSION;
+    m->h.header_size = sizeof(mhdr_t);
+    m->h.ncenters = conf->ncenters;
+    b.recs = recs;
+    b.conf = conf;
+    b.cutoff = cutoff;
+    b.m = m;
+    if (index_build(&b) < 0 || contacts_build(&b) < 0 || referrals_build(&b) < 0 ||
+        events_build(&b) < 0 || stays_build(&b) < 0) {
+        bld_free(&b);
+        kpi_model_destroy(&m);
+        errno = ENOMEM;
+        return NULL;
+    }
+    bld_free(&b);
+    return m;
+}
+
+void
+kpi_model_destroy(kpi_model_t **mp)
+{
+    kpi_model_t *m = mp ? *mp : NULL;
+
+    if (!m)
+        return;
+    if (m->owned) {
+        free(m->rec);
+        free(m->inc);
+        free(m->contacts);
+        free(m->coerc);
+        free(m->consult);
+        free(m->refs);
+        free(m->index);
+        free(m->coff);
+        free(m->xoff);
+        free(m->soff);
+    }
+    free(m);
+    *mp = NULL;
+}
+
+bool
+kpi_model_covers(const kpi_model_t *m, psy_time_t as_of)
+{
+    return m && as_of != PSY_TIME_NONE && as_of >= m->h.max_time && as_of < m->h.min_excluded;
+}
+
+/* ---- the model as bytes ---- */
+
+typedef struct {
+    void **ptr;
+    size_t size; /* bytes */
+} seg_t;
+
+static size_t
+model_segments(kpi_model_t *m, seg_t seg[10])
+{
+    size_t np1 = m->h.npatients + 1, n = 0;
+
+    seg[n++] = (seg_t){(void **)&m->rec, m->h.nrec * sizeof(mev_t)};
+    seg[n++] = (seg_t){(void **)&m->inc, m->h.ninc * sizeof(mev_t)};
+    seg[n++] = (seg_t){(void **)&m->contacts, m->h.ncontacts * sizeof(mcontact_t)};
+    seg[n++] = (seg_t){(void **)&m->coerc, m->h.ncoerc * sizeof(mcoerc_t)};
+    seg[n++] = (seg_t){(void **)&m->consult, m->h.nconsult * sizeof(mconsult_t)};
+    seg[n++] = (seg_t){(void **)&m->refs, m->h.nref * sizeof(mref_t)};
+    seg[n++] = (seg_t){(void **)&m->index, m->h.nindex * sizeof(mindex_t)};
+    seg[n++] = (seg_t){(void **)&m->coff, np1 * sizeof(uint32_t)};
+    seg[n++] = (seg_t){(void **)&m->xoff, np1 * sizeof(uint32_t)};
+    seg[n++] = (seg_t){(void **)&m->soff, np1 * sizeof(uint32_t)};
+    return n;
+}
+
+static size_t
+pad8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+int
+kpi_model_write(const kpi_model_t *m, int (*write)(void *ctx, const void *p, size_t n), void *ctx)
+{
+    static const uint8_t zeros[8];
+    seg_t seg[10];
+    size_t nseg;
+    int r;
+
+    if (!m || !write)
+        return -EINVAL;
+    nseg = model_segments((kpi_model_t *)m, seg);
+    if ((r = write(ctx, &m->h, sizeof(m->h))) < 0)
+        return r;
+    for (size_t i = 0; i < nseg; i++) {
+        size_t pad = pad8(seg[i].size) - seg[i].size;
+
+        if ((seg[i].size && (r = write(ctx, *seg[i].ptr, seg[i].size)) < 0) ||
+            (pad && (r = write(ctx, zeros, pad)) < 0))
+            return r;
+    }
+    return 0;
+}
+
+/*
+ * Checks every count and offset, so that a damaged file gives NULL rather
+ * than a read out of bounds: counts must add up to the length exactly, and
+ * the patient offsets must rise to the table sizes.
+ */
+kpi_model_t *
+kpi_model_from_buffer(const void *buf, size_t len)
+{
+    kpi_model_t *m;
+    seg_t seg[10];
+    size_t nseg, off = sizeof(mhdr_t);
+    const mhdr_t *h = buf;
+
+    if (!buf || len < sizeof(mhdr_t) || ((uintptr_t)buf & 7) || h->magic != MODEL_MAGIC ||
+        h->version != MODEL_VERSION || h->header_size != sizeof(mhdr_t) ||
+        h->ncenters > PSY_CENTERS_MAX)
+        return NULL;
+    /* Each count bounded by the length keeps the size arithmetic below from overflowing. */
+    if (h->nrec > len || h->ninc > len || h->ncontacts > len || h->ncoerc > len ||
+        h->nconsult > len || h->nref > len || h->nindex > len || h->npatients >= len ||
+        h->nrec >= UINT32_MAX || h->npatients >= UINT32_MAX)
+        return NULL;
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->h = *h;
+    nseg = model_segments(m, seg);
+    for (size_t i = 0; i < nseg; i++) {
+        if (pad8(seg[i].size) > len - off)
+            goto bad;
+        *seg[i].ptr = (char *)buf + off;
+        off += pad8(seg[i].size);
+    }
+    if (off != len)
+        goto bad;
+    const uint32_t *offs[3] = {m->coff, m->xoff, m->soff};
+    uint64_t sizes[3] = {m->h.ncontacts, m->h.ncoerc, m->h.nconsult};
+    for (int k = 0; k < 3; k++) {
+        if (offs[k][0] != 0)
+            goto bad;
+        for (size_t p = 0; p < m->h.npatients; p++)
+            if (offs[k][p + 1] < offs[k][p])
+                goto bad;
+        if (offs[k][m->h.npatients] > sizes[k])
+            goto bad;
+    }
+    for (size_t i = 0; i < m->h.ncontacts; i++)
+        if (m->contacts[i].center >= m->h.ncenters)
+            goto bad;
+    for (size_t i = 0; i < m->h.ncoerc; i++)
+        if (m->coerc[i].center >= m->h.ncenters || m->coerc[i].kind < 1 ||
+            m->coerc[i].kind >= PSY_COERCION__COUNT)
+            goto bad;
+    for (size_t i = 0; i < m->h.nconsult; i++)
+        if (m->consult[i].center >= m->h.ncenters || m->consult[i].role >= PSY_ROLE__COUNT ||
+            m->consult[i].consult >= PSY_CONSULT__COUNT ||
+            (m->consult[i].role == 0) != (m->consult[i].consult == 0))
+            goto bad;
+    for (size_t i = 0; i < m->h.nrec; i++)
+        if (m->rec[i].center >= m->h.ncenters)
+            goto bad;
+    for (size_t i = 0; i < m->h.ninc; i++)
+        if (m->inc[i].center >= m->h.ncenters)
+            goto bad;
+    for (size_t i = 0; i < m->h.nref; i++)
+        if (m->refs[i].center >= m->h.ncenters)
+            goto bad;
+    for (size_t i = 0; i < m->h.nindex; i++)
+        if (m->index[i].center >= m->h.ncenters)
+            goto bad;
+    return m;
+bad:
+    free(m);
+    return NULL;
+}
+
+/* ---- computing a query from the model ---- */
+
 /* Sums of one (period, level). */
 typedef struct {
     int64_t records, incons;
@@ -189,24 +1147,7 @@ typedef struct {
 } mvec_t;
 
 typedef struct {
-    psy_time_t start, end; /* end is PSY_TIME_NONE while open */
-    uint32_t adm, disc;    /* record indexes; disc NONE32 while open */
-    uint32_t pid;          /* NONE32 without a patient */
-    uint16_t center;
-} contact_t;
-
-typedef struct {
-    uint32_t v; /* value + 1; 0 is empty */
-    uint32_t h; /* high half of the key's hash: most mismatches end here */
-} hslot_t;
-
-typedef struct {
-    hslot_t *slot;
-    size_t mask;
-} htab_t;
-
-typedef struct {
-    const kpi_records_t *recs;
+    const kpi_model_t *m;
     const psy_agg_conf_t *conf;
     psy_time_t as_of;
 
@@ -218,6 +1159,7 @@ typedef struct {
     psy_time_t *ord_ps; /* their starts */
     psy_time_t *maxend; /* running maximum of their ends */
     uint32_t *hits;     /* scratch: periods holding one event */
+    psy_time_t lo, hi;  /* the union of all periods: [lo, hi) */
 
     size_t nslots; /* centers, then the region */
     acc_t *acc;
@@ -225,13 +1167,6 @@ typedef struct {
     mvec_t med[M__COUNT];
     double *med_val[M__COUNT];
     int64_t *med_n[M__COUNT];
-
-    uint32_t *lst[PSY_REC__COUNT]; /* usable records by type, in input order */
-    size_t nlst[PSY_REC__COUNT];
-    uint32_t *pid; /* per record: patient id or NONE32 */
-    size_t npatients;
-    size_t ncontacts;
-    contact_t *contacts;
 } eng_t;
 
 /* Periods whose [start, end) meets [lo, hi): start < hi and end > lo. */
@@ -240,6 +1175,9 @@ periods_meeting(eng_t *e, psy_time_t lo, psy_time_t hi)
 {
     size_t a = 0, b = e->nper, n = 0;
 
+    /* Most events of ten years lie outside a one-year query: leave them at once. */
+    if (hi <= e->lo || lo >= e->hi)
+        return 0;
     while (a < b) {
         size_t m = a + (b - a) / 2;
 
@@ -344,15 +1282,17 @@ median_at(eng_t *e, int which, psy_time_t t, size_t center, double v)
 }
 
 static int
-mval_cmp(const void *a, const void *b)
+dbl_cmp(const void *a, const void *b)
 {
-    const mval_t *x = a, *y = b;
+    double x = *(const double *)a, y = *(const double *)b;
 
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return (x->v > y->v) - (x->v < y->v);
+    return (x > y) - (x < y);
 }
 
+/*
+ * The medians: values bucketed by key (a counting sort), then each bucket
+ * sorted on its own, which is much cheaper than one sort on (key, value).
+ */
 static int
 medians_finish(eng_t *e)
 {
@@ -360,102 +1300,35 @@ medians_finish(eng_t *e)
 
     for (int w = 0; w < M__COUNT; w++) {
         mvec_t *m = &e->med[w];
+        size_t *start = calloc(nkeys + 1, sizeof(*start));
+        double *vals = malloc((m->n ? m->n : 1) * sizeof(*vals));
 
         e->med_val[w] = calloc(nkeys ? nkeys : 1, sizeof(double));
         e->med_n[w] = calloc(nkeys ? nkeys : 1, sizeof(int64_t));
-        if (!e->med_val[w] || !e->med_n[w])
+        if (!e->med_val[w] || !e->med_n[w] || !start || !vals) {
+            free(start);
+            free(vals);
             return -ENOMEM;
-        if (m->n)
-            qsort(m->v, m->n, sizeof(*m->v), mval_cmp);
-        for (size_t i = 0; i < m->n;) {
-            size_t j = i;
-
-            while (j < m->n && m->v[j].key == m->v[i].key)
-                j++;
-            size_t cnt = j - i, mid = i + cnt / 2;
-            e->med_n[w][m->v[i].key] = (int64_t)cnt;
-            e->med_val[w][m->v[i].key] =
-                cnt % 2 ? m->v[mid].v : (m->v[mid - 1].v + m->v[mid].v) / 2.0;
-            i = j;
         }
+        for (size_t i = 0; i < m->n; i++)
+            e->med_n[w][m->v[i].key]++;
+        for (size_t k = 0; k < nkeys; k++)
+            start[k + 1] = start[k] + (size_t)e->med_n[w][k];
+        for (size_t i = 0; i < m->n; i++)
+            vals[start[m->v[i].key]++] = m->v[i].v;
+        for (size_t k = 0, at = 0; k < nkeys; k++) {
+            size_t cnt = (size_t)e->med_n[w][k], mid = at + cnt / 2;
+
+            if (cnt) {
+                qsort(vals + at, cnt, sizeof(*vals), dbl_cmp);
+                e->med_val[w][k] = cnt % 2 ? vals[mid] : (vals[mid - 1] + vals[mid]) / 2.0;
+            }
+            at += cnt;
+        }
+        free(start);
+        free(vals);
     }
     return 0;
-}
-
-/* ---- hashing ---- */
-
-static uint64_t
-hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
-}
-
-static uint64_t
-hash_key(uint16_t center, const char *id)
-{
-    uint64_t h = hash_bytes(UINT64_C(0xcbf29ce484222325), &center, sizeof(center));
-
-    return hash_bytes(h, id, strlen(id));
-}
-
-static int
-htab_init(htab_t *h, size_t n)
-{
-    size_t size = 16;
-
-    while (size < 2 * n + 1)
-        size *= 2;
-    h->slot = calloc(size, sizeof(*h->slot));
-    h->mask = size - 1;
-    return h->slot ? 0 : -ENOMEM;
-}
-
-static const char *
-contact_of(const psy_record_t *r)
-{
-    return r->contact[0] ? r->contact : r->id;
-}
-
-/*
- * The slot for (center, id) in a table whose values index records (get_id
- * reads a record's key): either the one holding it or the empty one where it
- * belongs.
- */
-static hslot_t *
-htab_slot(htab_t *h, const eng_t *e, const uint32_t *vals, uint16_t center, const char *id,
-          const char *(*get_id)(const psy_record_t *))
-{
-    uint64_t hash = hash_key(center, id);
-    uint32_t hi = (uint32_t)(hash >> 32);
-    size_t i = (size_t)hash & h->mask;
-
-    for (;;) {
-        hslot_t *s = &h->slot[i];
-
-        if (!s->v) {
-            s->h = hi;
-            return s;
-        }
-        if (s->h == hi) {
-            const kpi_record_t *kr = &e->recs->items[vals ? vals[s->v - 1] : s->v - 1];
-
-            if (kr->center == center && strcmp(get_id(&kr->rec), id) == 0)
-                return s;
-        }
-        i = (i + 1) & h->mask;
-    }
-}
-
-static const char *
-id_of(const psy_record_t *r)
-{
-    return r->id;
 }
 
 /* ---- periods ---- */
@@ -492,9 +1365,13 @@ periods_init(eng_t *e, const kpi_query_t *q, bool baseline)
         e->per[q->nperiods + i].year = e->conf->baseline_years[i];
         e->per[q->nperiods + i].month = 1;
     }
+    e->lo = INT64_MAX;
+    e->hi = INT64_MIN;
     for (size_t i = 0; i < e->nper; i++) {
         kpi_period_bounds(&e->per[i], &e->ps[i], &e->pe[i]);
         e->ord[i] = (uint32_t)i;
+        e->lo = e->ps[i] < e->lo ? e->ps[i] : e->lo;
+        e->hi = e->pe[i] > e->hi ? e->pe[i] : e->hi;
     }
     qsort_r(e->ord, e->nper, sizeof(*e->ord), ord_cmp_r, e);
     for (size_t i = 0; i < e->nper; i++) {
@@ -505,202 +1382,43 @@ periods_init(eng_t *e, const kpi_query_t *q, bool baseline)
     return 0;
 }
 
-/* ---- the index ---- */
-
-static bool
-rec_usable(const eng_t *e, const kpi_record_t *kr)
-{
-    const psy_record_t *r = &kr->rec;
-
-    return !r->is_void && kr->center < e->conf->ncenters && r->type > PSY_REC_NONE &&
-           r->type < PSY_REC__COUNT && r->time != PSY_TIME_NONE && r->time <= e->as_of;
-}
-
-/*
- * One pass over the records: the usable ones listed by type, and a dense
- * patient id for every record that a distinct count or a stay needs. Later
- * passes walk only the lists they need.
- */
-static int
-index_build(eng_t *e)
-{
-    const kpi_records_t *r = e->recs;
-    htab_t h = {0};
-    uint8_t(*pats)[PSY_PSEUDONYM_LEN] = NULL; /* per patient id: its pseudonym */
-    size_t np = 0, cap = 0, n = r->count ? r->count : 1;
-    int rc = -ENOMEM;
-
-    for (int t = 0; t < PSY_REC__COUNT; t++)
-        if (!(e->lst[t] = malloc(n * sizeof(*e->lst[t]))))
-            return -ENOMEM;
-    e->pid = malloc(n * sizeof(*e->pid));
-    if (!e->pid || htab_init(&h, r->count) < 0)
-        goto out;
-    for (size_t i = 0; i < r->count; i++) {
-        const kpi_record_t *kr = &r->items[i];
-        const psy_record_t *rec = &kr->rec;
-
-        e->pid[i] = NONE32;
-        if (!rec_usable(e, kr))
-            continue;
-        e->lst[rec->type][e->nlst[rec->type]++] = (uint32_t)i;
-        if (!rec->has_patient || (rec->type != PSY_REC_ADMISSION && rec->type != PSY_REC_COERCION &&
-                                  rec->type != PSY_REC_CONSULTATION))
-            continue;
-        uint64_t hash = hash_bytes(UINT64_C(0xcbf29ce484222325), rec->patient, PSY_PSEUDONYM_LEN);
-        uint32_t hi = (uint32_t)(hash >> 32);
-        size_t s = (size_t)hash & h.mask;
-        for (;;) {
-            hslot_t *sl = &h.slot[s];
-
-            if (!sl->v) {
-                if (np == cap) {
-                    size_t ncap = cap ? cap * 2 : 1024;
-                    void *nv = realloc(pats, ncap * sizeof(*pats));
-
-                    if (!nv)
-                        goto out;
-                    pats = nv;
-                    cap = ncap;
-                }
-                memcpy(pats[np], rec->patient, PSY_PSEUDONYM_LEN);
-                sl->h = hi;
-                sl->v = (uint32_t)++np;
-                e->pid[i] = (uint32_t)(np - 1);
-                break;
-            }
-            if (sl->h == hi && memcmp(pats[sl->v - 1], rec->patient, PSY_PSEUDONYM_LEN) == 0) {
-                e->pid[i] = sl->v - 1;
-                break;
-            }
-            s = (s + 1) & h.mask;
-        }
-    }
-    e->npatients = np;
-    rc = 0;
-out:
-    free(pats);
-    free(h.slot);
-    return rc;
-}
-
 /* ---- the passes ---- */
 
-/* Counts a record left out as inconsistent, by its time. */
+/* Records, and records left out as inconsistent, by their time. */
 static void
-incons_at(eng_t *e, const kpi_record_t *kr)
+records_count(eng_t *e)
 {
-    size_t n = periods_at(e, kr->rec.time);
+    const kpi_model_t *m = e->m;
+    size_t R = e->nslots - 1;
 
-    for (size_t k = 0; k < n; k++) {
-        acc_at(e, e->hits[k], kr->center)->incons++;
-        acc_at(e, e->hits[k], e->nslots - 1)->incons++;
-    }
-}
+    for (size_t i = 0; i < m->h.nrec; i++) {
+        size_t n = periods_at(e, m->rec[i].time);
 
-/* True when record a comes before record b: earlier time, ties the smaller id. */
-static bool
-rec_before(const psy_record_t *a, const psy_record_t *b)
-{
-    if (a->time != b->time)
-        return a->time < b->time;
-    return strcmp(a->id, b->id) < 0;
-}
-
-/*
- * Builds the contacts: the earliest admission of each (center, contact id)
- * forms it, its earliest discharge not before the admission ends it; every
- * other admission and discharge naming it is inconsistent.
- */
-static int
-contacts_build(eng_t *e)
-{
-    const kpi_records_t *r = e->recs;
-    size_t nadm = e->nlst[PSY_REC_ADMISSION];
-    uint32_t *cadm = NULL;
-    htab_t h = {0};
-    int rc = -ENOMEM;
-
-    e->contacts = calloc(nadm ? nadm : 1, sizeof(*e->contacts));
-    cadm = calloc(nadm ? nadm : 1, sizeof(*cadm));
-    if (!e->contacts || !cadm || htab_init(&h, nadm) < 0)
-        goto out;
-    for (size_t j = 0; j < nadm; j++) {
-        size_t i = e->lst[PSY_REC_ADMISSION][j];
-        const kpi_record_t *kr = &r->items[i];
-        hslot_t *s = htab_slot(&h, e, cadm, kr->center, contact_of(&kr->rec), contact_of);
-        if (!s->v) {
-            contact_t *c = &e->contacts[e->ncontacts];
-
-            c->adm = (uint32_t)i;
-            c->disc = NONE32;
-            c->center = kr->center;
-            cadm[e->ncontacts] = (uint32_t)i;
-            s->v = (uint32_t)++e->ncontacts;
-            continue;
-        }
-        contact_t *c = &e->contacts[s->v - 1];
-        if (rec_before(&kr->rec, &r->items[c->adm].rec)) {
-            incons_at(e, &r->items[c->adm]);
-            c->adm = (uint32_t)i;
-            cadm[s->v - 1] = (uint32_t)i;
-        } else {
-            incons_at(e, kr);
+        for (size_t k = 0; k < n; k++) {
+            acc_at(e, e->hits[k], m->rec[i].center)->records++;
+            acc_at(e, e->hits[k], R)->records++;
         }
     }
-    for (size_t i = 0; i < e->ncontacts; i++) {
-        contact_t *c = &e->contacts[i];
-        const psy_record_t *a = &r->items[c->adm].rec;
+    for (size_t i = 0; i < m->h.ninc; i++) {
+        size_t n = periods_at(e, m->inc[i].time);
 
-        c->start = a->time;
-        c->end = PSY_TIME_NONE;
-        c->pid = e->pid[c->adm];
-    }
-    for (size_t j = 0; j < e->nlst[PSY_REC_DISCHARGE]; j++) {
-        size_t i = e->lst[PSY_REC_DISCHARGE][j];
-        const kpi_record_t *kr = &r->items[i];
-        hslot_t *s = htab_slot(&h, e, cadm, kr->center, kr->rec.contact, contact_of);
-        if (!s->v || kr->rec.time < e->contacts[s->v - 1].start) {
-            incons_at(e, kr);
-            continue;
-        }
-        contact_t *c = &e->contacts[s->v - 1];
-        if (c->disc == NONE32) {
-            c->disc = (uint32_t)i;
-        } else if (rec_before(&kr->rec, &r->items[c->disc].rec)) {
-            incons_at(e, &r->items[c->disc]);
-            c->disc = (uint32_t)i;
-        } else {
-            incons_at(e, kr);
+        for (size_t k = 0; k < n; k++) {
+            acc_at(e, e->hits[k], m->inc[i].center)->incons++;
+            acc_at(e, e->hits[k], R)->incons++;
         }
     }
-    for (size_t i = 0; i < e->ncontacts; i++)
-        if (e->contacts[i].disc != NONE32)
-            e->contacts[i].end = r->items[e->contacts[i].disc].rec.time;
-    rc = 0;
-out:
-    free(cadm);
-    free(h.slot);
-    return rc;
-}
-
-static bool
-legal_involuntary(psy_legal_t l)
-{
-    return l == PSY_LEGAL_INVOLUNTARY_RED || l == PSY_LEGAL_INVOLUNTARY_YELLOW;
 }
 
 /* Admissions, discharges, self-discharges and bed days of every contact. */
 static void
 contacts_count(eng_t *e)
 {
-    const kpi_records_t *r = e->recs;
+    const kpi_model_t *m = e->m;
     size_t R = e->nslots - 1, n;
 
-    for (size_t i = 0; i < e->ncontacts; i++) {
-        const contact_t *c = &e->contacts[i];
-        const psy_record_t *a = &r->items[c->adm].rec;
-        bool invol = legal_involuntary(a->legal);
+    for (size_t i = 0; i < m->h.ncontacts; i++) {
+        const mcontact_t *c = &m->contacts[i];
+        bool invol = c->flags & MC_INVOL;
         bool open = c->end == PSY_TIME_NONE;
         psy_time_t end = open ? e->as_of : c->end;
 
@@ -712,7 +1430,7 @@ contacts_count(eng_t *e)
             acc_at(e, e->hits[k], R)->invol += invol;
         }
         if (!open) {
-            bool self = r->items[c->disc].rec.outcome == PSY_OUTCOME_SELF_DISCHARGE;
+            bool self = c->flags & MC_SELF;
 
             n = periods_at(e, c->end);
             for (size_t k = 0; k < n; k++) {
@@ -738,76 +1456,58 @@ contacts_count(eng_t *e)
     }
 }
 
-static bool
-coercion_counts(const psy_record_t *r)
-{
-    return r->coercion > PSY_COERCION_NONE && r->coercion < PSY_COERCION__COUNT &&
-           !(r->coercion == PSY_COERCION_BELT && r->voluntary);
-}
-
-static bool
-coercion_intrusive(psy_coercion_t k)
-{
-    return k == PSY_COERCION_BELT || k == PSY_COERCION_PHYSICAL_RESTRAINT ||
-           k == PSY_COERCION_SEDATIVE_MEDICATION;
-}
-
-/* Records, coercion episodes and consultations: the per-record sums. */
+/* Coercion episodes and consultations: the per-event sums. */
 static int
-records_count(eng_t *e)
+episodes_count(eng_t *e)
 {
-    const kpi_records_t *r = e->recs;
+    const kpi_model_t *m = e->m;
     size_t R = e->nslots - 1;
 
-    for (int t = 1; t < PSY_REC__COUNT; t++)
-        for (size_t ti = 0; ti < e->nlst[t]; ti++) {
-            const kpi_record_t *kr = &r->items[e->lst[t][ti]];
-            const psy_record_t *rec = &kr->rec;
-            size_t n = periods_at(e, rec->time);
-            for (size_t k = 0; k < n; k++) {
-                acc_at(e, e->hits[k], kr->center)->records++;
-                acc_at(e, e->hits[k], R)->records++;
-            }
-            if (rec->type == PSY_REC_COERCION && coercion_counts(rec)) {
-                int kind = (int)rec->coercion - 1;
-                bool intr = coercion_intrusive(rec->coercion);
-                /* An end after as_of does not exist yet. */
-                bool ended = rec->end != PSY_TIME_NONE && rec->end <= e->as_of;
-                bool belt = rec->coercion == PSY_COERCION_BELT;
-                bool over48 = belt && ended && rec->end - rec->time > 48 * PSY_HOUR;
+    for (size_t i = 0; i < m->h.ncoerc; i++) {
+        const mcoerc_t *x = &m->coerc[i];
+        size_t n = periods_at(e, x->time);
 
-                for (size_t k = 0; k < n; k++) {
-                    size_t slots[2] = {kr->center, R};
+        if (!n)
+            continue;
+        int kind = (int)x->kind - 1;
+        bool intr = coercion_intrusive((psy_coercion_t)x->kind);
+        /* An end after as_of does not exist yet. */
+        bool ended = x->end != PSY_TIME_NONE && x->end <= e->as_of;
+        bool belt = x->kind == PSY_COERCION_BELT;
+        bool over48 = belt && ended && x->end - x->time > 48 * PSY_HOUR;
 
-                    for (int j = 0; j < 2; j++) {
-                        acc_t *a = acc_at(e, e->hits[k], slots[j]);
+        for (size_t k = 0; k < n; k++) {
+            size_t slots[2] = {x->center, R};
 
-                        a->episodes[kind]++;
-                        a->intr_ep += intr;
-                        a->belt48 += over48;
-                    }
-                }
-                if (belt && ended &&
-                    median_at(e, M_BELT, rec->time, kr->center,
-                              (double)(rec->end - rec->time) / (double)PSY_HOUR) < 0)
-                    return -ENOMEM;
-            } else if (rec->type == PSY_REC_CONSULTATION) {
-                bool rk = rec->role > PSY_ROLE_NONE && rec->role < PSY_ROLE__COUNT &&
-                          rec->consult > PSY_CONSULT_NONE && rec->consult < PSY_CONSULT__COUNT;
+            for (int j = 0; j < 2; j++) {
+                acc_t *a = acc_at(e, e->hits[k], slots[j]);
 
-                for (size_t k = 0; k < n; k++) {
-                    size_t slots[2] = {kr->center, R};
-
-                    for (int j = 0; j < 2; j++) {
-                        acc_t *a = acc_at(e, e->hits[k], slots[j]);
-
-                        a->consult++;
-                        if (rk)
-                            a->consult_rk[rec->role - 1][rec->consult - 1]++;
-                    }
-                }
+                a->episodes[kind]++;
+                a->intr_ep += intr;
+                a->belt48 += over48;
             }
         }
+        if (belt && ended &&
+            median_at(e, M_BELT, x->time, x->center,
+                      (double)(x->end - x->time) / (double)PSY_HOUR) < 0)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->h.nconsult; i++) {
+        const mconsult_t *s = &m->consult[i];
+        size_t n = periods_at(e, s->time);
+
+        for (size_t k = 0; k < n; k++) {
+            size_t slots[2] = {s->center, R};
+
+            for (int j = 0; j < 2; j++) {
+                acc_t *a = acc_at(e, e->hits[k], slots[j]);
+
+                a->consult++;
+                if (s->role)
+                    a->consult_rk[s->role - 1][s->consult - 1]++;
+            }
+        }
+    }
     return 0;
 }
 
@@ -837,56 +1537,16 @@ tbound(const psy_time_t *t, const uint32_t *ord, size_t n, psy_time_t v, bool st
     return a;
 }
 
-/*
- * Waiting time: each referral matched with its earliest treatment start at
- * the same center not before it; the starts, their waits, and the referrals
- * overdue at min(P end, as_of) of every period.
- */
+/* Treatment starts, their waits, and the referrals overdue at min(P end, as_of) of every period. */
 static int
 referrals_count(eng_t *e)
 {
-    const kpi_records_t *r = e->recs;
-    size_t nref = 0, R = e->nslots - 1, ns = e->nslots;
-    htab_t h = {0};
-    uint32_t *match = NULL, *ordT = NULL, *refs = NULL;
+    const kpi_model_t *m = e->m;
+    size_t R = e->nslots - 1, ns = e->nslots;
+    uint32_t *ordT = NULL;
     psy_time_t *tP = NULL;
     int64_t *diff = NULL;
     int rc = -ENOMEM;
-
-    nref = e->nlst[PSY_REC_REFERRAL];
-    refs = malloc((nref ? nref : 1) * sizeof(*refs));
-    match = malloc((nref ? nref : 1) * sizeof(*match));
-    if (!refs || !match || htab_init(&h, nref) < 0)
-        goto out;
-    nref = 0;
-    for (size_t j = 0; j < e->nlst[PSY_REC_REFERRAL]; j++) {
-        size_t i = e->lst[PSY_REC_REFERRAL][j];
-        const kpi_record_t *kr = &r->items[i];
-        hslot_t *s = htab_slot(&h, e, refs, kr->center, kr->rec.id, id_of);
-        if (s->v) /* Ids are unique per center; a second one cannot occur after corrections. */
-            continue;
-        refs[nref] = (uint32_t)i;
-        match[nref] = NONE32;
-        s->v = (uint32_t)++nref;
-    }
-    for (size_t j = 0; j < e->nlst[PSY_REC_TREATMENT_START]; j++) {
-        size_t i = e->lst[PSY_REC_TREATMENT_START][j];
-        const kpi_record_t *kr = &r->items[i];
-        hslot_t *s = htab_slot(&h, e, refs, kr->center, kr->rec.referral, id_of);
-        if (!s->v || kr->rec.time < r->items[refs[s->v - 1]].rec.time) {
-            incons_at(e, kr);
-            continue;
-        }
-        uint32_t *m = &match[s->v - 1];
-        if (*m == NONE32) {
-            *m = (uint32_t)i;
-        } else if (rec_before(&kr->rec, &r->items[*m].rec)) {
-            incons_at(e, &r->items[*m]);
-            *m = (uint32_t)i;
-        } else {
-            incons_at(e, kr);
-        }
-    }
 
     tP = malloc((e->nper ? e->nper : 1) * sizeof(*tP));
     ordT = malloc((e->nper ? e->nper : 1) * sizeof(*ordT));
@@ -899,16 +1559,15 @@ referrals_count(eng_t *e)
     }
     qsort_r(ordT, e->nper, sizeof(*ordT), tcmp_r, tP);
 
-    for (size_t i = 0; i < nref; i++) {
-        const kpi_record_t *ref = &r->items[refs[i]];
+    for (size_t i = 0; i < m->h.nref; i++) {
+        const mref_t *ref = &m->refs[i];
         psy_time_t treated = INT64_MAX;
 
-        if (match[i] != NONE32) {
-            const psy_record_t *ts = &r->items[match[i]].rec;
-            psy_time_t wait = ts->time - ref->rec.time;
-            size_t n = periods_at(e, ts->time);
+        if (ref->start != PSY_TIME_NONE) {
+            psy_time_t wait = ref->start - ref->ref;
+            size_t n = periods_at(e, ref->start);
 
-            treated = ts->time;
+            treated = ref->start;
             for (size_t k = 0; k < n; k++) {
                 size_t slots[2] = {ref->center, R};
 
@@ -919,11 +1578,12 @@ referrals_count(eng_t *e)
                     a->wait60 += wait <= 60 * PSY_DAY;
                 }
             }
-            if (median_at(e, M_WAIT, ts->time, ref->center, (double)wait / (double)PSY_DAY) < 0)
+            if (n &&
+                median_at(e, M_WAIT, ref->start, ref->center, (double)wait / (double)PSY_DAY) < 0)
                 goto out;
         }
         /* Overdue at t exactly when referral + 60 days < t < the treatment start. */
-        size_t lo = tbound(tP, ordT, e->nper, ref->rec.time + 60 * PSY_DAY, true);
+        size_t lo = tbound(tP, ordT, e->nper, ref->ref + 60 * PSY_DAY, true);
         size_t hi = tbound(tP, ordT, e->nper, treated, false);
         if (lo < hi) {
             diff[lo * ns + ref->center]++;
@@ -942,255 +1602,87 @@ referrals_count(eng_t *e)
     }
     rc = 0;
 out:
-    free(h.slot);
-    free(refs);
-    free(match);
     free(tP);
     free(ordT);
     free(diff);
     return rc;
 }
 
-/* ---- patients: distinct counts and stays ---- */
-
-enum { EV_CONTACT, EV_COERCION, EV_CONSULT };
-
-typedef struct {
-    uint32_t pid;
-    uint32_t idx;
-    uint8_t type;
-} pev_t;
-
-typedef struct {
-    psy_time_t start, end; /* end is meaningless while open */
-    bool open;
-    uint32_t first, last; /* contact indexes */
-} stay_t;
-
 /*
- * The merge order of kpis.md: start, then earlier end (open last), then
- * center id, then contact id.
+ * Index discharges and what followed them. The patient's open stay, when
+ * there is one, comes after every closed one and counts once it is 12 hours
+ * old at as_of.
  */
 static int
-stay_cmp_r(const void *a, const void *b, void *arg)
+index_count(eng_t *e)
 {
-    const eng_t *e = arg;
-    const contact_t *x = &e->contacts[*(const uint32_t *)a];
-    const contact_t *y = &e->contacts[*(const uint32_t *)b];
-    int c;
+    const kpi_model_t *m = e->m;
 
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    bool xo = x->end == PSY_TIME_NONE, yo = y->end == PSY_TIME_NONE;
-    if (xo != yo)
-        return xo ? 1 : -1;
-    if (!xo && x->end != y->end)
-        return x->end < y->end ? -1 : 1;
-    c = strcmp(e->conf->centers[x->center].id, e->conf->centers[y->center].id);
-    if (c)
-        return c;
-    return strcmp(contact_of(&e->recs->items[x->adm].rec), contact_of(&e->recs->items[y->adm].rec));
-}
+    for (size_t i = 0; i < m->h.nindex; i++) {
+        const mindex_t *ix = &m->index[i];
+        size_t n = periods_at(e, ix->end);
 
-/* Merges one patient's contacts (sorted) into stays; returns their number. */
-static size_t
-stays_merge(const eng_t *e, const uint32_t *cs, size_t n, stay_t *st)
-{
-    size_t ns = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        const contact_t *c = &e->contacts[cs[i]];
-        bool open = c->end == PSY_TIME_NONE;
-        stay_t *s = ns ? &st[ns - 1] : NULL;
-
-        if (s && (s->open || c->start <= s->end + 4 * PSY_HOUR)) {
-            if (open) {
-                s->open = true;
-                s->last = cs[i];
-            } else if (!s->open && c->end >= s->end) {
-                s->end = c->end;
-                s->last = cs[i];
-            }
+        if (!n)
             continue;
-        }
-        s = &st[ns++];
-        s->start = c->start;
-        s->end = open ? PSY_TIME_NONE : c->end;
-        s->open = open;
-        s->first = s->last = cs[i];
-    }
-    return ns;
-}
+        bool open_q = ix->open_start != PSY_TIME_NONE && e->as_of - ix->open_start >= 12 * PSY_HOUR;
+        psy_time_t next_q = ix->next_q != PSY_TIME_NONE ? ix->next_q
+                            : open_q                    ? ix->open_start
+                                                        : PSY_TIME_NONE;
+        psy_time_t next_qa = ix->next_qa != PSY_TIME_NONE ? ix->next_qa
+                             : open_q && ix->open_acute   ? ix->open_start
+                                                          : PSY_TIME_NONE;
+        bool r30 = next_qa != PSY_TIME_NONE && next_qa - ix->end <= 30 * PSY_DAY;
+        bool r7 = next_qa != PSY_TIME_NONE && next_qa - ix->end <= 7 * PSY_DAY;
 
-static bool
-stay_qualifies(const eng_t *e, const stay_t *s)
-{
-    return (s->open ? e->as_of : s->end) - s->start >= 12 * PSY_HOUR;
-}
+        for (size_t k = 0; k < n; k++) {
+            size_t slots[2] = {ix->center, e->nslots - 1};
 
-/* Index discharges of one patient's stays and what followed them. */
-static int
-stays_count(eng_t *e, const stay_t *st, size_t ns)
-{
-    const kpi_records_t *r = e->recs;
-    psy_time_t next_q = PSY_TIME_NONE, next_qa = PSY_TIME_NONE;
+            for (int j = 0; j < 2; j++) {
+                acc_t *a = acc_at(e, e->hits[k], slots[j]);
 
-    for (size_t i = ns; i-- > 0;) {
-        const stay_t *s = &st[i];
-        bool q = stay_qualifies(e, s);
-
-        if (q && !s->open) {
-            const contact_t *last = &e->contacts[s->last];
-            psy_outcome_t out = r->items[last->disc].rec.outcome;
-
-            if (out != PSY_OUTCOME_DEATH && out != PSY_OUTCOME_TRANSFER) {
-                size_t n = periods_at(e, s->end);
-                bool r30 = next_qa != PSY_TIME_NONE && next_qa - s->end <= 30 * PSY_DAY;
-                bool r7 = next_qa != PSY_TIME_NONE && next_qa - s->end <= 7 * PSY_DAY;
-
-                for (size_t k = 0; k < n; k++) {
-                    size_t slots[2] = {last->center, e->nslots - 1};
-
-                    for (int j = 0; j < 2; j++) {
-                        acc_t *a = acc_at(e, e->hits[k], slots[j]);
-
-                        a->index_disch++;
-                        a->readm30 += r30;
-                        a->readm7 += r7;
-                    }
-                }
-                if (next_q != PSY_TIME_NONE && next_q - s->end <= 365 * PSY_DAY &&
-                    median_at(e, M_READM, s->end, last->center,
-                              (double)(next_q - s->end) / (double)PSY_DAY) < 0)
-                    return -ENOMEM;
+                a->index_disch++;
+                a->readm30 += r30;
+                a->readm7 += r7;
             }
         }
-        if (q) {
-            next_q = s->start;
-            if (r->items[e->contacts[s->first].adm].rec.mode == PSY_MODE_ACUTE)
-                next_qa = s->start;
-        }
+        if (next_q != PSY_TIME_NONE && next_q - ix->end <= 365 * PSY_DAY &&
+            median_at(e, M_READM, ix->end, ix->center,
+                      (double)(next_q - ix->end) / (double)PSY_DAY) < 0)
+            return -ENOMEM;
     }
     return 0;
 }
 
-static int
+/* Distinct patients: each patient's contacts, episodes and consultations together. */
+static void
 patients_count(eng_t *e)
 {
-    const kpi_records_t *r = e->recs;
-    size_t nev = 0, maxc = 0;
-    pev_t *ev = NULL, *sorted = NULL;
-    uint32_t *cnt = NULL, *cs = NULL;
-    stay_t *st = NULL;
-    int rc = -ENOMEM;
+    const kpi_model_t *m = e->m;
 
-    for (size_t i = 0; i < e->ncontacts; i++)
-        nev += e->contacts[i].pid != NONE32;
-    nev += e->nlst[PSY_REC_COERCION] + e->nlst[PSY_REC_CONSULTATION];
-    ev = malloc((nev ? nev : 1) * sizeof(*ev));
-    sorted = malloc((nev ? nev : 1) * sizeof(*sorted));
-    cnt = calloc(e->npatients + 1, sizeof(*cnt));
-    if (!ev || !sorted || !cnt)
-        goto out;
-    nev = 0;
-    for (size_t i = 0; i < e->ncontacts; i++)
-        if (e->contacts[i].pid != NONE32)
-            ev[nev++] = (pev_t){e->contacts[i].pid, (uint32_t)i, EV_CONTACT};
-    for (size_t j = 0; j < e->nlst[PSY_REC_COERCION]; j++) {
-        uint32_t i = e->lst[PSY_REC_COERCION][j];
+    for (uint32_t pid = 0; pid < m->h.npatients; pid++) {
+        for (uint32_t i = m->coff[pid]; i < m->coff[pid + 1]; i++) {
+            const mcontact_t *c = &m->contacts[i];
+            psy_time_t end = c->end == PSY_TIME_NONE ? e->as_of : c->end;
+            size_t n = periods_meeting(e, c->start, end);
 
-        if (e->pid[i] != NONE32 && coercion_counts(&r->items[i].rec))
-            ev[nev++] = (pev_t){e->pid[i], i, EV_COERCION};
-    }
-    for (size_t j = 0; j < e->nlst[PSY_REC_CONSULTATION]; j++) {
-        uint32_t i = e->lst[PSY_REC_CONSULTATION][j];
-
-        if (e->pid[i] != NONE32)
-            ev[nev++] = (pev_t){e->pid[i], i, EV_CONSULT};
-    }
-    /* Counting sort by patient, so that each patient's events are adjacent. */
-    for (size_t i = 0; i < nev; i++)
-        cnt[ev[i].pid + 1]++;
-    for (size_t p = 0; p < e->npatients; p++) {
-        cnt[p + 1] += cnt[p];
-    }
-    for (size_t i = 0; i < nev; i++)
-        sorted[cnt[ev[i].pid]++] = ev[i];
-    free(ev);
-    ev = NULL;
-
-    for (size_t i = 0; i < nev;) {
-        size_t j = i, nc = 0;
-
-        while (j < nev && sorted[j].pid == sorted[i].pid)
-            j++;
-        if (j - i > maxc) {
-            maxc = j - i;
-            free(cs);
-            free(st);
-            cs = malloc(maxc * sizeof(*cs));
-            st = malloc(maxc * sizeof(*st));
-            if (!cs || !st)
-                goto out;
-        }
-        for (size_t k = i; k < j; k++) {
-            const pev_t *v = &sorted[k];
-            uint32_t pid = v->pid;
-
-            if (v->type == EV_CONTACT) {
-                const contact_t *c = &e->contacts[v->idx];
-                psy_time_t end = c->end == PSY_TIME_NONE ? e->as_of : c->end;
-                size_t n = periods_meeting(e, c->start, end);
-
-                for (size_t h = 0; h < n; h++) {
-                    distinct_add(e, D_PATIENTS, e->hits[h], c->center, pid);
-                    distinct_add(e, D_PATIENTS, e->hits[h], e->nslots - 1, pid);
-                }
-                if (legal_involuntary(r->items[c->adm].rec.legal))
-                    distinct_at(e, D_COERCED, c->start, c->center, pid);
-                cs[nc++] = v->idx;
-            } else if (v->type == EV_COERCION) {
-                const kpi_record_t *kr = &r->items[v->idx];
-
-                distinct_at(e, D_PERSONS + (int)kr->rec.coercion - 1, kr->rec.time, kr->center,
-                            pid);
-                if (coercion_intrusive(kr->rec.coercion))
-                    distinct_at(e, D_INTR, kr->rec.time, kr->center, pid);
-                distinct_at(e, D_COERCED, kr->rec.time, kr->center, pid);
-            } else {
-                const kpi_record_t *kr = &r->items[v->idx];
-
-                distinct_at(e, D_CONSULTED, kr->rec.time, kr->center, pid);
+            for (size_t h = 0; h < n; h++) {
+                distinct_add(e, D_PATIENTS, e->hits[h], c->center, pid);
+                distinct_add(e, D_PATIENTS, e->hits[h], e->nslots - 1, pid);
             }
+            if (c->flags & MC_INVOL)
+                distinct_at(e, D_COERCED, c->start, c->center, pid);
         }
-        if (nc) {
-            /* Most patients have a handful of contacts: insertion sort beats qsort there. */
-            if (nc <= 16) {
-                for (size_t x = 1; x < nc; x++) {
-                    uint32_t c = cs[x];
-                    size_t y = x;
+        for (uint32_t i = m->xoff[pid]; i < m->xoff[pid + 1]; i++) {
+            const mcoerc_t *x = &m->coerc[i];
 
-                    for (; y > 0 && stay_cmp_r(&cs[y - 1], &c, e) > 0; y--)
-                        cs[y] = cs[y - 1];
-                    cs[y] = c;
-                }
-            } else {
-                qsort_r(cs, nc, sizeof(*cs), stay_cmp_r, e);
-            }
-            size_t nst = stays_merge(e, cs, nc, st);
-            if (stays_count(e, st, nst) < 0)
-                goto out;
+            distinct_at(e, D_PERSONS + (int)x->kind - 1, x->time, x->center, pid);
+            if (coercion_intrusive((psy_coercion_t)x->kind))
+                distinct_at(e, D_INTR, x->time, x->center, pid);
+            distinct_at(e, D_COERCED, x->time, x->center, pid);
         }
-        i = j;
+        for (uint32_t i = m->soff[pid]; i < m->soff[pid + 1]; i++)
+            distinct_at(e, D_CONSULTED, m->consult[i].time, m->consult[i].center, pid);
     }
-    rc = 0;
-out:
-    free(ev);
-    free(sorted);
-    free(cnt);
-    free(cs);
-    free(st);
-    return rc;
 }
 
 /* ---- rows ---- */
@@ -1503,14 +1995,10 @@ eng_free(eng_t *e)
         free(e->med_val[w]);
         free(e->med_n[w]);
     }
-    free(e->pid);
-    for (int t = 0; t < PSY_REC__COUNT; t++)
-        free(e->lst[t]);
-    free(e->contacts);
 }
 
 int
-kpi_compute(const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_rows, size_t *ret_n)
+kpi_model_compute(const kpi_model_t *m, const kpi_query_t *q, kpi_row_t **ret_rows, size_t *ret_n)
 {
     eng_t e = {0};
     bool want_target = false;
@@ -1518,12 +2006,13 @@ kpi_compute(const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_row
     size_t nrows, i = 0;
     int rc;
 
-    if (!recs || !ret_rows || !ret_n || !query_valid(q) || recs->count >= UINT32_MAX)
+    if (!m || !ret_rows || !ret_n || !query_valid(q) || q->conf->ncenters != m->h.ncenters ||
+        !kpi_model_covers(m, q->as_of))
         return -EINVAL;
     for (size_t k = 0; k < q->nkpis; k++)
         want_target |=
             q->kpis[k] == K_BASELINE || q->kpis[k] == K_REDUCTION || q->kpis[k] == K_ON_TRACK;
-    e.recs = recs;
+    e.m = m;
     e.conf = q->conf;
     e.as_of = q->as_of;
     e.nslots = q->conf->ncenters + 1;
@@ -1535,11 +2024,11 @@ kpi_compute(const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_row
     e.stamp = calloc((size_t)D__COUNT * e.nper * e.nslots + 1, sizeof(*e.stamp));
     if (!e.acc || !e.stamp)
         goto out;
-    if ((rc = index_build(&e)) < 0 || (rc = contacts_build(&e)) < 0)
-        goto out;
+    records_count(&e);
     contacts_count(&e);
-    if ((rc = records_count(&e)) < 0 || (rc = referrals_count(&e)) < 0 ||
-        (rc = patients_count(&e)) < 0 || (rc = medians_finish(&e)) < 0)
+    patients_count(&e);
+    if ((rc = episodes_count(&e)) < 0 || (rc = referrals_count(&e)) < 0 ||
+        (rc = index_count(&e)) < 0 || (rc = medians_finish(&e)) < 0)
         goto out;
 
     nrows = q->nperiods * q->nlevels * q->nkpis;
@@ -1566,5 +2055,21 @@ kpi_compute(const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_row
 out:
     free(rows);
     eng_free(&e);
+    return rc;
+}
+
+int
+kpi_compute(const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_rows, size_t *ret_n)
+{
+    kpi_model_t *m;
+    int rc;
+
+    if (!recs || !ret_rows || !ret_n || !query_valid(q) || recs->count >= UINT32_MAX)
+        return -EINVAL;
+    m = kpi_model_new(recs, q->conf, q->as_of);
+    if (!m)
+        return errno == EINVAL ? -EINVAL : -ENOMEM;
+    rc = kpi_model_compute(m, q, ret_rows, ret_n);
+    kpi_model_destroy(&m);
     return rc;
 }

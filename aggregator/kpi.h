@@ -101,4 +101,47 @@ typedef struct {
 int kpi_compute(const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_rows,
                 size_t *ret_n);
 
+/*
+ * A prepared model: the registrations of recs whose time is at or before
+ * `cutoff`, joined once (patients, contacts, stays, referral matches) into
+ * compact tables that no longer refer to recs. kpi_compute() is
+ * kpi_model_new(recs, conf, as_of) then kpi_model_compute(); a caller that
+ * answers many queries from one data generation builds the model once.
+ *
+ * A model answers a query at as_of exactly when it holds the same records
+ * as a model built for as_of would: as_of is at or after the latest record
+ * in it and before the earliest record it left out (kpi_model_covers). So a
+ * model built with cutoff INT64_MAX answers every as_of from the latest
+ * record on, "now" included. conf must list the same centers, in the same
+ * order, at build and at query time.
+ */
+typedef struct kpi_model kpi_model_t;
+
+/* Returns NULL with errno set (EINVAL, ENOMEM). Caller owns the model and must destroy it. */
+kpi_model_t *kpi_model_new(const kpi_records_t *recs, const psy_agg_conf_t *conf,
+                           psy_time_t cutoff);
+/* Frees the model and NULLs *m. Accepts NULL. */
+void kpi_model_destroy(kpi_model_t **m);
+/* True when kpi_model_compute() can answer a query at as_of. */
+bool kpi_model_covers(const kpi_model_t *m, psy_time_t as_of);
+/*
+ * As kpi_compute(), from the model. Returns 0, -EINVAL for a bad query, a
+ * query the model does not cover or another number of centers, -ENOMEM.
+ */
+int kpi_model_compute(const kpi_model_t *m, const kpi_query_t *q, kpi_row_t **ret_rows,
+                      size_t *ret_n);
+
+/*
+ * The model as bytes (native byte order, for a cache file on this machine):
+ * kpi_model_write hands them to write(ctx, p, n) in pieces and returns 0 or
+ * the first negative value write returned. kpi_model_from_buffer checks
+ * every count, offset and center index of len bytes at buf (8-byte
+ * aligned) and returns a model whose tables point into buf, which must stay
+ * unchanged until the model is destroyed; NULL when the bytes are not a
+ * whole, valid model or on ENOMEM.
+ */
+int kpi_model_write(const kpi_model_t *m, int (*write)(void *ctx, const void *p, size_t n),
+                    void *ctx);
+kpi_model_t *kpi_model_from_buffer(const void *buf, size_t len);
+
 #endif
