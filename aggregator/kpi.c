@@ -1038,6 +1038,13 @@ kpi_model_write(const kpi_model_t *m, int (*write)(void *ctx, const void *p, siz
     return 0;
 }
 
+/* A time the arithmetic of the passes cannot overflow on: within some 36,000 years of 1970. */
+static bool
+time_ok(psy_time_t t, bool none_ok)
+{
+    return (none_ok && t == PSY_TIME_NONE) || (t > -(INT64_C(1) << 60) && t < (INT64_C(1) << 60));
+}
+
 /*
  * Checks every count and offset, so that a damaged file gives NULL rather
  * than a read out of bounds: counts must add up to the length exactly, and
@@ -1085,29 +1092,36 @@ kpi_model_from_buffer(const void *buf, size_t len)
             goto bad;
     }
     for (size_t i = 0; i < m->h.ncontacts; i++)
-        if (m->contacts[i].center >= m->h.ncenters)
+        if (m->contacts[i].center >= m->h.ncenters || !time_ok(m->contacts[i].start, false) ||
+            !time_ok(m->contacts[i].end, true))
             goto bad;
     for (size_t i = 0; i < m->h.ncoerc; i++)
         if (m->coerc[i].center >= m->h.ncenters || m->coerc[i].kind < 1 ||
-            m->coerc[i].kind >= PSY_COERCION__COUNT)
+            m->coerc[i].kind >= PSY_COERCION__COUNT || !time_ok(m->coerc[i].time, false) ||
+            !time_ok(m->coerc[i].end, true))
             goto bad;
     for (size_t i = 0; i < m->h.nconsult; i++)
-        if (m->consult[i].center >= m->h.ncenters || m->consult[i].role >= PSY_ROLE__COUNT ||
-            m->consult[i].consult >= PSY_CONSULT__COUNT ||
+        if (m->consult[i].center >= m->h.ncenters || !time_ok(m->consult[i].time, false) ||
+            m->consult[i].role >= PSY_ROLE__COUNT || m->consult[i].consult >= PSY_CONSULT__COUNT ||
             (m->consult[i].role == 0) != (m->consult[i].consult == 0))
             goto bad;
     for (size_t i = 0; i < m->h.nrec; i++)
-        if (m->rec[i].center >= m->h.ncenters)
+        if (m->rec[i].center >= m->h.ncenters || !time_ok(m->rec[i].time, false))
             goto bad;
     for (size_t i = 0; i < m->h.ninc; i++)
-        if (m->inc[i].center >= m->h.ncenters)
+        if (m->inc[i].center >= m->h.ncenters || !time_ok(m->inc[i].time, false))
             goto bad;
     for (size_t i = 0; i < m->h.nref; i++)
-        if (m->refs[i].center >= m->h.ncenters)
+        if (m->refs[i].center >= m->h.ncenters || !time_ok(m->refs[i].ref, false) ||
+            !time_ok(m->refs[i].start, true))
             goto bad;
     for (size_t i = 0; i < m->h.nindex; i++)
-        if (m->index[i].center >= m->h.ncenters)
+        if (m->index[i].center >= m->h.ncenters || !time_ok(m->index[i].end, false) ||
+            !time_ok(m->index[i].next_q, true) || !time_ok(m->index[i].next_qa, true) ||
+            !time_ok(m->index[i].open_start, true))
             goto bad;
+    if (!time_ok(m->h.max_time, false) && m->h.max_time != INT64_MIN)
+        goto bad;
     return m;
 bad:
     free(m);

@@ -868,6 +868,33 @@ load_at(store_t *s, const psy_agg_conf_t *conf, psy_time_t known_at, kpi_records
 }
 
 int
+store_generation(store_t *s, uint64_t *ret_vid, psy_time_t *ret_stored_at)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t vid = 0;
+    psy_time_t at = PSY_TIME_NONE;
+    int rc;
+
+    if (!s || !ret_vid || !ret_stored_at)
+        return -EINVAL;
+    rc = sqlite3_prepare_v2(s->db, "SELECT vid, stored_at FROM versions ORDER BY vid DESC LIMIT 1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sql_errno(rc);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        vid = (uint64_t)sqlite3_column_int64(st, 0);
+        at = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sql_errno(rc);
+    *ret_vid = vid;
+    *ret_stored_at = at;
+    return 0;
+}
+
+int
 store_load(store_t *s, const psy_agg_conf_t *conf, psy_time_t known_at, kpi_records_t *ret)
 {
     kpi_records_t v = {0};

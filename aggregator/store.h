@@ -76,6 +76,15 @@ int store_heartbeat(store_t *s, const char *center, const psy_heartbeat_t *hb, p
  */
 int store_load(store_t *s, const psy_agg_conf_t *conf, psy_time_t known_at, kpi_records_t *ret);
 
+/*
+ * The store's generation: the id and stored_at of the latest record version
+ * (0 and PSY_TIME_NONE when empty). Versions are only appended, so equal
+ * generations mean equal contents; a cache of anything computed from the
+ * records (kpi_snapshot) is up to date when its generation matches. One
+ * indexed lookup, cheap enough to ask before every query.
+ */
+int store_generation(store_t *s, uint64_t *ret_vid, psy_time_t *ret_stored_at);
+
 typedef struct {
     uint64_t records;        /* distinct record ids stored (a voided id still counts) */
     uint64_t rejected;       /* from the latest heartbeat */

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "kpi.h"
+#include "kpi_snapshot.h"
 #include "store.h"
 
 #define NCENTERS 8
@@ -179,10 +180,10 @@ generate(kpi_records_t *v, size_t want)
     return 0;
 }
 
-/* Runs one query and prints its wall and CPU time. */
+/* Runs one query (from the model when m is not NULL) and prints its wall and CPU time. */
 static int
-run(const char *what, const kpi_records_t *v, const psy_agg_conf_t *conf, kpi_period_kind_t kind,
-    int from_y, int from_m, int to_y, int to_m, psy_time_t as_of)
+run_on(const char *what, const kpi_records_t *v, const kpi_model_t *m, const psy_agg_conf_t *conf,
+       kpi_period_kind_t kind, int from_y, int from_m, int to_y, int to_m, psy_time_t as_of)
 {
     kpi_period_t *per = NULL;
     size_t nper = 0, nk = kpi_count(), nrows = 0;
@@ -202,7 +203,7 @@ run(const char *what, const kpi_records_t *v, const psy_agg_conf_t *conf, kpi_pe
         goto out;
     kpi_query_t q = {conf, as_of, nper, per, NCENTERS + 1, levels, nk, kpis};
     double w0 = now_ms(), c0 = cpu_ms();
-    r = kpi_compute(v, &q, &rows, &nrows);
+    r = m ? kpi_model_compute(m, &q, &rows, &nrows) : kpi_compute(v, &q, &rows, &nrows);
     double w1 = now_ms(), c1 = cpu_ms();
     if (r == 0)
         printf("%-44s %9.1f ms wall %9.1f ms cpu  (%zu periods, %zu rows)\n", what, w1 - w0,
@@ -211,6 +212,59 @@ out:
     free(rows);
     free(per);
     free(kpis);
+    return r;
+}
+
+static int
+run(const char *what, const kpi_records_t *v, const psy_agg_conf_t *conf, kpi_period_kind_t kind,
+    int from_y, int from_m, int to_y, int to_m, psy_time_t as_of)
+{
+    return run_on(what, v, NULL, conf, kind, from_y, from_m, to_y, to_m, as_of);
+}
+
+/* Every month, quarter, year and r12 of the ten years, from records or from a model. */
+static int
+full(const char *what, const kpi_records_t *v, const kpi_model_t *m, const psy_agg_conf_t *conf,
+     psy_time_t as_of)
+{
+    double f0 = now_ms(), fc0 = cpu_ms();
+    int r;
+
+    if ((r = run_on("  full: 120 months", v, m, conf, KPI_MONTH, 2016, 1, 2025, 12, as_of)) < 0 ||
+        (r = run_on("  full: 40 quarters", v, m, conf, KPI_QUARTER, 2016, 1, 2025, 12, as_of)) <
+            0 ||
+        (r = run_on("  full: 10 years", v, m, conf, KPI_YEAR, 2016, 1, 2025, 12, as_of)) < 0 ||
+        (r = run_on("  full: 109 r12", v, m, conf, KPI_R12, 2016, 12, 2025, 12, as_of)) < 0)
+        return r;
+    printf("%-44s %9.1f ms wall %9.1f ms cpu\n", what, now_ms() - f0, cpu_ms() - fc0);
+    return 0;
+}
+
+/* What one `psymon kpi --period r12` call does when the cached model is current. */
+static int
+snapshot_call(const char *dir, const psy_agg_conf_t *conf, psy_time_t as_of)
+{
+    double w0 = now_ms(), c0 = cpu_ms();
+    store_t *ro = store_new(dir, true);
+    kpi_snapshot_t *snap = NULL;
+    uint64_t vid;
+    psy_time_t at;
+    int r = -EIO;
+
+    if (!ro || store_generation(ro, &vid, &at) < 0)
+        goto out;
+    snap = kpi_snapshot_open(dir, vid, at, conf);
+    if (!snap) {
+        r = -errno;
+        goto out;
+    }
+    r = run_on("  r12 query from the cached model", NULL, kpi_snapshot_model(snap), conf, KPI_R12,
+               2025, 12, 2025, 12, as_of);
+    printf("%-44s %9.1f ms wall %9.1f ms cpu\n", "  = `psymon kpi` with a current cache",
+           now_ms() - w0, cpu_ms() - c0);
+out:
+    kpi_snapshot_destroy(&snap);
+    store_destroy(&ro);
     return r;
 }
 
@@ -270,11 +324,25 @@ store_bench(const char *dir, const kpi_records_t *v, const psy_agg_conf_t *conf,
                     as_of);
         printf("%-44s %9.1f ms wall\n", "  = one `psymon kpi` call (open+load+query)",
                now_ms() - l0);
+        if (i == 0 && r == 0) {
+            uint64_t vid;
+            psy_time_t at;
+            double s0 = now_ms();
+            kpi_model_t *m = kpi_model_new(&loaded, conf, INT64_MAX);
+
+            r = m && store_generation(ro, &vid, &at) == 0 ? kpi_snapshot_save(dir, vid, at, conf, m)
+                                                          : -ENOMEM;
+            kpi_model_destroy(&m);
+            printf("%-44s %9.1f ms wall\n", "  build + save the cached model", now_ms() - s0);
+        }
         kpi_records_free(&loaded);
         store_destroy(&ro);
         if (r < 0)
             goto out;
     }
+    for (int i = 0; i < 3; i++)
+        if ((r = snapshot_call(dir, conf, as_of)) < 0)
+            goto out;
     r = 0;
 out:
     free(buf);
@@ -288,7 +356,8 @@ main(int argc, char **argv)
     size_t want = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000000;
     static psy_agg_conf_t conf;
     kpi_records_t v = {0};
-    psy_time_t as_of = 1767225600 * PSY_USEC; /* 2026-01-01 */
+    kpi_model_t *model = NULL;
+    psy_time_t as_of = 1798761600 * PSY_USEC; /* 2027-01-01, after every record */
     int r;
 
     if (psy_tz_set("Europe/Copenhagen") < 0) {
@@ -303,27 +372,36 @@ main(int argc, char **argv)
     }
     printf("%-44s %9.1f ms wall  (%zu records, %zu bytes each)\n", "generate", now_ms() - g0,
            v.count, sizeof(kpi_record_t));
-    for (int i = 0; i < 3; i++)
-        if ((r = run("one r12 query, all centers, every KPI", &v, &conf, KPI_R12, 2025, 12, 2025,
+    for (int i = 0; i < 2; i++)
+        if ((r = run("one r12 query from records (kpi_compute)", &v, &conf, KPI_R12, 2025, 12, 2025,
                      12, as_of)) < 0)
+            goto fail;
+    double m0 = now_ms(), mc0 = cpu_ms();
+    model = kpi_model_new(&v, &conf, INT64_MAX);
+    if (!model) {
+        r = -errno;
+        goto fail;
+    }
+    printf("%-44s %9.1f ms wall %9.1f ms cpu\n", "kpi_model_new (prepare once)", now_ms() - m0,
+           cpu_ms() - mc0);
+    for (int i = 0; i < 3; i++)
+        if ((r = run_on("one r12 query from the model", NULL, model, &conf, KPI_R12, 2025, 12, 2025,
+                        12, as_of)) < 0)
             goto fail;
     if (argc > 2 && strcmp(argv[2], "r12") == 0) /* for profiling the one query */
         goto done;
-    double f0 = now_ms(), fc0 = cpu_ms();
-    if ((r = run("  full: 120 months", &v, &conf, KPI_MONTH, 2016, 1, 2025, 12, as_of)) < 0 ||
-        (r = run("  full: 40 quarters", &v, &conf, KPI_QUARTER, 2016, 1, 2025, 12, as_of)) < 0 ||
-        (r = run("  full: 10 years", &v, &conf, KPI_YEAR, 2016, 1, 2025, 12, as_of)) < 0 ||
-        (r = run("  full: 109 r12", &v, &conf, KPI_R12, 2016, 12, 2025, 12, as_of)) < 0)
+    if ((r = full("full recompute from the model", NULL, model, &conf, as_of)) < 0 ||
+        (r = full("full recompute from records (kpi_compute)", &v, NULL, &conf, as_of)) < 0)
         goto fail;
-    printf("%-44s %9.1f ms wall %9.1f ms cpu\n", "full recompute (all of the above)", now_ms() - f0,
-           cpu_ms() - fc0);
     if (argc > 2 && (r = store_bench(argv[2], &v, &conf, as_of)) < 0)
         goto fail;
 done:
+    kpi_model_destroy(&model);
     kpi_records_free(&v);
     return 0;
 fail:
     fprintf(stderr, "bench_kpi: %s\n", strerror(-r));
+    kpi_model_destroy(&model);
     kpi_records_free(&v);
     return 1;
 }
