@@ -208,7 +208,8 @@ dashboard_write(FILE *f, const dashboard_t *d)
                 "12 måneder, mod baseline og målsti\" width=\"737\">\n",
                 id);
         fprintf(f,
-                "<img src=\"/graph/%s.png?what=readmission\" alt=\"genindlæggelser inden for "
+                "<img src=\"/graph/%s.png?what=readmission&amp;days=365\" alt=\"genindlæggelser "
+                "inden for "
                 "30 dage, de seneste foreløbige\" width=\"737\">\n",
                 id);
         fprintf(f,

@@ -923,18 +923,22 @@ series_arg_goal(series_args_t *a, const char *def, const series_marks_t *m, doub
  * day is provisional until 30 days and 12 hours after it ends (kpis.md);
  * the value at a day sums the 30 days before it, so it is split at
  * now - 30 d 12 h into a final line and a lighter "foreløbig" one, which
- * starts a day early so that the two join.
+ * starts a day early so that the two join. The 30-day means read from 30
+ * days before the graph's start, so that they are whole at its left edge.
  */
 static void
 series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
-                  const series_marks_t *marks, int64_t now)
+                  const series_marks_t *marks, int64_t start, int64_t now)
 {
+    /* The 30-day means at the left edge need the 30 days before it. */
+    int64_t from = start - 30 * 86400;
+
     switch (kind) {
     case SERIES_G_COERCION:
-        series_arg(a, "DEF:belt=%s:belt:AVERAGE", path);
-        series_arg(a, "DEF:restr=%s:restr:AVERAGE", path);
-        series_arg(a, "DEF:sedat=%s:sedat:AVERAGE", path);
-        series_arg(a, "DEF:coerc=%s:coerc:AVERAGE", path);
+        series_arg(a, "DEF:belt=%s:belt:AVERAGE:start=%lld", path, (long long)from);
+        series_arg(a, "DEF:restr=%s:restr:AVERAGE:start=%lld", path, (long long)from);
+        series_arg(a, "DEF:sedat=%s:sedat:AVERAGE:start=%lld", path, (long long)from);
+        series_arg(a, "DEF:coerc=%s:coerc:AVERAGE:start=%lld", path, (long long)from);
         series_arg(a, "CDEF:belt30=belt,2592000,TRENDNAN");
         series_arg(a, "CDEF:restr30=restr,2592000,TRENDNAN");
         series_arg(a, "CDEF:sedat30=sedat,2592000,TRENDNAN");
@@ -950,8 +954,8 @@ series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
         }
         break;
     case SERIES_G_ACTIVITY:
-        series_arg(a, "DEF:adm=%s:adm:AVERAGE", path);
-        series_arg(a, "DEF:dis=%s:dis:AVERAGE", path);
+        series_arg(a, "DEF:adm=%s:adm:AVERAGE:start=%lld", path, (long long)from);
+        series_arg(a, "DEF:dis=%s:dis:AVERAGE:start=%lld", path, (long long)from);
         series_arg(a, "CDEF:adm30=adm,2592000,TRENDNAN");
         series_arg(a, "CDEF:dis30=dis,2592000,TRENDNAN");
         series_arg(a, "LINE2:adm30#2980b9:Indlæggelser");
@@ -964,8 +968,8 @@ series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
     case SERIES_G_READMISSION: {
         int64_t b = now - 30 * 86400 - 12 * 3600;
 
-        series_arg(a, "DEF:idx=%s:idx:AVERAGE", path);
-        series_arg(a, "DEF:readm=%s:readm:AVERAGE", path);
+        series_arg(a, "DEF:idx=%s:idx:AVERAGE:start=%lld", path, (long long)from);
+        series_arg(a, "DEF:readm=%s:readm:AVERAGE:start=%lld", path, (long long)from);
         series_arg(a, "CDEF:idx30=idx,2592000,TRENDNAN,30,*");
         series_arg(a, "CDEF:readm30=readm,2592000,TRENDNAN,30,*");
         series_arg(a, "CDEF:rate=idx30,0,GT,readm30,idx30,/,100,*,UNKN,IF");
@@ -1055,7 +1059,7 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
     series_arg(&a, "--lower-limit=0");
     series_arg(&a, "--title=%s", title);
     series_arg(&a, "--vertical-label=%s", series_graphs[kind].label);
-    series_graph_args(&a, (series_graph_kind_t)kind, path, marks, now);
+    series_graph_args(&a, (series_graph_kind_t)kind, path, marks, start, now);
     if (a.oom) {
         series_args_free(&a);
         return -ENOMEM;
