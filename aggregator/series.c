@@ -107,6 +107,7 @@ series_secs(psy_time_t t)
 /* What one rebuild computes before it writes: per level (centers, then the region) and day. */
 typedef struct {
     size_t ndays, nlevels;
+    psy_time_t as_of;        /* records after it do not exist yet */
     int64_t today;           /* start of the first day not written */
     uint32_t *counts;        /* [level][day][SERIES_DS__COUNT]; beds and r12 unused */
     double *beds;            /* [level][day]: seconds in bed within the day */
@@ -590,8 +591,12 @@ series_days_free(series_days_t *d)
     free(d->episodes);
 }
 
-/* Counts the records by level and day, and collects the admissions and discharges. */
-static int
+/*
+ * Counts the records by level and day and the intrusive episodes by month,
+ * and collects the admissions and discharges. Records the KPI engine cannot
+ * place, or dated after as_of, are left out as the engine leaves them out.
+ */
+static void
 series_count(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *recs,
              series_ref_t *adm, size_t *ret_nadm, series_ref_t *dis, size_t *ret_ndis)
 {
@@ -603,7 +608,8 @@ series_count(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *
         size_t day;
         int dsv[2], nds;
 
-        if (kr->center >= conf->ncenters || kr->rec.is_void || kr->rec.time == PSY_TIME_NONE)
+        if (kr->center >= conf->ncenters || kr->rec.is_void || kr->rec.time == PSY_TIME_NONE ||
+            kr->rec.time > d->as_of)
             continue;
         if (kr->rec.type == PSY_REC_ADMISSION)
             adm[nadm++] = series_ref(kr, (uint32_t)i);
@@ -625,7 +631,6 @@ series_count(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *
     }
     *ret_nadm = nadm;
     *ret_ndis = ndis;
-    return 0;
 }
 
 int
@@ -646,6 +651,7 @@ series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_record
         return -errno;
 
     now_s = series_secs(now);
+    d.as_of = now;
     d.today = now_s - (((now_s % 86400) + 86400) % 86400);
     d.ndays = d.today > SERIES_EPOCH_S ? (size_t)((d.today - SERIES_EPOCH_S) / 86400) : 0;
     /* Level ncenters is the region. */

@@ -633,7 +633,9 @@ test_open_stay_readmits_after_12h(void **state)
     fixture_t *f = *state;
     psy_record_t r;
     static const expect_row_t before[] = {{"pc-a", 5, SERIES_DS_INDEX, 1},
-                                          {"pc-a", 5, SERIES_DS_READM, 0}};
+                                          {"pc-a", 5, SERIES_DS_READM, 0},
+                                          {"pc-b", 8, SERIES_DS_INDEX, 1},
+                                          {"pc-b", 8, SERIES_DS_READM, 0}};
     static const expect_row_t after[] = {{"pc-a", 5, SERIES_DS_INDEX, 1},
                                          {"pc-a", 5, SERIES_DS_READM, 1}};
 
@@ -641,9 +643,14 @@ test_open_stay_readmits_after_12h(void **state)
     push(f, 0, contact_rec(PSY_REC_DISCHARGE, "x-d", "x", 0x55, AT(5, 0)));
     r = contact_rec(PSY_REC_ADMISSION, "y-a", "y", 0x55, AT(10, 6));
     push(f, 0, r);
+    /* An admission registered for a time after "as of" does not exist yet. */
+    push(f, 1, contact_rec(PSY_REC_ADMISSION, "z-a", "z", 0x66, AT(7, 0)));
+    push(f, 1, contact_rec(PSY_REC_DISCHARGE, "z-d", "z", 0x66, AT(8, 0)));
+    push(f, 1, contact_rec(PSY_REC_ADMISSION, "v-a", "v", 0x66, AT(12, 0)));
+    push(f, 1, contact_rec(PSY_REC_DISCHARGE, "v-d", "v", 0x66, AT(13, 0)));
     /* At 12:00 the stay begun at 06:00 is 6 hours old. */
     assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, NOW_S * PSY_USEC, NULL, 0), 0);
-    check_table(f, before, 2);
+    check_table(f, before, 4);
     /* At 18:00 it is 12 hours old. */
     assert_int_equal(
         series_rebuild(f->rrd_dir, f->conf, &f->recs, (NOW_S + 6 * 3600) * PSY_USEC, NULL, 0), 0);
@@ -920,8 +927,11 @@ test_random_against_engine(void **state)
         char id[32], cid[32];
         uint8_t who = (uint8_t)(1 + rnd(40));
         uint16_t center = (uint16_t)rnd(2);
-        /* From 20 days before the epoch, so that stays run into January. */
-        int64_t start = SERIES_EPOCH_S - 20 * DAY_S + (int64_t)rnd(215 * DAY_S);
+        /*
+         * From 20 days before the epoch, so that stays run into January, to
+         * 10 days after now: what comes after now does not exist yet.
+         */
+        int64_t start = SERIES_EPOCH_S - 20 * DAY_S + (int64_t)rnd(226 * DAY_S);
         int64_t len = (int64_t)rnd(rnd(4) ? 20 * DAY_S : 20 * 3600);
         psy_record_t r;
 
