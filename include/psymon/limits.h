@@ -40,9 +40,10 @@
 #define PSY_HTTP_URL_MAX     2048
 #define PSY_HTTP_CONN_MAX    64
 #define PSY_HTTP_TIMEOUT_S   10
-#define PSY_HTTP_PERIODS_MAX 600         /* periods one KPI request may ask for */
-#define PSY_HTTP_ROWS_MAX    100000      /* periods x levels x KPIs one KPI request may ask for */
-#define PSY_HTTP_REQUEST_MAX (16 * 1024) /* bytes of request line and headers held per connection  \
-                                          */
+#define PSY_HTTP_PERIODS_MAX 600 /* periods one KPI request may ask for */
+/* Rows (periods x levels x KPIs) one KPI request may ask for. */
+#define PSY_HTTP_ROWS_MAX 100000
+/* Bytes of request line and headers libmicrohttpd holds per connection. */
+#define PSY_HTTP_REQUEST_MAX (16 * 1024)
 
 #endif
