@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,7 +333,7 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
     uint64_t wd_usec = 0;
     bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
     psy_time_t next_scan = 0, next_clean = 0, next_wd = 0;
-    bool busy = false;
+    bool busy = false, inbox_was_busy = false;
     int ret = 0;
 
     sd_notify(0, "READY=1");
@@ -363,7 +364,12 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
             }
             if (r == 1) {
                 busy = true;
+                inbox_was_busy = true;
             } else {
+                /* The inbox ran dry: give the reader's freed buffers back, idle RSS stays small. */
+                if (r == 0 && inbox_was_busy)
+                    malloc_trim(0);
+                inbox_was_busy = false;
                 next_scan = now + SCAN_INTERVAL;
             }
         }

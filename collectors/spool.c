@@ -23,7 +23,7 @@ enum { FRAME_HEADER = 1, FRAME_RECORD = 2, FRAME_MARK = 3, FRAME_COMMIT = 4 };
 
 #define FRAME_PREFIX 8                    /* length + CRC */
 #define FRAME_MAX    (PSY_MSG_MAX + 1024) /* type + payload, at most */
-#define WBUF_FLUSH   (256 * 1024)
+#define WBUF_FLUSH   (64 * 1024)          /* small: it stays allocated (collector RSS) */
 #define RBUF_INITIAL (64 * 1024)
 #define MARK_LEN_MAX (2 + SPOOL_NAME_MAX + 7 * 8)
 #define DIR_MAX      (PSY_PATH_MAX - 64) /* room for a file name under it */

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Delivery benchmark (docs/performance.md, "Delivery"): prints numbers, asserts nothing.
+#
+#   bench/drain.sh BUILD_DIR [FROM [TO]]
+#
+# 1. Two collectors (pc-amager, pc-ballerup) read `psymon simulate` files
+#    (FROM..TO, default 2021-01-01..2025-12-31, about 60,000 records) into
+#    their spools while no aggregator runs, under `strace -c -f -e
+#    trace=fsync,fdatasync`: fsyncs per spooled record.
+# 2. Collector RSS idle (VmRSS) once everything is spooled.
+# 3. The aggregator (SQLite synchronous=FULL) starts; the backlog drains.
+#    Drain rate = records committed / time from the first to the last
+#    record stored, polled in the aggregator's database every 20 ms.
+#    Collector peak RSS (VmHWM) after draining.
+# 4. The same drain again under strace on the aggregator: fsyncs per record
+#    committed (strace slows it; its rate is not reported).
+set -euo pipefail
+BUILD=$(cd "${1:?usage: bench/drain.sh BUILD_DIR [FROM [TO]]}" && pwd)
+FROM=${2:-2021-01-01}
+TO=${3:-2025-12-31}
+PSYMON=$BUILD/cli/psymon
+AGG=$BUILD/aggregator/psymon-aggregator
+COL=$BUILD/collectors/psymon-collector
+W=$(mktemp -d "${TMPDIR:-/tmp}/psymon-drain.XXXXXX")
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+cd "$W"
+for k in aggregator pc-amager pc-ballerup; do "$PSYMON" keygen "$k" >/dev/null; done
+"$PSYMON" keygen --pseudonym pseudonym.key >/dev/null
+"$PSYMON" simulate --out sim --from "$FROM" --to "$TO" --center pc-amager --center pc-ballerup >/dev/null
+
+setup_run() { # RUN: aggregator and collector configurations under $W/RUN
+    local run=$1 zmq http
+    zmq=$(port)
+    http=$(port)
+    mkdir -p "$run"
+    cat >"$run/aggregator.conf" <<CONF
+[aggregator]
+listen = tcp://127.0.0.1:$zmq
+secret_key_file = $W/aggregator.key
+data_dir = $W/$run/data
+http_listen = 127.0.0.1:$http
+timezone = Europe/Copenhagen
+[center pc-amager]
+name = A
+public_key = $(cat pc-amager.pub)
+population.2024 = 205500
+[center pc-ballerup]
+name = B
+public_key = $(cat pc-ballerup.pub)
+population.2024 = 345500
+CONF
+    for c in pc-amager pc-ballerup; do
+        mkdir -p "$run/$c/inbox" "$run/$c/state"
+        cp sim/$c/* "$run/$c/inbox/"
+        cat >"$run/$c.conf" <<CONF
+[collector]
+center = $c
+aggregator = tcp://127.0.0.1:$zmq
+aggregator_public_key = $(cat aggregator.pub)
+secret_key_file = $W/$c.key
+pseudonym_key_file = $W/pseudonym.key
+inbox = $W/$run/$c/inbox
+state_dir = $W/$run/$c/state
+done_days = 30
+CONF
+    done
+}
+
+spooled() { # RUN: both inboxes empty
+    [ -z "$(find "$1/pc-amager/inbox" "$1/pc-ballerup/inbox" -type f)" ]
+}
+
+wait_spooled() {
+    local end=$((SECONDS + 300))
+    until spooled "$1"; do
+        [ $SECONDS -lt $end ] || { echo "spooling did not finish" >&2; exit 1; }
+        sleep 0.1
+    done
+    sleep 1.5 # the last group's commit and the move to done/
+}
+
+last_seq() { # STATE_DIR: highest committed sequence of the spool, from the collector's log
+    grep -o 'stopped: last sequence [0-9]*' "$1" | tail -1 | grep -o '[0-9]*$'
+}
+
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+
+# ---- run 1: spool under strace, idle RSS, drain rate, peak RSS ----
+setup_run r1
+strace -f -c -e trace=fsync,fdatasync -o r1/strace-collector.txt \
+    "$COL" -c r1/pc-amager.conf 2>r1/pc-amager.log &
+SPID=$!
+PIDS+=("$SPID")
+wait_spooled_one() {
+    local end=$((SECONDS + 300))
+    until [ -z "$(find r1/pc-amager/inbox -type f)" ]; do
+        [ $SECONDS -lt $end ] || exit 1
+        sleep 0.1
+    done
+    sleep 1.5
+}
+wait_spooled_one
+kill -TERM "$(pgrep -P "$SPID")" # the collector, not strace
+wait "$SPID" || true
+n_a=$(last_seq r1/pc-amager.log)
+fs=$(awk '$NF == "fsync" || $NF == "fdatasync" {s += $4} END {print s + 0}' r1/strace-collector.txt)
+echo "spool: $n_a records of pc-amager spooled with $fs fsync+fdatasync calls" \
+    "($(python3 -c "print(f'{$fs/$n_a:.4f}')") per record)"
+
+# Both collectors now run without strace; pc-amager's spool is full already.
+"$COL" -c r1/pc-amager.conf 2>>r1/pc-amager.log &
+CA=$!
+"$COL" -c r1/pc-ballerup.conf 2>r1/pc-ballerup.log &
+CB=$!
+PIDS+=("$CA" "$CB")
+wait_spooled r1
+sleep 3
+echo "collector RSS idle, everything spooled, no aggregator: pc-amager $(kib $CA VmRSS) KiB," \
+    "pc-ballerup $(kib $CB VmRSS) KiB (VmRSS)"
+kill -TERM "$CB"
+wait "$CB" || true
+n_b=$(last_seq r1/pc-ballerup.log)
+"$COL" -c r1/pc-ballerup.conf 2>>r1/pc-ballerup.log &
+CB=$!
+PIDS+=("$CB")
+total=$((n_a + n_b))
+sleep 1
+
+"$AGG" -c r1/aggregator.conf 2>r1/aggregator.log &
+AP=$!
+PIDS+=("$AP")
+python3 - "$W/r1/data/psymon.db" "$total" <<'PY'
+import sqlite3, sys, time
+db, total = sys.argv[1], int(sys.argv[2])
+deadline = time.time() + 600
+first = None
+while time.time() < deadline:
+    try:
+        c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+        n = c.execute("SELECT count(*) FROM versions").fetchone()[0]
+        c.close()
+    except sqlite3.Error:
+        n = 0
+    now = time.time()
+    if n > 0 and first is None:
+        first = (now, n)
+    if n >= total:
+        dt = now - first[0]
+        print("drain: %d records committed in %.2f s after the first: %.0f records/s "
+              "(synchronous=FULL, 2 collectors)" % (n - first[1], dt, (n - first[1]) / dt))
+        break
+    time.sleep(0.02)
+else:
+    sys.exit("drain did not finish")
+PY
+sleep 2
+echo "collector peak RSS after draining: pc-amager $(kib $CA VmHWM) KiB, pc-ballerup" \
+    "$(kib $CB VmHWM) KiB (VmHWM); now $(kib $CA VmRSS) / $(kib $CB VmRSS) KiB (VmRSS)"
+echo "collector RSS breakdown now: pc-amager RssAnon $(kib $CA RssAnon) KiB, RssFile" \
+    "$(kib $CA RssFile) KiB (shared library pages)"
+echo "aggregator peak RSS: $(kib $AP VmHWM) KiB (VmHWM)"
+for p in "$CA" "$CB" "$AP"; do kill -TERM "$p"; done
+for p in "$CA" "$CB" "$AP"; do wait "$p" || true; done
+PIDS=()
+
+# ---- run 2: the aggregator's fsyncs per record ----
+setup_run r2
+"$COL" -c r2/pc-amager.conf 2>r2/pc-amager.log &
+CA=$!
+"$COL" -c r2/pc-ballerup.conf 2>r2/pc-ballerup.log &
+CB=$!
+PIDS+=("$CA" "$CB")
+wait_spooled r2
+strace -f -c -e trace=fsync,fdatasync -o r2/strace-aggregator.txt "$AGG" -c r2/aggregator.conf 2>r2/aggregator.log &
+AP=$!
+PIDS+=("$AP")
+end=$((SECONDS + 600))
+until [ "$(sqlite3 "file:$W/r2/data/psymon.db?mode=ro" 'SELECT count(*) FROM versions' 2>/dev/null || echo 0)" -ge "$total" ]; do
+    [ $SECONDS -lt $end ] || { echo "run 2 did not finish" >&2; exit 1; }
+    sleep 0.2
+done
+kill -TERM "$(pgrep -P "$AP")" # the aggregator, not strace
+wait "$AP" || true
+fs=$(awk '$NF == "fsync" || $NF == "fdatasync" {s += $4} END {print s + 0}' r2/strace-aggregator.txt)
+echo "aggregator: $total records committed with $fs fsync+fdatasync calls" \
+    "($(python3 -c "print(f'{$fs/$total:.4f}')") per record)"
