@@ -1295,17 +1295,51 @@ median_at(eng_t *e, int which, psy_time_t t, size_t center, double v)
     return 0;
 }
 
-static int
-dbl_cmp(const void *a, const void *b)
+/*
+ * The k-th smallest of v[0..n) (0-based), by Hoare's selection: v is
+ * reordered so that v[0..k) are no larger and v(k..n) no smaller. A median
+ * needs only the middle, so this beats sorting every bucket.
+ */
+static double
+select_kth(double *v, size_t n, size_t k)
 {
-    double x = *(const double *)a, y = *(const double *)b;
+    size_t lo = 0, hi = n - 1;
 
-    return (x > y) - (x < y);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        double a = v[lo], b = v[mid], c = v[hi];
+        double pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        size_t i = lo, j = hi;
+
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
 }
 
 /*
- * The medians: values bucketed by key (a counting sort), then each bucket
- * sorted on its own, which is much cheaper than one sort on (key, value).
+ * The medians: values bucketed by key (a counting sort), then the middle of
+ * each bucket found by selection, much cheaper than one sort on (key, value).
  */
 static int
 medians_finish(eng_t *e)
@@ -1334,8 +1368,15 @@ medians_finish(eng_t *e)
             size_t cnt = (size_t)e->med_n[w][k], mid = at + cnt / 2;
 
             if (cnt) {
-                qsort(vals + at, cnt, sizeof(*vals), dbl_cmp);
-                e->med_val[w][k] = cnt % 2 ? vals[mid] : (vals[mid - 1] + vals[mid]) / 2.0;
+                double hi = select_kth(vals + at, cnt, cnt / 2), lo = hi;
+
+                /* Even count: the other middle value is the largest of the lower part. */
+                if (cnt % 2 == 0) {
+                    lo = vals[at];
+                    for (size_t i = at + 1; i < mid; i++)
+                        lo = vals[i] > lo ? vals[i] : lo;
+                }
+                e->med_val[w][k] = (lo + hi) / 2.0;
             }
             at += cnt;
         }

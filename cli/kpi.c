@@ -65,11 +65,13 @@ compute_cached(store_t *store, const psy_agg_conf_t *conf, const kpi_query_t *q,
         kpi_snapshot_destroy(&snap);
         return r;
     }
+    /* A current cache that does not cover as_of (an as_of before the latest record) stays. */
+    bool current = snap != NULL;
     kpi_snapshot_destroy(&snap);
     r = store_load(store, conf, PSY_TIME_NONE, &recs);
     if (r < 0)
         return r;
-    model = kpi_model_new(&recs, conf, INT64_MAX);
+    model = current ? NULL : kpi_model_new(&recs, conf, INT64_MAX);
     if (model) {
         /* Generation read before the load: newer records in it only make the cache look stale. */
         (void)kpi_snapshot_save(conf->data_dir, vid, stored_at, conf, model);
