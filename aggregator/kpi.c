@@ -1,12 +1,17 @@
 /*
  * The KPI engine: registrations in, the rows of kpis.md out.
  *
- * One call builds everything it needs once: the contacts (hash on center and
- * contact id), the patients (hash on the pseudonym), the stays (each
- * patient's contacts, merged) and the referral matches. Every event is then
- * added to the periods holding it, found by binary search over the periods
- * sorted by start, so the cost grows with records times the periods one
- * record falls in, not with records times all periods.
+ * Two steps. kpi_model_new() prepares, once: the patients (hash on the
+ * pseudonym), the contacts (hash on center and contact id), each patient's
+ * stays with their index discharges, and the referral matches, kept as
+ * compact tables sorted by patient that no longer refer to the records.
+ * kpi_model_compute() then adds every event to the periods holding it,
+ * found by binary search over the periods sorted by start, so the cost
+ * grows with events times the periods one event falls in, not with events
+ * times all periods. Only what depends on as_of beyond the choice of
+ * records (open contacts, open stays, ended belts, overdue referrals) is
+ * decided in the second step, which lets one model of everything answer
+ * any as_of from its latest record on.
  */
 #include <errno.h>
 #include <limits.h>
