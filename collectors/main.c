@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -105,6 +106,9 @@ main(int argc, char **argv)
         return 2;
     }
     psy_log_init("psymon-collector", level);
+    /* The state folder holds pseudonymised health data and done/ holds clear
+     * identifiers: nothing the collector creates is for anyone else. */
+    umask(0077);
 
     psy_coll_conf_t *conf = malloc(sizeof *conf);
     if (!conf) {

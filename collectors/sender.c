@@ -29,6 +29,7 @@ struct sender {
     bool rewind; /* resend everything unacknowledged at the next tick */
     bool hb_due; /* send a heartbeat at the next tick */
     psy_time_t last_hb;
+    int resend_s; /* current resend timeout: doubles while nothing is acknowledged */
 
     flight_t flight[SENDER_WINDOW];
     size_t nflight;
@@ -56,6 +57,7 @@ sender_new(void *zctx, const sender_conf_t *conf)
         errno = ENOMEM;
         return NULL;
     }
+    s->resend_s = SENDER_RESEND_S;
     s->recs = calloc(PSY_BATCH_MAX, sizeof *s->recs);
     s->seqs = calloc(PSY_BATCH_MAX, sizeof *s->seqs);
     s->sock = zmq_socket(zctx, ZMQ_DEALER);
@@ -210,10 +212,13 @@ on_ack(sender_t *s, spool_t *spool, const psy_ack_t *ack)
                  ack->acked_seq, spool_last_seq(spool));
         s->warned_ahead = true;
     }
+    uint64_t before = spool_acked(spool);
     int r = spool_ack(spool, ack->acked_seq);
     if (r < 0)
         return r;
     uint64_t acked = spool_acked(spool);
+    if (acked > before)
+        s->resend_s = SENDER_RESEND_S; /* the aggregator is keeping up again */
     size_t keep = 0;
     for (size_t i = 0; i < s->nflight; i++)
         if (s->flight[i].last > acked)
@@ -381,9 +386,15 @@ sender_tick(sender_t *s, spool_t *spool, psy_time_t now)
             psy_warn("sender: heartbeat not sent: %s", strerror(-r));
         }
     }
-    if (s->nflight > 0 && now - s->flight[0].sent_at >= SENDER_RESEND_S * PSY_USEC) {
+    /*
+     * Over a live connection nothing is lost, so a late acknowledgement
+     * usually means a busy aggregator: resending everything at a fixed pace
+     * would only deepen its queue. Each timeout doubles the next one.
+     */
+    if (s->nflight > 0 && now - s->flight[0].sent_at >= s->resend_s * PSY_USEC) {
         psy_notice("sender: no acknowledgement for %d s; sending unacknowledged records again",
-                   SENDER_RESEND_S);
+                   s->resend_s);
+        s->resend_s = s->resend_s * 2 > SENDER_RESEND_MAX_S ? SENDER_RESEND_MAX_S : s->resend_s * 2;
         s->rewind = true;
     }
     if (s->rewind) {

@@ -6,7 +6,8 @@
  * and PSY_MSG_MAX encoded bytes, at most SENDER_WINDOW batches in flight.
  * An acknowledgement of this spool's epoch advances the spool's acked
  * sequence. When the oldest batch in flight is not acknowledged within
- * SENDER_RESEND_S seconds, or the connection is (re)established, everything
+ * SENDER_RESEND_S seconds (doubling up to SENDER_RESEND_MAX_S while nothing
+ * is acknowledged), or the connection is (re)established, everything
  * unacknowledged is sent again; the aggregator deduplicates by (center,
  * epoch, sequence). A heartbeat goes out at start, on every new connection
  * and every SENDER_HEARTBEAT_S seconds.
@@ -29,9 +30,10 @@
 #include "psymon/time.h"
 #include "spool.h"
 
-#define SENDER_WINDOW      8  /* batches in flight */
-#define SENDER_RESEND_S    10 /* seconds before unacknowledged batches are sent again */
-#define SENDER_HEARTBEAT_S 5
+#define SENDER_WINDOW       8   /* batches in flight */
+#define SENDER_RESEND_S     10  /* seconds before unacknowledged batches are sent again */
+#define SENDER_RESEND_MAX_S 300 /* the longest that wait grows to while nothing is acked */
+#define SENDER_HEARTBEAT_S  5
 
 typedef struct sender sender_t;
 
