@@ -352,6 +352,37 @@ gen_patient(int p, psy_time_t as_of)
     }
 }
 
+/*
+ * A patient discharged three days before an open stay that is 12 hours old
+ * at as_of, a second earlier or later: the open stay is a readmission only
+ * from its twelfth hour on.
+ */
+static void
+gen_open_at_as_of(int p, psy_time_t as_of, psy_time_t shift, psy_mode_t mode)
+{
+    psy_record_t a, d;
+    char id[32], did[32];
+    int center = below(3);
+
+    next_id(id, sizeof(id), "A");
+    rec_base(&a, PSY_REC_ADMISSION, id, p, as_of - 12 * HOUR - 3 * DAY - 2 * DAY);
+    snprintf(a.contact, sizeof(a.contact), "%s", id);
+    a.mode = PSY_MODE_ACUTE;
+    a.legal = PSY_LEGAL_VOLUNTARY;
+    sub_add(center, &a);
+    next_id(did, sizeof(did), "D");
+    rec_base(&d, PSY_REC_DISCHARGE, did, p, as_of - 12 * HOUR - 3 * DAY);
+    snprintf(d.contact, sizeof(d.contact), "%s", id);
+    d.outcome = PSY_OUTCOME_REGULAR;
+    sub_add(center, &d);
+    next_id(id, sizeof(id), "A");
+    rec_base(&a, PSY_REC_ADMISSION, id, p, as_of - 12 * HOUR + shift);
+    snprintf(a.contact, sizeof(a.contact), "%s", id);
+    a.mode = mode;
+    a.legal = PSY_LEGAL_VOLUNTARY;
+    sub_add(below(3), &a);
+}
+
 /* Corrections: changed versions, voids, voids undone, resends, voids of unknown ids. */
 static void
 gen_corrections(void)
@@ -682,6 +713,9 @@ crosscheck(uint64_t seed, int npatients, psy_time_t as_of, bool region_pop, bool
     conf_init(region_pop);
     for (int p = 0; p < npatients; p++)
         gen_patient(p, as_of);
+    for (int i = 0; i < 6; i++)
+        gen_open_at_as_of(npatients + i, as_of, (i % 3 - 1) * SEC,
+                          i < 3 ? PSY_MODE_ACUTE : PSY_MODE_PLANNED);
     gen_corrections();
 
     assert_non_null(mkdtemp(dir));
