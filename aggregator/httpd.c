@@ -31,6 +31,7 @@ struct httpd {
     psy_agg_conf_t conf; /* snapshot for the request in progress */
     store_t *store;
     kpi_records_t recs; /* the records as loaded for recs_conf at recs_gen */
+    kpi_model_t *model; /* recs prepared once, for every query it covers; NULL until needed */
     bool recs_valid;
     uint64_t recs_gen;
     psy_agg_conf_t recs_conf;
@@ -134,12 +135,30 @@ httpd_records(httpd_t *h, const kpi_records_t **ret)
         return r;
     }
     kpi_records_free(&h->recs);
+    kpi_model_destroy(&h->model);
     h->recs = recs;
     h->recs_valid = true;
     h->recs_gen = gen;
     h->recs_conf = h->conf;
     *ret = &h->recs;
     return 0;
+}
+
+/*
+ * kpi_compute() over the loaded records, from a model prepared once per data
+ * generation: preparing is most of a request's cost, and the dashboard and
+ * the API ask many questions of the same records. A query at an as_of the
+ * model does not cover (before the latest record) is prepared afresh.
+ */
+static int
+httpd_compute(httpd_t *h, const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_rows,
+              size_t *ret_n)
+{
+    if (!h->model)
+        h->model = kpi_model_new(recs, &h->recs_conf, INT64_MAX);
+    if (h->model && kpi_model_covers(h->model, q->as_of))
+        return kpi_model_compute(h->model, q, ret_rows, ret_n);
+    return kpi_compute(recs, q, ret_rows, ret_n);
 }
 
 /* The r12 period ending with the last complete month (in the configured zone) before now. */
@@ -193,7 +212,7 @@ httpd_compute_all(httpd_t *h, const kpi_period_t *p, psy_time_t now, kpi_row_t *
     q.levels = levels;
     q.nkpis = nk;
     q.kpis = kpis;
-    r = kpi_compute(recs, &q, ret_rows, ret_n);
+    r = httpd_compute(h, recs, &q, ret_rows, ret_n);
     free(kpis);
     return r;
 }
@@ -278,7 +297,7 @@ httpd_marks(httpd_t *h, int level, series_marks_t *ret)
     q.levels = &level;
     q.nkpis = 2;
     q.kpis = kpis;
-    if (kpi_compute(recs, &q, &rows, &n) < 0)
+    if (httpd_compute(h, recs, &q, &rows, &n) < 0)
         return false;
     if (n != 2 * nb) {
         free(rows);
@@ -638,7 +657,7 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
         httpd_reply_error(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "store not available");
         return;
     }
-    r = kpi_compute(recs, &q, &rows, &n);
+    r = httpd_compute(h, recs, &q, &rows, &n);
     kpi_query_free(&q);
     if (r == -EINVAL) {
         httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, "bad query");
@@ -864,6 +883,7 @@ httpd_destroy(httpd_t **hp)
     MHD_stop_daemon(h->daemon);
     store_destroy(&h->store);
     kpi_records_free(&h->recs);
+    kpi_model_destroy(&h->model);
     pthread_mutex_destroy(&h->lock);
     free(h);
     *hp = NULL;
