@@ -20,6 +20,7 @@
 #include <rrd.h>
 
 #include "agg.h"
+#include "kpi_snapshot.h"
 #include "series.h"
 #include "store.h"
 
@@ -398,6 +399,43 @@ test_thread_and_graph(void **state)
         assert_true(isnan(fe.data[(size_t)row * fe.ds_cnt + SERIES_DS_ADMISSIONS]));
     }
     fetched_free(&fe);
+
+    {
+        /* The thread left the KPI model of this generation for `psymon kpi`. */
+        uint64_t vid;
+        psy_time_t stored_at;
+        kpi_snapshot_t *snap;
+        assert_int_equal(store_generation(st, &vid, &stored_at), 0);
+        snap = kpi_snapshot_open(f->dir, vid, stored_at, f->conf);
+        assert_non_null(snap);
+        kpi_period_t p = {.kind = KPI_MONTH, .year = 1970, .month = 1};
+        psy_civil_date((today - 2 * DAY_S) * PSY_USEC, &p.year, &p.month, &(int){0});
+        int level = 0, kpi = kpi_find("admissions");
+        kpi_query_t q = {.conf = f->conf,
+                         .as_of = now,
+                         .nperiods = 1,
+                         .periods = &p,
+                         .nlevels = 1,
+                         .levels = &level,
+                         .nkpis = 1,
+                         .kpis = &kpi};
+        kpi_row_t *rows = NULL;
+        size_t n = 0;
+        kpi_records_t all = {0};
+        kpi_row_t *want = NULL;
+        size_t nwant = 0;
+        assert_int_equal(kpi_model_compute(kpi_snapshot_model(snap), &q, &rows, &n), 0);
+        assert_int_equal(store_load(st, f->conf, PSY_TIME_NONE, &all), 0);
+        assert_int_equal(kpi_compute(&all, &q, &want, &nwant), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(nwant, 1);
+        assert_true(rows[0].value.set && want[0].value.set);
+        assert_true(rows[0].value.v >= 1 && rows[0].value.v == want[0].value.v);
+        free(rows);
+        free(want);
+        kpi_records_free(&all);
+        kpi_snapshot_destroy(&snap);
+    }
 
     assert_int_equal(series_graph(&agg, "pc-a", "coercion", 60, NULL, &png, &len), 0);
     assert_true(len > 8);
