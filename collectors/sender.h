@@ -30,9 +30,9 @@
 #include "psymon/time.h"
 #include "spool.h"
 
-#define SENDER_WINDOW       8   /* batches in flight */
-#define SENDER_RESEND_S     10  /* seconds before unacknowledged batches are sent again */
-#define SENDER_RESEND_MAX_S 300 /* the longest that wait grows to while nothing is acked */
+#define SENDER_WINDOW       8  /* batches in flight */
+#define SENDER_RESEND_S     10 /* seconds before unacknowledged batches are sent again */
+#define SENDER_RESEND_MAX_S 60 /* the longest that wait grows to while nothing is acked */
 #define SENDER_HEARTBEAT_S  5
 
 typedef struct sender sender_t;
