@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "psymon/time.h"
+
 #define DAY_S  INT64_C(86400)
 #define HOUR_S INT64_C(3600)
 #define OPEN   INT64_MAX /* a contact without a discharge */
@@ -151,35 +153,6 @@ rng_lognormal(rng_t *r, double median, double sigma)
 
 /* ---- Civil time in Europe/Copenhagen --------------------------------- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void
-civil_from_days(int64_t z, int *ret_y, int *ret_m, int *ret_d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *ret_y = (int)(y + (m <= 2));
-    *ret_m = m;
-    *ret_d = d;
-}
-
 static int64_t
 floor_div(int64_t a, int64_t b)
 {
@@ -190,7 +163,7 @@ floor_div(int64_t a, int64_t b)
 static int64_t
 eu_switch(int y, int month)
 {
-    int64_t last = days_from_civil(y, month, 31);
+    int64_t last = psy_days_from_civil(y, (unsigned)month, 31);
     int64_t wd = floor_div(last + 4, 7) * 7; /* 1970-01-01 was a Thursday */
     int64_t dow = last + 4 - wd;             /* 0 = Sunday */
     return (last - dow) * DAY_S + HOUR_S;
@@ -201,7 +174,7 @@ static int64_t
 cph_offset(int64_t t)
 {
     int y, m, d;
-    civil_from_days(floor_div(t, DAY_S), &y, &m, &d);
+    psy_civil_from_days(floor_div(t, DAY_S), &y, &m, &d);
     return (t >= eu_switch(y, 3) && t < eu_switch(y, 10)) ? 2 * HOUR_S : HOUR_S;
 }
 
@@ -211,7 +184,7 @@ local_midnight(int y, int m, int d)
 {
     y += (m - 1) / 12;
     m = (m - 1) % 12 + 1;
-    int64_t t = days_from_civil(y, m, d) * DAY_S - HOUR_S;
+    int64_t t = psy_days_from_civil(y, (unsigned)m, (unsigned)d) * DAY_S - HOUR_S;
     if (cph_offset(t) != HOUR_S)
         t -= HOUR_S;
     return t;
@@ -229,7 +202,7 @@ to_local(int64_t t)
     l.off = cph_offset(t);
     int64_t lt = t + l.off;
     int64_t days = floor_div(lt, DAY_S), sod = lt - days * DAY_S;
-    civil_from_days(days, &l.y, &l.mo, &l.d);
+    psy_civil_from_days(days, &l.y, &l.mo, &l.d);
     l.h = (int)(sod / 3600);
     l.mi = (int)(sod / 60 % 60);
     l.s = (int)(sod % 60);
@@ -395,7 +368,7 @@ person_new(sim_t *s, int64_t t, double age, int home, bool revolving)
     person_t *p = &s->persons[s->npersons];
     p->birth = floor_div(t, DAY_S) - (int64_t)(age * 365.2425) - rng_between(&s->rng, 0, 365);
     int y, m, d;
-    civil_from_days(p->birth, &y, &m, &d);
+    psy_civil_from_days(p->birth, &y, &m, &d);
     int yy = y % 100, c;
     if (y >= 2000)
         c = rng_chance(&s->rng, 0.5) ? 4 : 5 + (int)rng_below(&s->rng, 4);
@@ -419,7 +392,7 @@ static int
 age_at(const sim_t *s, int32_t person, int64_t t)
 {
     int by, bm, bd, y, m, d;
-    civil_from_days(s->persons[person].birth, &by, &bm, &bd);
+    psy_civil_from_days(s->persons[person].birth, &by, &bm, &bd);
     local_t l = to_local(t);
     y = l.y, m = l.mo, d = l.d;
     return y - by - (m < bm || (m == bm && d < bd));
@@ -1123,7 +1096,7 @@ file_name(int fmonth, bool csv, char *buf, size_t size)
     int64_t t = local_midnight(y, m, 1);
     int64_t days = floor_div(t, DAY_S), sod = t - days * DAY_S;
     int uy, um, ud;
-    civil_from_days(days, &uy, &um, &ud);
+    psy_civil_from_days(days, &uy, &um, &ud);
     snprintf(buf, size, "%04d%02d%02dT%02d%02d%02dZ-%04d-%02d.%s", uy, um, ud, (int)(sod / 3600),
              (int)(sod / 60 % 60), (int)(sod % 60), y, m, csv ? "csv" : "ndjson");
 }
@@ -1271,7 +1244,7 @@ live_tick(sim_t *s, const char *out, int64_t now, int64_t run, live_contact_t *o
     {
         int64_t days = floor_div(now, DAY_S), sod = now - days * DAY_S;
         int y, m, d;
-        civil_from_days(days, &y, &m, &d);
+        psy_civil_from_days(days, &y, &m, &d);
         snprintf(stamp, sizeof(stamp), "%04d%02d%02dT%02d%02d%02dZ", y, m, d, (int)(sod / 3600),
                  (int)(sod / 60 % 60), (int)(sod % 60));
     }
@@ -1468,7 +1441,7 @@ parse_date(const char *s, int *y, int *m, int *d)
     if (*y < 1970 || *y > 2100 || *m < 1 || *m > 12 || *d < 1 || *d > 31)
         return false;
     int yy, mm, dd;
-    civil_from_days(days_from_civil(*y, *m, *d), &yy, &mm, &dd);
+    psy_civil_from_days(psy_days_from_civil(*y, (unsigned)*m, (unsigned)*d), &yy, &mm, &dd);
     return yy == *y && mm == *m && dd == *d;
 }
 

@@ -19,9 +19,8 @@ psy_time_now(void)
     return (psy_time_t)ts.tv_sec * PSY_USEC + ts.tv_nsec / 1000;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t
+psy_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -31,8 +30,8 @@ days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void
-civil_from_days(int64_t z, int *ret_y, int *ret_m, int *ret_d)
+void
+psy_civil_from_days(int64_t z, int *ret_y, int *ret_m, int *ret_d)
 {
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -130,8 +129,8 @@ psy_time_parse(const char *s, size_t len, psy_time_t *ret)
     if (p != len)
         return -EINVAL;
 
-    int64_t secs =
-        days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+    int64_t secs = psy_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+                   sec - offset_s;
     *ret = secs * PSY_USEC + frac;
     return 0;
 }
@@ -150,7 +149,7 @@ psy_time_format(psy_time_t t, char *buf, size_t size)
         days--;
     }
     int y, m, d;
-    civil_from_days(days, &y, &m, &d);
+    psy_civil_from_days(days, &y, &m, &d);
     if (frac)
         snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, (int)(rem / 3600),
                  (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);

@@ -51,6 +51,14 @@ bool psy_tz_exists(const char *zone);
  */
 psy_time_t psy_civil_start(int y, int m, int d);
 
+/*
+ * Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1-12, d
+ * 1-31), and back: calendar arithmetic without any zone (H. Hinnant's
+ * algorithms).
+ */
+int64_t psy_days_from_civil(int64_t y, unsigned m, unsigned d);
+void psy_civil_from_days(int64_t days, int *ret_y, int *ret_m, int *ret_d);
+
 /* The civil date holding t in the installed zone. */
 void psy_civil_date(psy_time_t t, int *ret_y, int *ret_m, int *ret_d);
 
