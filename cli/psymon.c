@@ -26,6 +26,7 @@ static const struct {
     {"status", cmd_status, "what the aggregator holds per center"},
     {"kpi", cmd_kpi, "compute KPIs from the aggregator's records"},
     {"simulate", cmd_simulate, "write simulated inbox files for the region's centers"},
+    {"requeue", cmd_requeue, "put a collector's done/ files back into its inbox"},
 };
 
 static void
