@@ -333,7 +333,7 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
     uint64_t wd_usec = 0;
     bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
     psy_time_t next_scan = 0, next_clean = 0, next_wd = 0;
-    bool busy = false, inbox_was_busy = false;
+    bool busy = false, was_active = false;
     int ret = 0;
 
     sd_notify(0, "READY=1");
@@ -362,16 +362,10 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
                 psy_notice("%s: the spool can be written again: taking inbox files",
                            c->conf.state_dir);
             }
-            if (r == 1) {
+            if (r == 1)
                 busy = true;
-                inbox_was_busy = true;
-            } else {
-                /* The inbox ran dry: give the reader's freed buffers back, idle RSS stays small. */
-                if (r == 0 && inbox_was_busy)
-                    malloc_trim(0);
-                inbox_was_busy = false;
+            else
                 next_scan = now + SCAN_INTERVAL;
-            }
         }
 
         int r = sender_tick(c->sender, c->spool, now);
@@ -379,6 +373,18 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
             note_spool_error(c, r, now);
         if (r < 0 && (ret = recover_spool(c, r, now)) < 0)
             break;
+
+        /*
+         * Work done (the inbox ran dry and the sender caught up or lost its
+         * aggregator): give the buffers back, so an idle collector stays
+         * small for the years it waits.
+         */
+        bool active = busy || sender_holds_records(c->sender);
+        if (was_active && !active) {
+            spool_shrink(c->spool);
+            malloc_trim(0);
+        }
+        was_active = active;
 
         if (now >= next_clean) {
             int n = inbox_clean_done(c->inbox, now);

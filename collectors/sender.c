@@ -26,15 +26,20 @@ struct sender {
     void *sock;
     void *monitor; /* PAIR receiving the DEALER's connection events */
     bool spool_full;
-    bool rewind; /* resend everything unacknowledged at the next tick */
-    bool hb_due; /* send a heartbeat at the next tick */
+    bool rewind;  /* resend everything unacknowledged at the next tick */
+    bool hb_due;  /* send a heartbeat at the next tick */
+    bool offline; /* the last send found no aggregator connected */
     psy_time_t last_hb;
     int resend_s; /* current resend timeout: doubles while nothing is acknowledged */
 
     flight_t flight[SENDER_WINDOW];
     size_t nflight;
 
-    /* Records read from the spool, not yet sent (a batch that did not fit). */
+    /*
+     * Records read from the spool, not yet sent (a batch that did not fit).
+     * Allocated while there is something to send, freed when there is not:
+     * an idle collector holds no batch (about 350 KB).
+     */
     psy_record_t *recs;
     uint64_t *seqs;
     size_t nrecs;
@@ -58,13 +63,11 @@ sender_new(void *zctx, const sender_conf_t *conf)
         return NULL;
     }
     s->resend_s = SENDER_RESEND_S;
-    s->recs = calloc(PSY_BATCH_MAX, sizeof *s->recs);
-    s->seqs = calloc(PSY_BATCH_MAX, sizeof *s->seqs);
     s->sock = zmq_socket(zctx, ZMQ_DEALER);
     int e = 0;
     int64_t maxmsg = PSY_MSG_MAX; /* an answer larger than this drops the connection */
-    if (!s->recs || !s->seqs || !s->sock) {
-        e = s->sock ? ENOMEM : errno;
+    if (!s->sock) {
+        e = errno;
         goto fail;
     }
     if (zmq_setsockopt(s->sock, ZMQ_CURVE_SERVERKEY, conf->server_key, 41) < 0 ||
@@ -139,12 +142,29 @@ sender_set_spool_full(sender_t *s, bool full)
     s->spool_full = full;
 }
 
+/* Forgets the records read ahead (they stay in the spool) and frees their buffer. */
+static void
+drop_buffer(sender_t *s)
+{
+    s->nrecs = 0;
+    free(s->recs);
+    free(s->seqs);
+    s->recs = NULL;
+    s->seqs = NULL;
+}
+
 void
 sender_reset(sender_t *s)
 {
     s->nflight = 0;
-    s->nrecs = 0;
+    drop_buffer(s);
     s->rewind = true;
+}
+
+bool
+sender_holds_records(const sender_t *s)
+{
+    return s->recs != NULL;
 }
 
 uint64_t
@@ -317,6 +337,16 @@ fill(sender_t *s, spool_t *spool)
         int r = spool_next(spool, &rec, &seq);
         if (r <= 0)
             return r;
+        if (!s->recs) {
+            s->recs = malloc(PSY_BATCH_MAX * sizeof *s->recs);
+            s->seqs = malloc(PSY_BATCH_MAX * sizeof *s->seqs);
+            if (!s->recs || !s->seqs) {
+                psy_warn("sender: out of memory for a batch; trying again");
+                drop_buffer(s);
+                s->rewind = true; /* the record stays in the spool: the rewind reads it again */
+                return 0;
+            }
+        }
         s->recs[s->nrecs] = rec;
         s->seqs[s->nrecs] = seq;
         s->nrecs++;
@@ -382,9 +412,25 @@ sender_tick(sender_t *s, spool_t *spool, psy_time_t now)
         if (r == 0) {
             s->hb_due = false;
             s->last_hb = now;
-        } else if (r != -EAGAIN) {
+            if (s->offline) {
+                s->offline = false;
+                s->rewind = true; /* what was read ahead was dropped */
+            }
+        } else if (r == -EAGAIN) {
+            s->offline = true;
+        } else {
             psy_warn("sender: heartbeat not sent: %s", strerror(-r));
         }
+    }
+    /*
+     * No aggregator connected: the records wait in the spool only, not also
+     * in memory, and nothing more is read until a heartbeat (tried every
+     * turn while offline) finds a connection again.
+     */
+    if (s->offline) {
+        s->hb_due = true;
+        drop_buffer(s);
+        return 0;
     }
     /*
      * Over a live connection nothing is lost, so a late acknowledgement
@@ -410,14 +456,18 @@ sender_tick(sender_t *s, spool_t *spool, psy_time_t now)
         if (r < 0)
             return r;
         r = send_batch(s, spool, now);
-        if (r == -EAGAIN)
-            break; /* no aggregator connected: the records wait in the buffer and the spool */
+        if (r == -EAGAIN) {
+            s->offline = true; /* the next turn drops the buffer and probes with heartbeats */
+            break;
+        }
         if (r < 0) {
             psy_warn("sender: batch not sent: %s", strerror(-r));
             break;
         }
-        if (r == 0)
+        if (r == 0) {
+            drop_buffer(s); /* caught up with the spool: nothing to hold */
             break;
+        }
     }
     return 0;
 }

@@ -82,6 +82,9 @@ void sender_reset(sender_t *s);
 int sender_transmit(sender_t *s, const uint8_t *buf, size_t len);
 
 /* Batches sent and acknowledgements received since creation (for logs and tests). */
+/* True while records read from the spool wait in memory to be sent. */
+bool sender_holds_records(const sender_t *s);
+
 uint64_t sender_batches_sent(const sender_t *s);
 uint64_t sender_acks_received(const sender_t *s);
 

@@ -777,6 +777,22 @@ spool_destroy(spool_t **sp)
 }
 
 void
+spool_shrink(spool_t *s)
+{
+    if (s->wlen == 0) {
+        free(s->wbuf);
+        s->wbuf = NULL;
+        s->wcap = 0;
+    }
+    rbuf_t *rb = &s->cur.rb;
+    if (rb->start == rb->end) {
+        free(rb->buf);
+        rb->buf = NULL;
+        rb->cap = rb->start = rb->end = 0; /* rb->off already names the next byte */
+    }
+}
+
+void
 spool_set_segment_max(spool_t *s, uint64_t bytes)
 {
     s->segment_max = bytes < 4096 ? 4096 : bytes;

@@ -133,6 +133,12 @@ int spool_commit(spool_t *s);
  */
 int spool_ack(spool_t *s, uint64_t seq);
 
+/*
+ * Frees the write and read-ahead buffers when they hold nothing; they are
+ * allocated again when needed. For an idle collector's memory.
+ */
+void spool_shrink(spool_t *s);
+
 /* Sets the read cursor to the first unacknowledged record. */
 int spool_rewind(spool_t *s);
 

@@ -371,6 +371,53 @@ test_next_continues_without_rewind(void **state)
     spool_destroy(&s);
 }
 
+/* spool_shrink (an idle collector's memory) at any point keeps reading and appending right. */
+static void
+test_shrink_keeps_cursor_and_appends(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    spool_shrink(s); /* nothing allocated yet */
+    append_n(s, 1, 2000);
+    assert_int_equal(spool_commit(s), 0);
+
+    psy_record_t r, want;
+    uint64_t seq;
+    int id = 1;
+    for (; id <= 700; id++) { /* part way: the read-ahead buffer holds more */
+        assert_int_equal(spool_next(s, &r, &seq), 1);
+        assert_int_equal(seq, (uint64_t)id);
+    }
+    spool_shrink(s);
+    for (; id <= 2000; id++) {
+        assert_int_equal(spool_next(s, &r, &seq), 1);
+        assert_int_equal(seq, (uint64_t)id);
+        want = make_rec(id);
+        assert_true(psy_record_equal(&r, &want));
+    }
+    assert_int_equal(spool_next(s, &r, &seq), 0);
+    spool_shrink(s); /* caught up: both buffers empty */
+
+    append_n(s, 2001, 10);
+    spool_shrink(s); /* appended, not committed: the write buffer is kept */
+    assert_int_equal(spool_commit(s), 0);
+    for (; id <= 2010; id++) {
+        assert_int_equal(spool_next(s, &r, &seq), 1);
+        assert_int_equal(seq, (uint64_t)id);
+        want = make_rec(id);
+        assert_true(psy_record_equal(&r, &want));
+    }
+    assert_int_equal(spool_next(s, &r, &seq), 0);
+    spool_destroy(&s);
+
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    assert_int_equal(spool_last_seq(s), 2010);
+    assert_int_equal(read_all(s, 1, 1), 2010);
+    spool_destroy(&s);
+}
+
 static void
 test_segments_and_reclaim(void **state)
 {
@@ -721,6 +768,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_crc_damage_cuts_from_the_bad_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_persists_and_rewind_skips_acked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_continues_without_rewind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shrink_keeps_cursor_and_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_and_reclaim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_is_durable_with_commit_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_segments_start_a_new_epoch, setup, teardown),
