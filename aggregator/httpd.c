@@ -544,6 +544,8 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
             {"psymon_center_last_seen_age_seconds",
              "Seconds since the last batch or heartbeat (absent when never heard from)."},
             {"psymon_center_spool_full", "1 when the collector's spool is full."},
+            {"psymon_center_clock_offset_seconds",
+             "Collector clock minus aggregator clock at its last heartbeat (absent before one)."},
         };
         for (size_t k = 0; k < sizeof(per) / sizeof(per[0]); k++) {
             httpd_metric_head(f, per[k].name, "gauge", per[k].help);
@@ -567,8 +569,13 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
                         fprintf(f, "%s{center=\"%s\"} %.3f\n", per[k].name, id,
                                 (double)(now - st[i].last_seen) / (double)PSY_USEC);
                     break;
-                default:
+                case 4:
                     fprintf(f, "%s{center=\"%s\"} %d\n", per[k].name, id, st[i].spool_full ? 1 : 0);
+                    break;
+                default:
+                    if (st[i].version[0] != '\0') /* a heartbeat was received */
+                        fprintf(f, "%s{center=\"%s\"} %.3f\n", per[k].name, id,
+                                (double)st[i].clock_offset / (double)PSY_USEC);
                 }
             }
         }

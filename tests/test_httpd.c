@@ -394,8 +394,20 @@ test_metrics(void **state)
     fixture_t *f = *state;
     reply_t r;
 
+    /* A heartbeat from pc-a whose clock is 200 s ahead. */
+    store_t *st = store_new(f->dir, false);
+    assert_non_null(st);
+    psy_time_t now = psy_time_now();
+    psy_heartbeat_t hb = {.clock = now + 200 * PSY_USEC};
+    snprintf(hb.version, sizeof hb.version, "0.1.0");
+    assert_int_equal(store_heartbeat(st, "pc-a", &hb, now), 0);
+    store_destroy(&st);
+
     http(f->port, "GET", "/metrics", &r);
     assert_int_equal(r.status, 200);
+    assert_non_null(
+        strstr(r.body, "psymon_center_clock_offset_seconds{center=\"pc-a\"} 200.000\n"));
+    assert_null(strstr(r.body, "psymon_center_clock_offset_seconds{center=\"pc-b\"}"));
     assert_non_null(strstr(r.body, "# TYPE psymon_batches_total counter\n"));
     assert_non_null(strstr(r.body, "\npsymon_batches_total 7\n"));
     assert_non_null(strstr(r.body, "# HELP psymon_center_backlog "));
