@@ -3,10 +3,12 @@
  * its inbox so that the running collector reads them again, e.g. after the
  * aggregator was restored from a backup (operations.md, section 5).
  *
- * A file is copied, not renamed: the collector recognises a file it has
- * read by its identity (device, inode, size, times), and a copy is a new
- * inode that it reads in full. The copy is written under a name the inbox
- * ignores (".requeue-XXXXXX.tmp"), given the original's owner, mode and
+ * A file is copied, not renamed: the collector recognises the last file it
+ * read by its spool mark (name, device, inode, size, mtime, ctime), and a
+ * renamed original would differ only in its ctime, which a coarse clock
+ * tick can leave equal; a copy is a new inode that it always reads in full.
+ * A copy also works when the inbox and done/ lie on different file systems. The copy is written
+ * under a name the inbox ignores (".requeue-XXXXXX.tmp"), given the original's owner, mode and
  * modification time, fsynced, and renamed into place without replacing any
  * file there; then the original is removed from done/, so that done/ does
  * not grow with each requeue (the collector moves the copy back once read).
