@@ -129,7 +129,16 @@ router_new(fixture_t *f, const char *endpoint)
     assert_int_equal(zmq_setsockopt(r, ZMQ_LINGER, &zero, sizeof zero), 0);
     /* An acknowledgement that cannot be routed is an error, not silently dropped. */
     assert_int_equal(zmq_setsockopt(r, ZMQ_ROUTER_MANDATORY, &one, sizeof one), 0);
-    assert_int_equal(zmq_bind(r, endpoint), 0);
+    /* A port just released (a ROUTER closed a moment ago) may take a moment to be free. */
+    for (int i = 0; i < TRIES && zmq_bind(r, endpoint) < 0; i++) {
+        assert_int_equal(errno, EADDRINUSE);
+        usleep(10 * 1000);
+    }
+    size_t len = sizeof f->conf.endpoint;
+    char bound[sizeof f->conf.endpoint];
+    assert_int_equal(zmq_getsockopt(r, ZMQ_LAST_ENDPOINT, bound, &len), 0);
+    if (strchr(endpoint, '*') == NULL)
+        assert_string_equal(bound, endpoint);
     return r;
 }
 
@@ -772,6 +781,62 @@ test_offline(void **state)
     got_clear(&g);
 }
 
+/* ---- 6b: the aggregator goes away and comes back ---- */
+
+static void
+test_reconnect(void **state)
+{
+    fixture_t *f = *state;
+    got_t g = {0};
+    int i;
+
+    connect_at(f, T0, &g);
+    got_clear(&g);
+    spool_n(f, 1, 10, false);
+    tick_drain(f, T0, &g);
+    assert_int_equal(g.batches, 1);
+    got_clear(&g);
+
+    /* The aggregator stops before acknowledging; the sender finds nobody to send to. */
+    zmq_close(f->router);
+    f->router = NULL;
+    for (i = 0; i < TRIES; i++) {
+        assert_int_equal(sender_tick(f->sender, f->spool, T0 + SEC), 0);
+        if (sender_transmit(f->sender, marker, sizeof marker) == -EAGAIN)
+            break;
+        usleep(10 * 1000);
+    }
+    assert_true(i < TRIES);
+    assert_int_equal(sender_tick(f->sender, f->spool, T0 + SEC), 0);
+    assert_false(sender_holds_records(f->sender));
+    /*
+     * New records: the turn that reads them finds nobody to send them to; the
+     * next turn gives them back to the spool.
+     */
+    spool_n(f, 11, 5, false);
+    assert_int_equal(sender_tick(f->sender, f->spool, T0 + 2 * SEC), 0);
+    assert_int_equal(sender_tick(f->sender, f->spool, T0 + 2 * SEC), 0);
+    assert_false(sender_holds_records(f->sender));
+    assert_int_equal(sender_batches_sent(f->sender), 1);
+
+    /* It comes back on the same port: everything unacknowledged arrives again, at once. */
+    f->router = router_new(f, f->conf.endpoint);
+    connect_at(f, T0 + 3 * SEC, &g);
+    check_heartbeats(f, &g, g.heartbeats, T0 + 3 * SEC, false);
+    assert_true(g.batches >= 1);
+    for (size_t k = 0; k < g.n; k++) {
+        if (g.m[k].kind != PSY_MSG_BATCH)
+            continue;
+        assert_int_equal(g.m[k].u.batch.first_seq, 1);
+        assert_int_equal(g.m[k].u.batch.count, 15);
+        check_batch(f, &g.m[k].u.batch, false);
+    }
+    got_clear(&g);
+    send_ack(f, spool_epoch(f->spool), 15);
+    wait_acks(f, 1);
+    assert_int_equal(spool_acked(f->spool), 15);
+}
+
 /* ---- 7: a batch too large for one message is split ---- */
 
 /*
@@ -857,6 +922,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_odd_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline, setup_offline, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split, setup, teardown),
     };
 
