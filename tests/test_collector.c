@@ -50,13 +50,14 @@
 #include "psymon/keys.h"
 #include "psymon/log.h"
 #include "psymon/time.h"
+#include "sender.h"
 #include "spool.h"
 
-#define DISK_RETRY_S 10    /* collectors/collector.c: DISK_RETRY */
-#define LOG_REPEAT_S 300   /* collectors/collector.c: FULL_LOG_INTERVAL */
-#define FULL_SPAN_S  45    /* fake seconds the disk stays full after the first failure */
-#define MAX_TURNS    20000 /* a bound, so a broken loop fails the test instead of hanging it */
-#define REAL_POLL_MS 5     /* real wait per turn, so libzmq's I/O thread gets to connect */
+#define DISK_RETRY_S 10   /* collectors/collector.c: DISK_RETRY */
+#define LOG_REPEAT_S 300  /* collectors/collector.c: FULL_LOG_INTERVAL */
+#define FULL_SPAN_S  45   /* fake seconds the disk stays full after the first failure */
+#define MAX_TURNS    5000 /* a bound, so a broken loop fails the test instead of hanging it */
+#define REAL_POLL_MS 5    /* real wait per turn, so libzmq's I/O thread gets to connect */
 #define HB_MAX       2048
 #define LOG_MAX      4096
 #define FAULT_MAX    256
@@ -70,6 +71,7 @@ static struct {
     char state[PSY_PATH_MAX + 1]; /* realpath of the state folder, with a trailing '/' */
     char segdir[PSY_PATH_MAX + 8];
     int kind;
+    int err; /* ENOSPC or EDQUOT */
     bool on;
     int arm_after; /* > 0: the disk fills after this many more successful segment fsyncs */
     psy_time_t at[FAULT_MAX]; /* the fake time of every failed spool segment operation */
@@ -115,7 +117,7 @@ fault(int fd, int kind)
         disk.at[disk.n++] = fake_now;
     else if (c == 2)
         disk.other++;
-    errno = ENOSPC;
+    errno = disk.err;
     return true;
 }
 
@@ -179,6 +181,31 @@ __wrap_psy_log(int level, const char *fmt, ...)
         fprintf(stderr, "[log %d] %s\n", level, line);
 }
 
+/*
+ * The spool_full flag the loop hands the sender, as it stands at the end
+ * of each turn's own work: what any heartbeat of that turn reports.
+ */
+typedef struct {
+    psy_time_t at;
+    bool full;
+} flag_t;
+
+static flag_t flags[MAX_TURNS + 16];
+static size_t nflags;
+
+void __real_sender_set_spool_full(sender_t *s, bool full);
+void __wrap_sender_set_spool_full(sender_t *s, bool full);
+
+void
+__wrap_sender_set_spool_full(sender_t *s, bool full)
+{
+    if (nflags > 0 && flags[nflags - 1].at == fake_now)
+        flags[nflags - 1].full = full;
+    else if (nflags < sizeof flags / sizeof flags[0])
+        flags[nflags++] = (flag_t){.at = fake_now, .full = full};
+    __real_sender_set_spool_full(s, full);
+}
+
 /* ---- a scenario and its run ---- */
 
 typedef struct {
@@ -188,7 +215,8 @@ typedef struct {
 
 typedef struct {
     int kind;                  /* FAULT_WRITE or FAULT_FSYNC */
-    int arm_after;             /* successful segment fsyncs before the disk fills */
+    int err;                   /* what they fail with */
+    int arm_after;             /* successful segment fsyncs before the disk fills; 0: at once */
     infile_t files[FILES_MAX]; /* in name order */
     size_t nfiles;
     /* While full: */
@@ -356,7 +384,9 @@ scenario_step(void)
         /* A heartbeat arrived: the connection is up, the disk is about to fill. */
         if (run.nhbs > 0) {
             disk.kind = sc->kind;
+            disk.err = sc->err;
             disk.arm_after = sc->arm_after;
+            disk.on = sc->arm_after == 0;
             for (size_t i = 0; i < sc->nfiles; i++)
                 stage_file(&sc->files[i]);
             run.phase = PHASE_FILLING;
@@ -454,6 +484,7 @@ run_scenario(const scenario_t *sc)
     memset(&run, 0, sizeof run);
     memset(&disk, 0, sizeof disk);
     nlogs = 0;
+    nflags = 0;
     run.sc = sc;
     fake_now = __real_psy_time_now();
     assert_int_equal(sodium_init() >= 0, 1);
@@ -552,6 +583,7 @@ run_scenario(const scenario_t *sc)
     assert_int_equal(full_lines, (size_t)(run.t_free - t0) / (LOG_REPEAT_S * PSY_USEC) + 1);
     const logline_t *notice = log_find("can be written again", 0);
     assert_non_null(notice);
+    assert_true(notice->level <= PSY_LOG_NOTICE);
     assert_true(notice->at >= run.t_free);
     assert_true(notice->at >= disk.at[disk.n - 1] + DISK_RETRY_S * PSY_USEC);
     assert_null(log_find("can be written again", notice->at + 1));
@@ -580,6 +612,24 @@ run_scenario(const scenario_t *sc)
     assert_true(before >= 1);
     assert_true(during >= 3);
     assert_true(after >= 1);
+    /*
+     * The same, turn by turn: full from the very turn that failed (so even
+     * a heartbeat sent right after the failure says so) until the turn that
+     * wrote again; clear from the next turn on.
+     */
+    size_t full_turns = 0;
+    for (size_t i = 0; i < nflags; i++) {
+        if (flags[i].at < t0) {
+            assert_false(flags[i].full);
+        } else if (flags[i].at <= notice->at) {
+            assert_true(flags[i].full);
+            full_turns++;
+        } else {
+            assert_false(flags[i].full);
+        }
+    }
+    assert_true(full_turns >= FULL_SPAN_S);
+    assert_true(nflags > 0 && flags[nflags - 1].at > notice->at);
     assert_int_equal(run.hbs[run.nhbs - 1].last_seq, total);
 
     /* Afterwards: every file in done/, every record in the spool once, in order. */
@@ -605,6 +655,7 @@ test_write_enospc(void **state)
 {
     static const scenario_t sc = {
         .kind = FAULT_WRITE,
+        .err = ENOSPC,
         .arm_after = 1,
         .files = {{"a.ndjson", 1, 5}, {"b.ndjson", 6, 7}, {"c.ndjson", 13, 3}},
         .nfiles = 3,
@@ -628,11 +679,30 @@ test_fsync_enospc_mid_file(void **state)
 {
     static const scenario_t sc = {
         .kind = FAULT_FSYNC,
+        .err = ENOSPC,
         .arm_after = 1,
         .files = {{"big.ndjson", 1, INBOX_GROUP + 700}, {"next.ndjson", INBOX_GROUP + 701, 4}},
         .nfiles = 2,
         .spooled_full = INBOX_GROUP,
         .waiting_full = 2,
+        .done_full = 0,
+    };
+    (void)state;
+    run_scenario(&sc);
+}
+
+/* A quota (EDQUOT) counts as a full disk too; here it is full before any file is read. */
+static void
+test_write_edquot_from_start(void **state)
+{
+    static const scenario_t sc = {
+        .kind = FAULT_WRITE,
+        .err = EDQUOT,
+        .arm_after = 0,
+        .files = {{"only.ndjson", 1, 9}},
+        .nfiles = 1,
+        .spooled_full = 0,
+        .waiting_full = 1,
         .done_full = 0,
     };
     (void)state;
@@ -645,6 +715,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_enospc),
         cmocka_unit_test(test_fsync_enospc_mid_file),
+        cmocka_unit_test(test_write_edquot_from_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
