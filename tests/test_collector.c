@@ -73,7 +73,8 @@ static struct {
     int kind;
     int err; /* ENOSPC or EDQUOT */
     bool on;
-    int arm_after; /* > 0: the disk fills after this many more successful segment fsyncs */
+    int arm_after;  /* > 0: the disk fills after this many more successful segment fsyncs */
+    int arm_writes; /* > 0: the disk fills after this many more successful segment writes */
     psy_time_t at[FAULT_MAX]; /* the fake time of every failed spool segment operation */
     size_t n;
     size_t other; /* failed operations on other files of the state folder */
@@ -126,7 +127,10 @@ __wrap_write(int fd, const void *buf, size_t len)
 {
     if (fault(fd, FAULT_WRITE))
         return -1;
-    return __real_write(fd, buf, len);
+    ssize_t r = __real_write(fd, buf, len);
+    if (r >= 0 && disk.arm_writes > 0 && classify(fd) == 1 && --disk.arm_writes == 0)
+        disk.on = true;
+    return r;
 }
 
 int
@@ -217,6 +221,7 @@ typedef struct {
     int kind;                  /* FAULT_WRITE or FAULT_FSYNC */
     int err;                   /* what they fail with */
     int arm_after;             /* successful segment fsyncs before the disk fills; 0: at once */
+    int arm_writes;            /* or: successful segment writes before it fills */
     infile_t files[FILES_MAX]; /* in name order */
     size_t nfiles;
     /* While full: */
@@ -386,7 +391,8 @@ scenario_step(void)
             disk.kind = sc->kind;
             disk.err = sc->err;
             disk.arm_after = sc->arm_after;
-            disk.on = sc->arm_after == 0;
+            disk.arm_writes = sc->arm_writes;
+            disk.on = sc->arm_after == 0 && sc->arm_writes == 0;
             for (size_t i = 0; i < sc->nfiles; i++)
                 stage_file(&sc->files[i]);
             run.phase = PHASE_FILLING;
@@ -709,6 +715,28 @@ test_write_edquot_from_start(void **state)
     run_scenario(&sc);
 }
 
+/*
+ * The disk fills in the middle of a group's writes: a large group is
+ * flushed to its segment in pieces before its commit, the first piece
+ * fits, the next does not. Nothing of that group may count.
+ */
+static void
+test_write_enospc_mid_group(void **state)
+{
+    static const scenario_t sc = {
+        .kind = FAULT_WRITE,
+        .err = ENOSPC,
+        .arm_writes = 1,
+        .files = {{"large.ndjson", 1, 3000}},
+        .nfiles = 1,
+        .spooled_full = 0,
+        .waiting_full = 1,
+        .done_full = 0,
+    };
+    (void)state;
+    run_scenario(&sc);
+}
+
 int
 main(void)
 {
@@ -716,6 +744,7 @@ main(void)
         cmocka_unit_test(test_write_enospc),
         cmocka_unit_test(test_fsync_enospc_mid_file),
         cmocka_unit_test(test_write_edquot_from_start),
+        cmocka_unit_test(test_write_enospc_mid_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
