@@ -8,20 +8,31 @@
  * this thread against a real state folder and inbox. Link-time wraps
  * (tests/collector.cmake) give it a full disk and a fast clock:
  *
- *   write, fsync   fail with ENOSPC on regular files of the state folder
- *                  while the test says the disk is full;
+ *   write, fsync, fdatasync
+ *                  fail with ENOSPC (or EDQUOT) on regular files of the
+ *                  state folder while the test says the disk is full;
  *   psy_time_now   a fake clock, one second further at every turn, so that
  *                  DISK_RETRY passes without sleeping;
  *   zmq_poll       called once per turn by the loop: the test's hook. It
  *                  reads what reached the test's aggregator, moves the
  *                  scenario on, advances the clock, and stops the loop;
- *   psy_log        every log line, kept with the fake time it was logged at.
+ *   psy_log        every log line, kept with the fake time it was logged at;
+ *   sender_set_spool_full
+ *                  the flag the loop hands the sender, turn by turn.
  *
  * The aggregator is a CURVE ROUTER in this process with the aggregator's
  * key pair and no ZAP handler (libzmq then lets every client key in); it
  * never acknowledges, so the spool keeps every record for the final check.
  * Heartbeats are decoded with psy_codec_decode and their spool_full and
  * last_seq checked against the disk's state at their clock.
+ *
+ * Every scenario checks: while full, the waiting files stay in the inbox
+ * and nothing more reaches done/; the loop keeps turning but touches the
+ * disk only every DISK_RETRY; heartbeats say spool_full and count only
+ * committed records; the error is logged once; after the disk frees, the
+ * notice "can be written again" is logged, every file is in done/ and the
+ * spool, read back after collector_destroy, holds every record exactly
+ * once and in order.
  */
 #include <dirent.h>
 #include <errno.h>
