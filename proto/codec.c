@@ -37,6 +37,11 @@ record_to_pb(const psy_record_t *r, Psymon__Record *pb)
     pb->type = (Psymon__RecordType)r->type;
     pb->id = (char *)r->id;
     pb->time = r->time;
+    if (r->has_origin) {
+        pb->has_origin = true;
+        pb->origin.data = (uint8_t *)r->origin;
+        pb->origin.len = PSY_ORIGIN_LEN;
+    }
     if (r->is_void) {
         pb->has_void_ = true;
         pb->void_ = true;
@@ -147,6 +152,13 @@ record_from_pb(const Psymon__Record *pb, psy_record_t *r)
     if (!copy_id(pb->id, r->id, true) || !time_ok(pb->time))
         return false;
     r->time = pb->time;
+    /* Any record, a void too, may say where it was read; if it does, in exactly 16 bytes. */
+    if (pb->has_origin) {
+        if (pb->origin.len != PSY_ORIGIN_LEN)
+            return false;
+        r->has_origin = true;
+        memcpy(r->origin, pb->origin.data, PSY_ORIGIN_LEN);
+    }
     if (pb->has_void_ && pb->void_) {
         /* A void carries nothing but type, id and time. */
         r->is_void = true;

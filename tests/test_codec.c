@@ -108,11 +108,14 @@ typedef struct {
     int64_t voluntary;
     int64_t role, consult;
     int64_t age, minutes;
+    const uint8_t *origin; /* NULL: absent */
+    size_t origin_len;
 } raw_rec_t;
 
 static const uint8_t PATIENT[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 static const uint8_t PATIENT33[33] = {0};
+static const uint8_t ORIGIN17[17] = {0xa0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0xaf};
 static const uint8_t EPOCH[16] = {0xe0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xef};
 static const uint8_t EPOCH17[17] = {0};
 
@@ -226,6 +229,8 @@ raw_record(pb_t *b, const raw_rec_t *r)
         pb_uint(b, 17, (uint64_t)r->age);
     if (r->minutes != ABSENT)
         pb_uint(b, 18, (uint64_t)r->minutes);
+    if (r->origin)
+        pb_bytes(b, 19, r->origin, r->origin_len);
 }
 
 /* Message{batch: Batch{epoch, first_seq, records}}; epoch NULL / first_seq ABSENT leave them out.
@@ -512,6 +517,58 @@ test_round_trip_batch(void **state)
         free(buf);
     }
     psy_msg_clear(NULL);
+}
+
+/*
+ * The origin travels with any record when it is set, and a record without
+ * one comes back without one; psy_record_equal does not look at it, so the
+ * bytes are compared here.
+ */
+static void
+test_round_trip_origin(void **state)
+{
+    psy_record_t recs[128];
+    psy_msg_t in = {.kind = PSY_MSG_BATCH}, out;
+    uint8_t *buf = NULL;
+    size_t len = 0, len_plain = 0;
+    (void)state;
+
+    size_t n = sample_records(recs);
+    memcpy(in.u.batch.epoch, EPOCH, 16);
+    in.u.batch.first_seq = 1;
+    in.u.batch.count = n;
+    in.u.batch.records = recs;
+    assert_int_equal(psy_codec_encode(&in, &buf, &len_plain), 0);
+    free(buf);
+
+    /* Every other record gets an origin of its own; the rest stay without. */
+    for (size_t i = 0; i < n; i += 2) {
+        recs[i].has_origin = true;
+        for (size_t k = 0; k < PSY_ORIGIN_LEN; k++)
+            recs[i].origin[k] = (uint8_t)(0x40 + i + k);
+    }
+    assert_int_equal(psy_codec_encode(&in, &buf, &len), 0);
+    /* Each origin costs its 16 bytes, a tag (2 bytes for field 19) and a length. */
+    assert_int_equal(len - len_plain, ((n + 1) / 2) * (PSY_ORIGIN_LEN + 3));
+    assert_int_equal(psy_codec_decode(buf, len, &out), 0);
+    assert_int_equal(out.u.batch.count, n);
+    for (size_t i = 0; i < n; i++) {
+        const psy_record_t *o = &out.u.batch.records[i];
+        if (!psy_record_equal(&recs[i], o))
+            fail_msg("record %zu (%s) differs after the round trip", i, recs[i].id);
+        assert_int_equal(o->has_origin, i % 2 == 0);
+        if (i % 2 == 0)
+            assert_memory_equal(o->origin, recs[i].origin, PSY_ORIGIN_LEN);
+    }
+    psy_msg_clear(&out);
+    free(buf);
+
+    /* Two records that differ only in their origin are the same registration. */
+    psy_record_t a = recs[0], b = recs[0];
+    b.origin[0] ^= 0xff;
+    assert_true(psy_record_equal(&a, &b));
+    b.has_origin = false;
+    assert_true(psy_record_equal(&a, &b));
 }
 
 /* Absent legal and outcome come back as the defaults of records.md. */
@@ -864,6 +921,14 @@ test_decode_bad_records(void **state)
     BAD(B_TRT, r.contact = "A-1001");
     BAD(B_TRT, r.age = 3);
     BAD(B_TRT, r.minutes = 3);
+
+    /* The origin is exactly 16 bytes, on any type, a void too. */
+    for (int base = 0; base < B__COUNT; base++) {
+        GOOD(base, (r.origin = ORIGIN17, r.origin_len = PSY_ORIGIN_LEN));
+        BAD(base, (r.origin = ORIGIN17, r.origin_len = PSY_ORIGIN_LEN - 1));
+        BAD(base, (r.origin = ORIGIN17, r.origin_len = PSY_ORIGIN_LEN + 1));
+        BAD(base, (r.origin = ORIGIN17, r.origin_len = 0));
+    }
 
     /* A void record carries type, id and time only. */
     BAD(B_VOID, (r.patient = PATIENT, r.patient_len = 32));
@@ -1234,6 +1299,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_batch),
+        cmocka_unit_test(test_round_trip_origin),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_round_trip_heartbeat_ack),
         cmocka_unit_test(test_encode_refuses),

@@ -21,6 +21,7 @@
 #define PSY_PSEUDONYM_LEN 32 /* HMAC-SHA-256 */
 #define PSY_PSEUDO_KEYLEN 32
 #define PSY_EPOCH_LEN     16 /* random id of a collector's spool */
+#define PSY_ORIGIN_LEN    16 /* keyed BLAKE2b-128 of where a record was read (record.h) */
 
 /* The wire. */
 #define PSY_BATCH_MAX                 1000          /* records in one batch */

@@ -112,12 +112,21 @@ typedef struct psy_record {
     psy_consult_t consult;
     int age;     /* admission, referral: 0-130 or -1 */
     int minutes; /* consultation: 0-1440 or -1 */
+    /*
+     * Where the collector read the record: a hash, keyed with the
+     * pseudonymisation key, of the inbox file's base name and the record's
+     * line number, so that re-reading the same file gives the same origin
+     * and the store can tell a replay from a bring-back (aggregator.md).
+     * Metadata, not part of the registration: psy_record_equal ignores it.
+     */
+    bool has_origin;
+    uint8_t origin[PSY_ORIGIN_LEN];
 } psy_record_t;
 
 /* Sets every field of `r` to "absent". */
 void psy_record_init(psy_record_t *r);
 
-/* True when a and b carry the same registration, field by field. */
+/* True when a and b carry the same registration, field by field; the origin is not compared. */
 bool psy_record_equal(const psy_record_t *a, const psy_record_t *b);
 
 /*
