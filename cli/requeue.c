@@ -121,6 +121,31 @@ candidate(const char *name, unsigned i, char *buf, size_t size)
     return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * The name a done/ file had in the inbox. The collector files a second
+ * "x.csv" in done/ as "x.1.csv" (up to "x.99999.csv"); the records' origins
+ * were computed from "x.csv", so the copy goes back under that name, and
+ * a replay is recognised as one (aggregator.md). The scheme cannot be
+ * undone with certainty: an export that was itself named "x.7.csv" comes
+ * back as "x.csv" (operations.md, section 5, says so).
+ */
+static void
+original_name(const char *name, char *buf, size_t size)
+{
+    const char *ext = strrchr(name, '.'), *num = NULL;
+
+    snprintf(buf, size, "%s", name);
+    if (!ext || ext == name)
+        return;
+    for (num = ext; num > name && num[-1] >= '0' && num[-1] <= '9'; num--)
+        ;
+    size_t digits = (size_t)(ext - num);
+    /* "stem.N.ext": a non-empty stem, a dot, 1-5 digits without a leading zero. */
+    if (digits < 1 || digits > 5 || *num == '0' || num - 1 <= name || num[-1] != '.')
+        return;
+    snprintf(buf, size, "%.*s%s", (int)(num - 1 - name), name, ext);
+}
+
 /* The first candidate name not present in the inbox, for a dry run. */
 static int
 free_name(int inbox_fd, const char *name, char *buf, size_t size)
@@ -251,7 +276,9 @@ requeue_one(int done_fd, int inbox_fd, const char *name, const struct stat *st, 
     close(out);
     out = -1;
     *what = "rename the copy into the inbox";
-    if ((r = place(inbox_fd, tmp, name, ret_name, size)) < 0)
+    char orig[NAME_MAX + 1];
+    original_name(name, orig, sizeof orig);
+    if ((r = place(inbox_fd, tmp, orig, ret_name, size)) < 0)
         goto fail_tmp;
     (void)fsync(inbox_fd);
     close(in);
@@ -306,7 +333,9 @@ requeue_dir(const char *done_dir, const char *inbox_dir, int64_t since, bool dry
         } else {
             f.size = (uint64_t)st.st_size;
             if (dry_run) {
-                f.error = free_name(inbox_fd, names[i], inbox_name, sizeof inbox_name);
+                char orig[NAME_MAX + 1];
+                original_name(names[i], orig, sizeof orig);
+                f.error = free_name(inbox_fd, orig, inbox_name, sizeof inbox_name);
                 f.what = "find a free name in the inbox";
             } else {
                 f.error = requeue_one(done_fd, inbox_fd, names[i], &st, inbox_name,

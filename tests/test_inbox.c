@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "inbox.h"
 #include "psymon/log.h"
@@ -464,6 +465,116 @@ test_done_days(void **state)
     assert_false(exists(done, "y.ndjson"));
 }
 
+/* The spool's records, in sequence order, into out (at most max); returns how many. */
+static size_t
+spool_records(spool_t *s, psy_record_t *out, size_t max)
+{
+    size_t n = 0;
+    psy_record_t r;
+    uint64_t seq;
+    int rc;
+
+    assert_int_equal(spool_rewind(s), 0);
+    while ((rc = spool_next(s, &r, &seq)) == 1) {
+        assert_true(n < max);
+        out[n++] = r;
+    }
+    assert_int_equal(rc, 0);
+    return n;
+}
+
+/* The origin inbox.h promises, computed here in one go: keyed BLAKE2b-128(name, 0, line LE64). */
+static void
+want_origin(const uint8_t k[PSY_PSEUDO_KEYLEN], const char *name, uint64_t line,
+            uint8_t out[PSY_ORIGIN_LEN])
+{
+    uint8_t msg[SPOOL_NAME_MAX + 9];
+    size_t len = strlen(name);
+
+    assert_true(len <= SPOOL_NAME_MAX);
+    memcpy(msg, name, len);
+    msg[len] = 0;
+    for (int i = 0; i < 8; i++)
+        msg[len + 1 + i] = (uint8_t)(line >> (8 * i));
+    assert_int_equal(crypto_generichash(out, PSY_ORIGIN_LEN, msg, len + 9, k, PSY_PSEUDO_KEYLEN),
+                     0);
+}
+
+/*
+ * Every accepted record carries its origin: the file's name and the line it
+ * starts on, under the key. Reading the same file again with a fresh state
+ * folder gives the same origins; another name or another key other ones.
+ */
+static void
+test_origin(void **state)
+{
+    fixture_t *f = *state;
+    char *nd = adms(1, 2);
+    /* A CSV's record lines are physical lines: the header is line 1, a quoted newline counts. */
+    const char *csv = "id,type,time,patient,mode,ward\r\n"
+                      "C-1,admission,2024-03-02T10:00:00Z,0101901234,planned,M1\r\n"
+                      "C-2,admission,2024-03-02T11:00:00Z,\"0101901234\",acute,\"M\r\n2\"\r\n"
+                      "C-3,admission,2024-03-02T12:00:00Z,0101901234,acute,M3\r\n";
+    psy_record_t a[8], b[8], c[8];
+    uint8_t want[PSY_ORIGIN_LEN];
+
+    put_file(f->inbox, "o.ndjson", nd);
+    put_file(f->inbox, "p.csv", csv);
+    open_all(f, 30);
+    drain(f, INBOX_GROUP);
+    size_t n = spool_records(f->spool, a, 8);
+    assert_int_equal(n, 4);
+    assert_string_equal(a[0].id, "A-1");
+    assert_string_equal(a[1].id, "A-2");
+    assert_string_equal(a[2].id, "C-1");
+    assert_string_equal(a[3].id, "C-3");
+    for (size_t i = 0; i < n; i++)
+        assert_true(a[i].has_origin);
+    want_origin(key, "o.ndjson", 1, want);
+    assert_memory_equal(a[0].origin, want, PSY_ORIGIN_LEN);
+    want_origin(key, "o.ndjson", 2, want);
+    assert_memory_equal(a[1].origin, want, PSY_ORIGIN_LEN);
+    want_origin(key, "p.csv", 2, want);
+    assert_memory_equal(a[2].origin, want, PSY_ORIGIN_LEN);
+    want_origin(key, "p.csv", 5, want);
+    assert_memory_equal(a[3].origin, want, PSY_ORIGIN_LEN);
+    assert_memory_not_equal(a[0].origin, a[1].origin, PSY_ORIGIN_LEN);
+    close_all(f);
+
+    /* The same files again, as after a reinstall: a new state folder, the same origins. */
+    snprintf(f->state, sizeof f->state, "%s/state2", f->root);
+    assert_int_equal(mkdir(f->state, 0700), 0);
+    put_file(f->inbox, "o.ndjson", nd);
+    put_file(f->inbox, "p.csv", csv);
+    open_all(f, 30);
+    drain(f, INBOX_GROUP);
+    assert_int_equal(spool_records(f->spool, b, 8), 4);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(b[i].has_origin);
+        assert_true(psy_record_equal(&a[i], &b[i]));
+        assert_memory_equal(a[i].origin, b[i].origin, PSY_ORIGIN_LEN);
+    }
+    close_all(f);
+
+    /* The same content under another name gives other origins, and so does another key. */
+    snprintf(f->state, sizeof f->state, "%s/state3", f->root);
+    assert_int_equal(mkdir(f->state, 0700), 0);
+    put_file(f->inbox, "q.ndjson", nd);
+    open_all(f, 30);
+    drain(f, INBOX_GROUP);
+    assert_int_equal(spool_records(f->spool, c, 8), 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_true(psy_record_equal(&a[i], &c[i]));
+        assert_memory_not_equal(a[i].origin, c[i].origin, PSY_ORIGIN_LEN);
+    }
+    uint8_t key2[PSY_PSEUDO_KEYLEN];
+    memcpy(key2, key, sizeof key2);
+    key2[0] ^= 1;
+    want_origin(key2, "o.ndjson", 1, want);
+    assert_memory_not_equal(a[0].origin, want, PSY_ORIGIN_LEN);
+    free(nd);
+}
+
 int
 main(void)
 {
@@ -471,6 +582,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_order_and_skipped_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_name_taken_gets_suffix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_origin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejections_hold_no_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_read_file_not_spooled_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_keeps_the_file_in_the_inbox, setup,

@@ -214,6 +214,48 @@ test_never_overwrites(void **state)
     assert_int_equal(count_entries(inbox_dir), 3);
 }
 
+/*
+ * A done/ name with the collector's clash number ("x.1.csv") goes back under
+ * the name it had in the inbox ("x.csv"), which its records' origins were
+ * computed from; names the collector would not have made are kept.
+ */
+static void
+test_original_name(void **state)
+{
+    (void)state;
+    write_file(done_dir, "x.1.csv", "second x\n", 0600);
+    write_file(done_dir, "y.99999.ndjson", "y\n", 0600);
+    write_file(done_dir, "z.07.csv", "z\n", 0600);
+    write_file(done_dir, "w.123456.csv", "w\n", 0600);
+    write_file(done_dir, "7.csv", "7\n", 0600);
+    write_file(done_dir, "v..2.csv", "v\n", 0600);
+
+    requeue_totals_t tot;
+    assert_int_equal(requeue_dir(done_dir, inbox_dir, REQUEUE_SINCE_ALL, false, NULL, NULL, &tot),
+                     0);
+    assert_int_equal(tot.files, 6);
+    assert_int_equal(tot.failed, 0);
+    char *x = read_file(inbox_dir, "x.csv"), *v = read_file(inbox_dir, "v..csv");
+    assert_string_equal(x, "second x\n");
+    assert_string_equal(v, "v\n");
+    free(x);
+    free(v);
+    assert_true(exists(inbox_dir, "y.ndjson"));
+    assert_true(exists(inbox_dir, "z.07.csv"));
+    assert_true(exists(inbox_dir, "w.123456.csv"));
+    assert_true(exists(inbox_dir, "7.csv"));
+    assert_int_equal(count_entries(inbox_dir), 6);
+
+    /* The original name taken in the inbox: the next free number, never a replacement. */
+    write_file(done_dir, "x.2.csv", "third x\n", 0600);
+    assert_int_equal(requeue_dir(done_dir, inbox_dir, REQUEUE_SINCE_ALL, false, NULL, NULL, &tot),
+                     0);
+    assert_int_equal(tot.files, 1);
+    char *x1 = read_file(inbox_dir, "x.1.csv");
+    assert_string_equal(x1, "third x\n");
+    free(x1);
+}
+
 /* --since compares with the status change time, the time a file was moved to done/. */
 static void
 test_since(void **state)
@@ -427,6 +469,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_puts_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_overwrites, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_original_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
