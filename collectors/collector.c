@@ -292,6 +292,25 @@ recover_spool(collector_t *c, int err, psy_time_t now)
     return 0;
 }
 
+/*
+ * The aggregator lost records this spool no longer holds (sender_on_readable
+ * said -ESTALE): it would refuse everything after them as a gap, so what the
+ * spool holds moves to a new epoch. The records lost come back by reading
+ * done/ again (`psymon requeue`).
+ */
+static int
+renew_epoch(collector_t *c)
+{
+    int64_t n = spool_renew(&c->spool);
+    if (n < 0)
+        return (int)n; /* the old spool is intact: recover_spool() reopens it */
+    psy_notice("%s: new spool epoch with the %" PRId64 " records it still held", c->conf.state_dir,
+               n);
+    inbox_reset(c->inbox);
+    sender_reset(c->sender);
+    return 0;
+}
+
 /* Updates spool_full from the spool's size and the cap; logs changes (rate-limited). */
 static void
 check_full(collector_t *c, psy_time_t now)
@@ -409,6 +428,8 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
         }
         if (n > 0 && (item.revents & ZMQ_POLLIN)) {
             r = sender_on_readable(c->sender, c->spool);
+            if (r == -ESTALE)
+                r = renew_epoch(c);
             if (r < 0)
                 note_spool_error(c, r, now);
             if (r < 0 && (ret = recover_spool(c, r, now)) < 0)

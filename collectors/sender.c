@@ -217,6 +217,38 @@ send_heartbeat(sender_t *s, spool_t *spool, psy_time_t now)
     return send_msg(s, &msg);
 }
 
+/*
+ * The aggregator holds fewer records of this epoch than it acknowledged
+ * before: it lost some (restored from a backup), and without help it would
+ * refuse every later batch as leaving a gap. What the spool still holds is
+ * sent again under the same numbers; if it no longer holds all of them,
+ * -ESTALE tells the caller to start a new epoch (spool_renew()).
+ */
+static int
+on_regression(sender_t *s, spool_t *spool, uint64_t seq)
+{
+    uint64_t was = spool_acked(spool);
+    int64_t lost = spool_unack(spool, seq);
+    if (lost < 0)
+        return (int)lost;
+    s->nflight = 0;
+    s->rewind = true;
+    s->resend_s = SENDER_RESEND_S;
+    if (lost > 0) {
+        psy_err("sender: the aggregator holds records of this spool only up to sequence %" PRIu64
+                " but had acknowledged %" PRIu64 " (restored from a backup?); %" PRId64
+                " of them are no longer in the spool: starting a new epoch. Run `psymon requeue` "
+                "to read done/ again and bring them back",
+                seq, was, lost);
+        return -ESTALE;
+    }
+    psy_warn("sender: the aggregator holds records of this spool only up to sequence %" PRIu64
+             " but had acknowledged %" PRIu64 " (restored from a backup?); sending the %" PRIu64
+             " records after it again",
+             seq, was, was - seq);
+    return 0;
+}
+
 /* Applies one acknowledgement: persists it and retires the batches it covers. */
 static int
 on_ack(sender_t *s, spool_t *spool, const psy_ack_t *ack)
@@ -226,6 +258,8 @@ on_ack(sender_t *s, spool_t *spool, const psy_ack_t *ack)
         return 0;
     }
     s->acks++;
+    if (ack->acked_seq < spool_acked(spool))
+        return on_regression(s, spool, ack->acked_seq);
     if (ack->acked_seq > spool_last_seq(spool) && !s->warned_ahead) {
         psy_warn("sender: the aggregator acknowledges sequence %" PRIu64
                  " but the spool ends at %" PRIu64,

@@ -61,7 +61,11 @@ void sender_set_spool_full(sender_t *s, bool full);
 
 /*
  * Receives every pending message and applies acknowledgements to `spool`.
- * Returns 0, or a negative errno when the spool failed.
+ * An acknowledgement below the spool's own (the aggregator lost records)
+ * makes what the spool still holds go out again. Returns 0; -ESTALE when
+ * the spool no longer holds every record the aggregator lost, so the caller
+ * must start a new epoch (spool_renew()) and sender_reset(); or a negative
+ * errno when the spool failed.
  */
 int sender_on_readable(sender_t *s, spool_t *spool);
 

@@ -929,6 +929,21 @@ spool_ack(spool_t *s, uint64_t seq)
     return reclaim(s);
 }
 
+int64_t
+spool_unack(spool_t *s, uint64_t seq)
+{
+    if (s->broken)
+        return -EIO;
+    if (seq >= s->acked)
+        return 0;
+    uint64_t first_held = s->segs[0].base; /* segments go whole, so every later one is held */
+    uint64_t lost = first_held > seq + 1 ? first_held - 1 - seq : 0;
+    s->acked = seq + lost;
+    s->cur.valid = false;
+    int r = acked_store(s);
+    return r < 0 ? r : (int64_t)lost;
+}
+
 /* Opens segment `idx` for the cursor, positioned after its header. */
 static int
 cursor_open(spool_t *s, size_t idx)
@@ -1208,6 +1223,25 @@ rebuild_write(spool_t *old, const char *dir)
         remove_dir(rb);
         return r;
     }
+    return copied;
+}
+
+int64_t
+spool_renew(spool_t **sp)
+{
+    spool_t *s = *sp;
+    char dir[DIR_MAX];
+    memcpy(dir, s->dir, sizeof dir);
+    uint64_t segment_max = s->segment_max;
+    int64_t copied = s->broken ? -EIO : rebuild_write(s, dir);
+    spool_destroy(sp);
+    int r = copied < 0 ? (int)copied : rebuild_finish(dir);
+    if (r < 0)
+        return r;
+    *sp = spool_open(dir, NULL);
+    if (!*sp)
+        return -errno;
+    (*sp)->segment_max = segment_max;
     return copied;
 }
 

@@ -134,6 +134,29 @@ int spool_commit(spool_t *s);
 int spool_ack(spool_t *s, uint64_t seq);
 
 /*
+ * The aggregator says it holds the records of this epoch only up to `seq`,
+ * below what it acknowledged before: it lost some (it was restored from a
+ * backup). Lowers the acknowledged sequence (persisted) to `seq`, or to
+ * just before the oldest record the spool still holds, so that the next
+ * spool_rewind() starts there. Returns how many records after `seq` the
+ * spool no longer holds (0: all of them are sent again under their own
+ * sequence numbers; more: see spool_renew()), or a negative errno. A `seq`
+ * at or above the acknowledged sequence changes nothing and returns 0.
+ */
+int64_t spool_unack(spool_t *s, uint64_t seq);
+
+/*
+ * Starts a new epoch, numbered from 1, holding in order every record after
+ * the acknowledged sequence and the inbox mark: for an aggregator that lost
+ * records of this epoch the spool no longer holds, and so could never take
+ * the rest contiguously. Crash-safe like the healing in spool_open().
+ * Replaces *sp by the new spool; after a failure *sp is NULL and the old
+ * spool is intact on disk (spool_open() it again). Returns how many records
+ * were copied, or a negative errno.
+ */
+int64_t spool_renew(spool_t **sp);
+
+/*
  * Frees the write and read-ahead buffers when they hold nothing; they are
  * allocated again when needed. For an idle collector's memory.
  */

@@ -839,6 +839,98 @@ test_reconnect(void **state)
 
 /* ---- 7: a batch too large for one message is split ---- */
 
+/* Lets the sender read until sender_on_readable() returns `want` (0 or a negative errno). */
+static void
+readable_until(fixture_t *f, int want)
+{
+    zmq_pollitem_t it = {.socket = sender_socket(f->sender), .events = ZMQ_POLLIN};
+
+    for (int i = 0; i < TRIES; i++) {
+        assert_true(zmq_poll(&it, 1, 10) >= 0);
+        int r = sender_on_readable(f->sender, f->spool);
+        if (r == want && (want != 0 || (it.revents & ZMQ_POLLIN)))
+            return;
+        assert_int_equal(r, 0);
+    }
+    fail_msg("sender_on_readable never returned %d", want);
+}
+
+/*
+ * ---- an aggregator restored from a backup: acknowledgements go back ----
+ * What the spool still holds goes out again under its own numbers; when it
+ * no longer holds everything the aggregator lost, -ESTALE asks for a new
+ * epoch, whose records then go out from sequence 1.
+ */
+static void
+test_ack_regression(void **state)
+{
+    fixture_t *f = *state;
+    got_t g = {0};
+
+    connect_at(f, T0, &g);
+    got_clear(&g);
+    spool_n(f, 1, 20, false);
+    tick_drain(f, T0, &g);
+    assert_int_equal(g.batches, 1);
+    got_clear(&g);
+    send_ack(f, spool_epoch(f->spool), 20);
+    wait_acks(f, 1);
+    assert_int_equal(spool_acked(f->spool), 20);
+
+    /* Still held: 13..20 go out again at the next tick, under the same epoch. */
+    send_ack(f, spool_epoch(f->spool), 12);
+    wait_acks(f, 2);
+    assert_int_equal(spool_acked(f->spool), 12);
+    assert_int_equal(acked_on_disk(f), 12);
+    tick_drain(f, T0 + SEC, &g);
+    assert_int_equal(g.batches, 1);
+    for (size_t k = 0; k < g.n; k++) {
+        if (g.m[k].kind != PSY_MSG_BATCH)
+            continue;
+        assert_int_equal(g.m[k].u.batch.first_seq, 13);
+        assert_int_equal(g.m[k].u.batch.count, 8);
+        check_batch(f, &g.m[k].u.batch, false);
+    }
+    got_clear(&g);
+
+    /* 21..200 delivered and acknowledged: the segments before them are reclaimed. */
+    spool_set_segment_max(f->spool, 4096);
+    for (uint64_t i = 21; i <= 200; i += 10)
+        spool_n(f, i, 10, false);
+    send_ack(f, spool_epoch(f->spool), 200);
+    wait_acks(f, 3);
+    assert_int_equal(spool_acked(f->spool), 200);
+    spool_n(f, 201, 5, false);
+    uint8_t old_epoch[PSY_EPOCH_LEN];
+    memcpy(old_epoch, spool_epoch(f->spool), PSY_EPOCH_LEN);
+
+    /* The aggregator lost 101..200, no longer in the spool: a new epoch is asked for. */
+    send_ack(f, spool_epoch(f->spool), 100);
+    readable_until(f, -ESTALE);
+    assert_true(spool_acked(f->spool) > 100);
+    assert_true(spool_acked(f->spool) <= 200);
+    uint64_t held = 205 - spool_acked(f->spool);
+    assert_int_equal(spool_renew(&f->spool), (int64_t)held);
+    assert_non_null(f->spool);
+    assert_memory_not_equal(spool_epoch(f->spool), old_epoch, PSY_EPOCH_LEN);
+    sender_reset(f->sender);
+    tick_drain(f, T0 + 2 * SEC, &g);
+    assert_int_equal(g.batches, 1);
+    for (size_t k = 0; k < g.n; k++) {
+        if (g.m[k].kind != PSY_MSG_BATCH)
+            continue;
+        assert_memory_equal(g.m[k].u.batch.epoch, spool_epoch(f->spool), PSY_EPOCH_LEN);
+        assert_int_equal(g.m[k].u.batch.first_seq, 1);
+        assert_int_equal(g.m[k].u.batch.count, held);
+        /* The records are the last ones spooled, in order. */
+        for (size_t i = 0; i < held; i++) {
+            psy_record_t want = make_rec(205 - held + 1 + i);
+            assert_true(psy_record_equal(&g.m[k].u.batch.records[i], &want));
+        }
+    }
+    got_clear(&g);
+}
+
 /*
  * With today's limits PSY_BATCH_MAX of the longest records encode to far
  * less than PSY_MSG_MAX, so the codec never refuses a full batch. The test
@@ -923,6 +1015,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_heartbeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline, setup_offline, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_regression, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split, setup, teardown),
     };
 

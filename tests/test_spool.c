@@ -468,6 +468,75 @@ test_segments_and_reclaim(void **state)
     spool_destroy(&s);
 }
 
+/*
+ * An aggregator restored from a backup acknowledges less than before:
+ * what the spool still holds is read again under its own numbers, and when
+ * it no longer holds everything lost, spool_renew() moves the rest to a
+ * new epoch.
+ */
+static void
+test_unack_and_renew(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    spool_set_segment_max(s, 4096);
+    for (int g = 0; g < 20; g++) {
+        append_n(s, 1 + g * 10, 10);
+        assert_int_equal(spool_commit(s), 0);
+    }
+    assert_int_equal(spool_ack(s, 150), 0);
+    assert_int_equal(spool_unack(s, 160), 0); /* not below: nothing changes */
+    assert_int_equal(spool_acked(s), 150);
+
+    /* Still held: acked goes back, persisted, and reading starts after it. */
+    assert_int_equal(spool_unack(s, 140), 0);
+    assert_int_equal(spool_acked(s), 140);
+    assert_int_equal(read_all(s, 141, 141), 60);
+    spool_destroy(&s);
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    spool_set_segment_max(s, 4096);
+    assert_int_equal(spool_acked(s), 140);
+
+    /* Everything acknowledged and reclaimed, then 30 new records. */
+    assert_int_equal(spool_ack(s, 200), 0);
+    append_n(s, 201, 30);
+    spool_mark_t m = {0};
+    snprintf(m.name, sizeof m.name, "2024-04.ndjson");
+    m.items = 30;
+    assert_int_equal(spool_mark(s, &m), 0);
+    assert_int_equal(spool_commit(s), 0);
+    uint8_t old_epoch[PSY_EPOCH_LEN];
+    memcpy(old_epoch, spool_epoch(s), PSY_EPOCH_LEN);
+
+    /* The aggregator lost 151..200, which the spool no longer holds. */
+    int64_t lost = spool_unack(s, 150);
+    assert_true(lost > 0);
+    assert_true(lost <= 50);
+    assert_int_equal(spool_acked(s), 150 + (uint64_t)lost);
+    uint64_t held = 230 - spool_acked(s); /* the records still in the spool after acked */
+    assert_int_equal(spool_renew(&s), (int64_t)held);
+    assert_non_null(s);
+    assert_memory_not_equal(spool_epoch(s), old_epoch, PSY_EPOCH_LEN);
+    assert_int_equal(spool_last_seq(s), held);
+    assert_int_equal(spool_acked(s), 0);
+    assert_string_equal(spool_last_mark(s)->name, "2024-04.ndjson");
+    assert_int_equal(read_all(s, 1, 231 - (int)held), (int)held);
+    /* New records follow in the new epoch, and all of it survives a restart. */
+    append_n(s, 231, 5);
+    assert_int_equal(spool_commit(s), 0);
+    uint8_t new_epoch[PSY_EPOCH_LEN];
+    memcpy(new_epoch, spool_epoch(s), PSY_EPOCH_LEN);
+    spool_destroy(&s);
+    s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    assert_memory_equal(spool_epoch(s), new_epoch, PSY_EPOCH_LEN);
+    assert_int_equal(spool_acked(s), 0);
+    assert_int_equal(read_all(s, 1, 231 - (int)held), (int)held + 5);
+    spool_destroy(&s);
+}
+
 static void
 test_mark_is_durable_with_commit_only(void **state)
 {
@@ -770,6 +839,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_next_continues_without_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shrink_keeps_cursor_and_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_and_reclaim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unack_and_renew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_is_durable_with_commit_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_segments_start_a_new_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_segment_is_refused, setup, teardown),
