@@ -421,6 +421,20 @@ retire(inbox_t *in)
     }
 }
 
+/*
+ * A group failed before its commit (a full disk): its records are cut from
+ * the spool when it is reopened, and the file is read again from the mark,
+ * so the group's rejection lines go too, or every retry would repeat them.
+ */
+static int
+group_failed(inbox_t *in, off_t rej_size, int err)
+{
+    if (rej_size >= 0 && ftruncate(in->rej_fd, rej_size) < 0)
+        psy_warn("inbox: cannot take back rejected.ndjson lines of a failed group: %s",
+                 strerror(errno));
+    return err;
+}
+
 int
 inbox_step(inbox_t *in, spool_t *spool, psy_time_t now, size_t max_items)
 {
@@ -432,6 +446,8 @@ inbox_step(inbox_t *in, spool_t *spool, psy_time_t now, size_t max_items)
     bool eof = false, rejected_written = false;
     size_t n = 0;
     int r = 0;
+    struct stat rej_st;
+    off_t rej_size = fstat(in->rej_fd, &rej_st) == 0 ? rej_st.st_size : -1;
     while (n < max_items) {
         reader_item_t it;
         r = reader_next(in->reader, &it);
@@ -453,7 +469,7 @@ inbox_step(inbox_t *in, spool_t *spool, psy_time_t now, size_t max_items)
             r = write_rejection(in, &it);
             if (r < 0) {
                 psy_err("inbox: cannot write rejected.ndjson: %s", strerror(-r));
-                return r;
+                return group_failed(in, rej_size, r);
             }
             rejected_written = true;
             in->mark.rejected++;
@@ -469,14 +485,14 @@ inbox_step(inbox_t *in, spool_t *spool, psy_time_t now, size_t max_items)
                 snprintf(rej.reason, sizeof rej.reason, "record cannot be encoded");
                 r = write_rejection(in, &rej);
                 if (r < 0)
-                    return r;
+                    return group_failed(in, rej_size, r);
                 rejected_written = true;
                 in->mark.rejected++;
                 in->file_rejected++;
                 continue;
             }
             if (r < 0)
-                return r;
+                return group_failed(in, rej_size, r);
             in->file_records++;
         }
     }
@@ -484,13 +500,13 @@ inbox_step(inbox_t *in, spool_t *spool, psy_time_t now, size_t max_items)
     if (rejected_written && fdatasync(in->rej_fd) < 0) {
         r = -errno;
         psy_err("inbox: cannot sync rejected.ndjson: %s", strerror(-r));
-        return r;
+        return group_failed(in, rej_size, r);
     }
     r = spool_mark(spool, &in->mark);
     if (r == 0)
         r = spool_commit(spool);
     if (r < 0)
-        return r;
+        return group_failed(in, rej_size, r);
     if (eof) {
         if (in->file_rejected > 0)
             psy_warn("%s: %llu records rejected, see rejected.ndjson", in->name,

@@ -15,8 +15,9 @@
  * done_days is 0. A file half read when the collector died is read again
  * from the start, and the items the spool's mark says are done are skipped,
  * so no record is spooled twice. A crash between writing a rejection and
- * the group's fsync can repeat that rejection's line, never lose it; the
- * rejected count lives in the mark and is exact.
+ * the group's fsync can repeat that rejection's line, never lose it (a
+ * group that fails without a crash, on a full disk, takes its lines back);
+ * the rejected count lives in the mark and is exact.
  *
  * This is daemon code: it logs what an operator must know.
  */

@@ -247,12 +247,11 @@ typedef struct {
     infile_t files[FILES_MAX]; /* in name order */
     size_t nfiles;
     /* While full: */
-    uint64_t spooled_full;       /* records committed to the spool */
-    uint64_t rejected_full;      /* rejections committed with them */
-    size_t waiting_full;         /* inbox files that must still be in the inbox */
-    size_t done_full;            /* files already in done/ */
-    bool rejects_hit_disk;       /* the full disk also fails rejected.ndjson */
-    bool bug_rejection_repeated; /* see the skip in run_scenario */
+    uint64_t spooled_full;  /* records committed to the spool */
+    uint64_t rejected_full; /* rejections committed with them */
+    size_t waiting_full;    /* inbox files that must still be in the inbox */
+    size_t done_full;       /* files already in done/ */
+    bool rejects_hit_disk;  /* the full disk also fails rejected.ndjson */
 } scenario_t;
 
 typedef struct {
@@ -705,20 +704,6 @@ run_scenario(const scenario_t *sc)
     check_spool(total);
 
     /* Each rejection is one line of rejected.ndjson, however often the disk refused it. */
-    if (sc->bug_rejection_repeated) {
-        /*
-         * KNOWN BUG (inbox.c write_rejection/inbox_step with collector.c's
-         * disk retry): a rejection's line is appended to rejected.ndjson
-         * before its group is committed and is not cut off when the group
-         * fails, so on a full disk the same line is appended again at
-         * every DISK_RETRY (6 lines for 1 rejection here). Drop this skip
-         * once fixed.
-         */
-        fprintf(stderr,
-                "KNOWN BUG: rejected.ndjson holds %" PRIu64 " lines for %" PRIu64 " rejection(s)\n",
-                count_lines(rejected), rejects);
-        skip();
-    }
     assert_int_equal(count_lines(rejected), rejects);
 }
 
@@ -852,7 +837,6 @@ test_rejection_on_full_disk(void **state)
         .waiting_full = 1,
         .done_full = 0,
         .rejects_hit_disk = true,
-        .bug_rejection_repeated = true,
     };
     (void)state;
     run_scenario(&sc);
