@@ -100,9 +100,13 @@ make_sender(void *zctx, const psy_coll_conf_t *conf, const char secret[41], cons
     return s;
 }
 
-/* Opens the spool and tells the operator what recovery found. */
+/*
+ * Opens the spool and tells the operator what recovery found. `reopen`:
+ * after a write failed on a full disk, when what is cut is the group that
+ * failed, not damage.
+ */
 static spool_t *
-open_spool(const char *state_dir, bool quiet)
+open_spool(const char *state_dir, bool reopen, bool quiet)
 {
     spool_recovery_t info;
     spool_t *s = spool_open(state_dir, &info);
@@ -121,10 +125,14 @@ open_spool(const char *state_dir, bool quiet)
         sodium_bin2hex(old, sizeof old, info.old_epoch, PSY_EPOCH_LEN);
         psy_err("%s: %" PRIu64 " unacknowledged records of epoch %s were lost to damage in the "
                 "middle of the spool; the %" PRIu64 " records after them are re-spooled under a "
-                "new epoch. Re-read done/ files (docs/operations.md) to bring the lost ones back",
+                "new epoch. Run `psymon requeue` to read done/ again and bring the lost ones back",
                 state_dir, info.gap_records, old, info.respooled);
     }
-    if (info.cut_bytes > 0)
+    if (info.cut_bytes > 0 && reopen && !quiet)
+        psy_notice("%s: cut the %" PRIu64 " bytes of the group that failed; its records are "
+                   "read from the inbox again",
+                   state_dir, info.cut_bytes);
+    else if (info.cut_bytes > 0 && !reopen)
         psy_warn("%s: cut %" PRIu64 " bytes of torn or damaged spool data in %u segment(s)",
                  state_dir, info.cut_bytes, info.cut_segments);
     if (!quiet)
@@ -155,7 +163,7 @@ collector_new(const char *conf_path, const psy_coll_conf_t *conf)
         psy_err("%s: cannot create the state folder: %s", conf->state_dir, strerror(e));
         goto fail;
     }
-    c->spool = open_spool(conf->state_dir, false);
+    c->spool = open_spool(conf->state_dir, false, false);
     if (!c->spool) {
         e = errno;
         goto fail;
@@ -270,8 +278,8 @@ reload(collector_t *c)
 static int
 recover_spool(collector_t *c, int err, psy_time_t now)
 {
-    bool quiet = false;
-    if (err == -ENOSPC || err == -EDQUOT) {
+    bool quiet = false, full = err == -ENOSPC || err == -EDQUOT;
+    if (full) {
         /* Retried every DISK_RETRY; said loudly once, then every FULL_LOG_INTERVAL. */
         quiet = c->disk_logged != 0 && now - c->disk_logged < FULL_LOG_INTERVAL;
         if (!quiet) {
@@ -284,7 +292,7 @@ recover_spool(collector_t *c, int err, psy_time_t now)
         psy_err("spool failed: %s; reopening it", strerror(-err));
     }
     spool_destroy(&c->spool);
-    c->spool = open_spool(c->conf.state_dir, quiet);
+    c->spool = open_spool(c->conf.state_dir, full, quiet);
     if (!c->spool)
         return -EIO;
     inbox_reset(c->inbox);
