@@ -3,14 +3,20 @@
  *
  * Tables:
  *   versions  append-only: every version of every record, with the center,
- *             the (epoch, seq) it came under and stored_at (aggregator
- *             clock, µs, never decreasing). Its rowid is the order in which
- *             versions were appended, which is the collectors' read order.
+ *             the (epoch, seq) it came under, stored_at (aggregator
+ *             clock, µs, never decreasing) and its origin (where the
+ *             collector read it, NULL when the collector did not say). Its
+ *             rowid is the order in which versions were appended, which is
+ *             the collectors' read order.
  *   current   the latest version of each (center, id), kept up to date on
  *             every append, so that loading "now" is one sequential scan.
  *   seqs      the highest contiguous sequence stored per (center, epoch).
  *   centers   per center: last_seen, the number of distinct record ids and
  *             the latest heartbeat.
+ *
+ * Schema 1 had no origin column; a writer adds it (schema 2) when it opens
+ * such a database, so an upgraded aggregator keeps its data, and a reader
+ * reads either.
  *
  * The connection runs in WAL mode with synchronous=FULL, so a COMMIT that
  * returned is on disk before the ingest loop acknowledges it; readers (the
@@ -28,7 +34,8 @@
 #include "store.h"
 
 #define STORE_FILE      "psymon.db"
-#define STORE_SCHEMA    1
+#define STORE_SCHEMA    2 /* 2: versions.origin */
+#define STORE_SCHEMA_V1 1
 #define STORE_BUSY_MS   10000
 #define STORE_MMAP_SIZE "1073741824"
 
@@ -50,7 +57,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS versions ("
     " vid INTEGER PRIMARY KEY, center TEXT NOT NULL, id TEXT NOT NULL,"
     " epoch BLOB NOT NULL, seq INTEGER NOT NULL, stored_at INTEGER NOT NULL, " REC_COLDEFS ","
-    " rec BLOB NOT NULL);"
+    " rec BLOB NOT NULL, origin BLOB);"
     "CREATE INDEX IF NOT EXISTS versions_key ON versions(center, id);"
     "CREATE TABLE IF NOT EXISTS current ("
     " center TEXT NOT NULL, id TEXT NOT NULL, vid INTEGER NOT NULL, void INTEGER NOT NULL,"
@@ -63,8 +70,7 @@ static const char schema_sql[] =
     " center TEXT PRIMARY KEY NOT NULL, last_seen INTEGER, records INTEGER NOT NULL DEFAULT 0,"
     " hb_at INTEGER, hb_epoch BLOB, hb_last_seq INTEGER, hb_backlog INTEGER,"
     " hb_spool_bytes INTEGER, hb_rejected INTEGER, hb_spool_full INTEGER,"
-    " hb_clock_offset INTEGER, hb_version TEXT);"
-    "PRAGMA user_version = 1;";
+    " hb_clock_offset INTEGER, hb_version TEXT);";
 
 enum {
     ST_BEGIN,
@@ -75,6 +81,7 @@ enum {
     ST_ACKED_SET,
     ST_CUR_GET,
     ST_VER_INS,
+    ST_VER_SAME_ORIGIN,
     ST_CUR_PUT,
     ST_SEEN,
     ST_HB,
@@ -94,7 +101,10 @@ static const char *const stmt_sql[ST__COUNT] = {
                      " ON CONFLICT (center, epoch) DO UPDATE SET acked = excluded.acked",
     [ST_CUR_GET] = "SELECT rec FROM current WHERE center = ?1 AND id = ?2",
     [ST_VER_INS] = "INSERT INTO versions (center, id, epoch, seq, stored_at, " REC_COLS
-                   ", rec) VALUES (?,?,?,?,?," REC_PARAMS ",?)",
+                   ", rec, origin) VALUES (?,?,?,?,?," REC_PARAMS ",?,?)",
+    /* Runs on the versions_key index: only the versions of one (center, id) are looked at. */
+    [ST_VER_SAME_ORIGIN] = "SELECT 1 FROM versions WHERE center = ?1 AND id = ?2"
+                           " AND origin = ?3 AND rec = ?4 LIMIT 1",
     [ST_CUR_PUT] = "INSERT OR REPLACE INTO current (center, id, vid, void, rec)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_SEEN] = "INSERT INTO centers (center, last_seen, records) VALUES (?1, ?2, ?3)"
@@ -157,6 +167,58 @@ st_exec(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : sql_errno(rc);
 }
 
+/* The database's PRAGMA user_version into *ret; an SQLite result code. */
+static int
+user_version(sqlite3 *db, int *ret)
+{
+    sqlite3_stmt *v = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &v, NULL);
+
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(v);
+    if (rc == SQLITE_ROW) {
+        *ret = sqlite3_column_int(v, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(v);
+    return rc;
+}
+
+/*
+ * Brings a database created just now (user_version 0) or by a psymon
+ * before origins (1) to STORE_SCHEMA, inside the caller's transaction: the
+ * versions table gets its origin column when it lacks one (NULL in every
+ * existing row: those versions were stored without an origin). A newer
+ * schema is left alone for the version check to refuse.
+ */
+static int
+migrate(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    bool has_origin = false;
+    int version = -1, rc;
+
+    rc = user_version(db, &version);
+    if (rc != SQLITE_OK || version > STORE_SCHEMA_V1)
+        return rc;
+    rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('versions') WHERE name = 'origin'",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    has_origin = rc == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return rc;
+    if (!has_origin) {
+        rc = sqlite3_exec(db, "ALTER TABLE versions ADD COLUMN origin BLOB", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL);
+}
+
 store_t *
 store_new(const char *data_dir, bool readonly)
 {
@@ -192,6 +254,8 @@ store_new(const char *data_dir, bool readonly)
         if (rc != SQLITE_OK)
             goto fail;
         rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = migrate(s->db);
         if (rc != SQLITE_OK) {
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
@@ -201,17 +265,17 @@ store_new(const char *data_dir, bool readonly)
             goto fail;
     }
 
-    /* A database written by a newer psymon is not ours to interpret. */
+    /*
+     * A database written by a newer psymon is not ours to interpret. A
+     * reader also takes schema 1 (not yet opened by an upgraded aggregator):
+     * what it reads is the same.
+     */
     {
-        sqlite3_stmt *v = NULL;
         int version = -1;
-        rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &v, NULL);
+        rc = user_version(s->db, &version);
         if (rc != SQLITE_OK)
             goto fail;
-        if (sqlite3_step(v) == SQLITE_ROW)
-            version = sqlite3_column_int(v, 0);
-        sqlite3_finalize(v);
-        if (version != STORE_SCHEMA) {
+        if (version != STORE_SCHEMA && !(readonly && version == STORE_SCHEMA_V1)) {
             store_destroy(&s);
             errno = version == 0 ? ENOENT : EPROTO;
             return NULL;
@@ -219,6 +283,9 @@ store_new(const char *data_dir, bool readonly)
     }
 
     for (int i = 0; i < ST__COUNT; i++) {
+        /* A reader may open a schema-1 database, which has no origin: it never writes. */
+        if (readonly && (i == ST_VER_INS || i == ST_VER_SAME_ORIGIN))
+            continue;
         rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (rc != SQLITE_OK)
             goto fail;
@@ -481,9 +548,41 @@ store_acked(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], 
 }
 
 /*
- * Appends one record version unless it equals the current version of its
- * (center, id). Sets *ret_appended accordingly, and *ret_new_id when the
- * center had no record with this id before.
+ * True (1) when the center holds a version of r's id read from r's origin
+ * with r's content (packed): r is a replay of what is stored, e.g. a file
+ * read again after the aggregator was restored. 0 when not, or -errno.
+ */
+static int
+same_origin_stored(store_t *s, const char *center, const psy_record_t *r, const uint8_t *packed,
+                   size_t packed_len)
+{
+    sqlite3_stmt *st = s->st[ST_VER_SAME_ORIGIN];
+    int rc;
+
+    if (sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC) ||
+        sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC) ||
+        sqlite3_bind_blob(st, 3, r->origin, PSY_ORIGIN_LEN, SQLITE_STATIC) ||
+        sqlite3_bind_blob(st, 4, packed, (int)packed_len, SQLITE_STATIC)) {
+        st_done(st);
+        return -EIO;
+    }
+    rc = sqlite3_step(st);
+    st_done(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : sql_errno(rc);
+}
+
+/*
+ * Appends one record version unless (a) it equals the current version of
+ * its (center, id): a plain resend, or a full export repeating a record;
+ * or (b) it carries an origin and the center holds a version of this id
+ * with the same origin and content: a replay of a registration already
+ * stored, which must not bring an older version back on top of its
+ * correction. Anything else is appended (aggregator.md, "Duplicates,
+ * corrections and replays"): a correction, a void, or a bring-back read
+ * from another place. Sets *ret_appended accordingly, and *ret_new_id when
+ * the center had no record with this id before.
  */
 static int
 apply_record(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], uint64_t seq,
@@ -518,13 +617,26 @@ apply_record(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN],
     }
 
     packed_len = pack_record(r, packed);
+    /* Only a known id can have been stored from this origin before. */
+    if (!*ret_new_id && r->has_origin) {
+        rc = same_origin_stored(s, center, r, packed, packed_len);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            *ret_appended = false;
+            return 0;
+        }
+    }
     st = s->st[ST_VER_INS];
     if (sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC) ||
         sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC) ||
         sqlite3_bind_blob(st, 3, epoch, PSY_EPOCH_LEN, SQLITE_STATIC) ||
         sqlite3_bind_int64(st, 4, (sqlite3_int64)seq) || sqlite3_bind_int64(st, 5, stored_at) ||
         bind_record(st, 6, r) < 0 ||
-        sqlite3_bind_blob(st, 6 + REC_NCOLS, packed, (int)packed_len, SQLITE_STATIC)) {
+        sqlite3_bind_blob(st, 6 + REC_NCOLS, packed, (int)packed_len, SQLITE_STATIC) ||
+        (r->has_origin
+             ? sqlite3_bind_blob(st, 7 + REC_NCOLS, r->origin, PSY_ORIGIN_LEN, SQLITE_STATIC)
+             : sqlite3_bind_null(st, 7 + REC_NCOLS))) {
         st_done(st);
         return -EIO;
     }

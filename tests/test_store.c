@@ -574,6 +574,294 @@ test_damaged_row(void **state)
     assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), -EIO);
 }
 
+/* r, read from the place numbered `where` (an origin of 16 equal bytes). */
+static psy_record_t
+at(psy_record_t r, uint8_t where)
+{
+    r.has_origin = true;
+    memset(r.origin, where, sizeof r.origin);
+    return r;
+}
+
+/* Applies one record as its own batch; returns whether it was appended. */
+static bool
+apply1(fixture_t *f, uint8_t epoch, uint64_t seq, psy_record_t r, psy_time_t now)
+{
+    psy_batch_t b = batch(epoch, seq, 1, &r);
+    store_apply_result_t res;
+
+    assert_int_equal(store_apply(f->s, "pc-a", &b, now, &res), 0);
+    assert_int_equal(res.appended + res.duplicate, 1);
+    return res.appended == 1;
+}
+
+/* The versions of pc-a's `id` in the order stored, one "<ward or void>@<origin byte or ->" each. */
+static void
+history(fixture_t *f, const char *id, char *buf, size_t size)
+{
+    char path[128];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
+    snprintf(path, sizeof path, "%s/psymon.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT void, ward, origin FROM versions WHERE center ="
+                                        " 'pc-a' AND id = ?1 ORDER BY vid",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    buf[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char one[64];
+        const uint8_t *o = sqlite3_column_blob(st, 2);
+        int olen = sqlite3_column_bytes(st, 2);
+        assert_true(o == NULL || olen == PSY_ORIGIN_LEN);
+        snprintf(one, sizeof one, "%s%s@%c", buf[0] ? " " : "",
+                 sqlite3_column_int(st, 0) ? "void" : (const char *)sqlite3_column_text(st, 1),
+                 o ? (char)o[0] : '-');
+        strncat(buf, one, size - strlen(buf) - 1);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* The current ward of pc-a's `id`, or "void" when it is retracted. */
+static void
+current_ward(fixture_t *f, const char *id, char *buf, size_t size)
+{
+    kpi_records_t v;
+    const kpi_record_t *k;
+
+    assert_int_equal(store_load(f->s, f->conf, PSY_TIME_NONE, &v), 0);
+    k = find(&v, 0, id);
+    snprintf(buf, size, "%s", k ? k->rec.ward : "void");
+    free(v.items);
+}
+
+/*
+ * records.md: v1, a void, then v1 again read from another place brings the
+ * record back, although v1 is stored already (a bring-back, not a replay).
+ */
+static void
+test_origin_bring_back(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t v1 = admission("A1", T0, "M1");
+    char h[256], w[64];
+
+    assert_true(apply1(f, 1, 1, at(v1, 'A'), T0 + 1));
+    assert_true(apply1(f, 1, 2, at(voided("A1", T0), 'B'), T0 + 2));
+    current_ward(f, "A1", w, sizeof w);
+    assert_string_equal(w, "void");
+    assert_true(apply1(f, 1, 3, at(v1, 'C'), T0 + 3));
+    current_ward(f, "A1", w, sizeof w);
+    assert_string_equal(w, "M1");
+    history(f, "A1", h, sizeof h);
+    assert_string_equal(h, "M1@A void@B M1@C");
+}
+
+/*
+ * The same files read again (new epoch, as after a reinstall or a requeue):
+ * v1 and its correction v2 are both stored already, from the same places,
+ * so neither is appended and v2 stays current, at no moment v1.
+ */
+static void
+test_origin_replay_whole_history(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t recs[2] = {at(admission("A1", T0, "M1"), 'A'), at(admission("A1", T0, "M2"), 'B')};
+    psy_batch_t b = batch(1, 1, 2, recs);
+    store_apply_result_t res;
+    char h[256], w[64];
+
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + 1, &res), 0);
+    assert_int_equal(res.appended, 2);
+    /* One record at a time, checking the current version after each. */
+    assert_false(apply1(f, 2, 1, recs[0], T0 + 2));
+    current_ward(f, "A1", w, sizeof w);
+    assert_string_equal(w, "M2");
+    assert_false(apply1(f, 2, 2, recs[1], T0 + 3));
+    /* And both in one batch under a third epoch. */
+    b = batch(3, 1, 2, recs);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + 4, &res), 0);
+    assert_int_equal(res.appended, 0);
+    assert_int_equal(res.duplicate, 2);
+    assert_int_equal(res.acked, 2);
+    history(f, "A1", h, sizeof h);
+    assert_string_equal(h, "M1@A M2@B");
+    current_ward(f, "A1", w, sizeof w);
+    assert_string_equal(w, "M2");
+    /* known_at is unchanged too: the versions stored at T0 + 1 and nothing after. */
+    assert_int_equal(load_count(f, T0 + 1), 1);
+}
+
+/*
+ * A backup held v1@A only; the files read again hold v1@A, a void@B and
+ * v1@C: the replayed v1 adds nothing, the tail the backup missed is
+ * appended in order, and the record ends current.
+ */
+static void
+test_origin_replay_brings_lost_tail(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t v1 = admission("A1", T0, "M1");
+    psy_record_t recs[3] = {at(v1, 'A'), at(voided("A1", T0), 'B'), at(v1, 'C')};
+    psy_batch_t b;
+    store_apply_result_t res;
+    char h[256], w[64];
+
+    assert_true(apply1(f, 1, 1, recs[0], T0 + 1));
+    b = batch(2, 1, 3, recs);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + 2, &res), 0);
+    assert_int_equal(res.appended, 2);
+    assert_int_equal(res.duplicate, 1);
+    history(f, "A1", h, sizeof h);
+    assert_string_equal(h, "M1@A void@B M1@C");
+    current_ward(f, "A1", w, sizeof w);
+    assert_string_equal(w, "M1");
+    /* Read yet again: nothing at all. */
+    b = batch(3, 1, 3, recs);
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0 + 3, &res), 0);
+    assert_int_equal(res.appended, 0);
+    history(f, "A1", h, sizeof h);
+    assert_string_equal(h, "M1@A void@B M1@C");
+}
+
+/*
+ * Records without an origin are compared with the current version only, as
+ * before origins: v1, v2, v1 stores three versions, a repeat of the current
+ * one nothing. An origin stored before does not match a record without one,
+ * nor one with another origin and the same content.
+ */
+static void
+test_origin_absent(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t v1 = admission("A1", T0, "M1"), v2 = admission("A1", T0, "M2");
+    char h[256], w[64];
+
+    assert_true(apply1(f, 1, 1, v1, T0 + 1));
+    assert_true(apply1(f, 1, 2, v2, T0 + 2));
+    assert_false(apply1(f, 1, 3, v2, T0 + 3));
+    assert_true(apply1(f, 1, 4, v1, T0 + 4));
+    assert_false(apply1(f, 1, 5, v1, T0 + 5));
+    history(f, "A1", h, sizeof h);
+    assert_string_equal(h, "M1@- M2@- M1@-");
+
+    psy_record_t b1 = admission("B1", T0, "M1"), b2 = admission("B1", T0, "M2");
+    assert_true(apply1(f, 1, 6, at(b1, 'A'), T0 + 6));
+    assert_true(apply1(f, 1, 7, b2, T0 + 7));
+    assert_true(apply1(f, 1, 8, b1, T0 + 8));          /* no origin: not a replay of b1@A */
+    assert_true(apply1(f, 1, 9, at(b2, 'A'), T0 + 9)); /* same place, other content */
+    current_ward(f, "B1", w, sizeof w);
+    assert_string_equal(w, "M2");
+    history(f, "B1", h, sizeof h);
+    assert_string_equal(h, "M1@A M2@- M1@- M2@A");
+}
+
+/* Runs one SQL script on the store's file with a connection of its own. */
+static void
+exec_sql(fixture_t *f, const char *sql)
+{
+    char path[128];
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof path, "%s/psymon.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static int
+int_sql(fixture_t *f, const char *sql)
+{
+    char path[128];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+
+    snprintf(path, sizeof path, "%s/psymon.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/*
+ * A database of schema 1 (no origin column), as an aggregator before
+ * origins left it: readers open it as it is; the upgraded writer adds the
+ * column, keeps every version and acknowledgement, and stores origins.
+ */
+static void
+test_old_schema_upgraded(void **state)
+{
+    fixture_t *f = *state;
+    psy_record_t recs[2] = {admission("A1", T0, "M1"), admission("A2", T0, "M1")};
+    psy_batch_t b = batch(1, 1, 2, recs);
+    store_apply_result_t res;
+    uint64_t acked = 0;
+    kpi_records_t v;
+    char h[256], w[64];
+
+    assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    store_destroy(&f->s);
+    /* Back to schema 1: the columns and the version number of a store before origins. */
+    exec_sql(f, "ALTER TABLE versions DROP COLUMN origin; PRAGMA user_version = 1;");
+    assert_int_equal(int_sql(f, "SELECT count(*) FROM pragma_table_info('versions')"
+                                " WHERE name = 'origin'"),
+                     0);
+
+    store_t *ro = store_new(f->dir, true);
+    assert_non_null(ro);
+    assert_int_equal(store_load(ro, f->conf, PSY_TIME_NONE, &v), 0);
+    assert_int_equal(v.count, 2);
+    free(v.items);
+    store_destroy(&ro);
+    assert_int_equal(int_sql(f, "PRAGMA user_version"), 1);
+
+    f->s = store_new(f->dir, false);
+    assert_non_null(f->s);
+    assert_int_equal(int_sql(f, "PRAGMA user_version"), 2);
+    assert_int_equal(int_sql(f, "SELECT count(*) FROM versions WHERE origin IS NULL"), 2);
+    assert_int_equal(store_acked(f->s, "pc-a", b.epoch, &acked), 0);
+    assert_int_equal(acked, 2);
+    assert_int_equal(store_load(f->s, f->conf, PSY_TIME_NONE, &v), 0);
+    assert_int_equal(v.count, 2);
+    free(v.items);
+
+    assert_true(apply1(f, 1, 3, at(admission("A1", T0, "M2"), 'A'), T0 + 1));
+    assert_false(apply1(f, 2, 1, at(admission("A1", T0, "M2"), 'A'), T0 + 2));
+    assert_true(apply1(f, 2, 2, at(admission("A1", T0, "M1"), 'B'), T0 + 3));
+    assert_false(apply1(f, 2, 3, at(admission("A1", T0, "M2"), 'A'), T0 + 4));
+    history(f, "A1", h, sizeof h);
+    assert_string_equal(h, "M1@- M2@A M1@B");
+    current_ward(f, "A1", w, sizeof w);
+    assert_string_equal(w, "M1");
+
+    /* Opened again, the upgraded store is taken as it is. */
+    store_destroy(&f->s);
+    f->s = store_new(f->dir, false);
+    assert_non_null(f->s);
+    assert_int_equal(int_sql(f, "SELECT count(*) FROM versions"), 4);
+
+    /* A schema newer than this psymon's is refused, by writers and readers. */
+    store_destroy(&f->s);
+    exec_sql(f, "PRAGMA user_version = 3;");
+    errno = 0;
+    assert_null(store_new(f->dir, false));
+    assert_int_equal(errno, EPROTO);
+    assert_null(store_new(f->dir, true));
+    assert_int_equal(errno, EPROTO);
+    assert_int_equal(int_sql(f, "PRAGMA user_version"), 3);
+    exec_sql(f, "PRAGMA user_version = 2;");
+    f->s = store_new(f->dir, false);
+    assert_non_null(f->s);
+}
+
 int
 main(void)
 {
@@ -590,6 +878,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stored_at_monotonic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip_all_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_bring_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_replay_whole_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_replay_brings_lost_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_absent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_schema_upgraded, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
