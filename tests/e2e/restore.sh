@@ -9,15 +9,13 @@
 # yearly KPIs equal those before the restore, and a second requeue changes
 # nothing. Under the sanitizers (PSY_SANITIZE=ON) fewer months are simulated.
 #
-# Not registered yet (the name does not end in .sh): it fails today, for two
-# reasons outside psymon requeue. (1) After the restore the aggregator holds
-# fewer sequences of the collector's epoch than the collector had
-# acknowledged; the requeued records get sequences after that and every
-# batch "leaves a gap", so nothing is ever stored (the collector ignores an
-# acknowledgement below its own). (2) store.c compares a record only with the
-# current version of its id, so re-reading a file whose records were later
-# corrected appends the old version again (the second requeue below).
-# Rename it to restore.sh once both are fixed.
+# Two mechanisms make this work: the collector, told an acknowledgement
+# below its own, resends what its spool still holds (collector.md); and
+# every record carries its origin (file name and line, keyed), so the store
+# recognises a record read again from the same place as a replay even when
+# a later correction is current (aggregator.md, "Duplicates, corrections and
+# replays"). Without the origin the second requeue would store the old
+# versions of corrected records again.
 source "$(dirname "$0")/lib.sh"
 
 CENTERS=(pc-amager pc-ballerup)
