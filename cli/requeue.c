@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 #include "psymon/config.h"
 
@@ -22,16 +24,18 @@
 static void
 usage(FILE *out)
 {
-    fprintf(out, "Usage: psymon requeue -c COLLECTOR.conf [--since DATE] [--dry-run]\n\n"
-                 "Puts the files of the collector's state_dir/done/ back into its inbox, so that\n"
-                 "the collector reads and sends them again: after the aggregator was restored\n"
-                 "from a backup, this brings back what the backup missed. The aggregator skips\n"
-                 "records it holds unchanged. Safe while the collector runs: each file appears\n"
-                 "whole, with its owner and mode; no inbox file is ever replaced.\n\n"
-                 "  -c, --config FILE   the collector's configuration\n"
-                 "  -s, --since DATE    only files moved to done/ on or after DATE: YYYY-MM-DD\n"
-                 "                      (local midnight) or YYYY-MM-DDTHH:MM[:SS] (local time)\n"
-                 "  -n, --dry-run       print what would be put back; change nothing\n");
+    fprintf(out,
+            "Usage: psymon requeue -c COLLECTOR.conf [--since DATE] [--dry-run]\n\n"
+            "Puts the files of the collector's state_dir/done/ back into its inbox, so that\n"
+            "the collector reads and sends them again: after the aggregator was restored\n"
+            "from a backup, this brings back what the backup missed. The aggregator skips\n"
+            "what it already holds: a record read from the same place of the same file, or\n"
+            "one equal to its current version. Safe while the collector runs: each file appears\n"
+            "whole, with its owner and mode; no inbox file is ever replaced.\n\n"
+            "  -c, --config FILE   the collector's configuration\n"
+            "  -s, --since DATE    only files moved to done/ on or after DATE: YYYY-MM-DD\n"
+            "                      (local midnight) or YYYY-MM-DDTHH:MM[:SS] (local time)\n"
+            "  -n, --dry-run       print what would be put back; change nothing\n");
 }
 
 static bool
@@ -232,14 +236,7 @@ requeue_one(int done_fd, int inbox_fd, const char *name, const struct stat *st, 
     *what = "create a temporary file in the inbox";
     /* Names starting with '.' and ending in ".tmp": the collector does not look at them. */
     for (unsigned i = 0; i < 100 && out < 0; i++) {
-        uint32_t rnd = 0;
-        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            if (read(fd, &rnd, sizeof rnd) != (ssize_t)sizeof rnd)
-                rnd = (uint32_t)getpid() * 2654435761u + i;
-            close(fd);
-        }
-        snprintf(tmp, sizeof tmp, ".requeue-%08" PRIx32 ".tmp", rnd);
+        snprintf(tmp, sizeof tmp, ".requeue-%08" PRIx32 ".tmp", randombytes_random());
         out = openat(inbox_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (out < 0 && errno != EEXIST) {
             r = -errno;
