@@ -13,28 +13,13 @@ HTTP_PORT=$(free_port)
 for k in aggregator pc-a pc-b; do keygen "$k"; done
 "$PSYMON" keygen --pseudonym "$E2E_DIR/pseudonym.key"
 
-# write_aggregator_conf PC_A_KEY: pc-a's public_key line may be empty (revoked).
-write_aggregator_conf() {
-    cat >"$E2E_DIR/aggregator.conf" <<CONF
-[aggregator]
-listen = tcp://127.0.0.1:$ZMQ_PORT
-secret_key_file = aggregator.key
-data_dir = data
-http_listen = 127.0.0.1:$HTTP_PORT
-timezone = Europe/Copenhagen
-
-[center pc-a]
-name = Center A
-public_key = $1
-population.2024 = 100000
-
-[center pc-b]
-name = Center B
-public_key = $(pubkey pc-b)
-population.2024 = 50000
-CONF
+# agg_conf PC_A_KEY: pc-a's public_key line may be empty (revoked).
+agg_conf() {
+    write_aggregator_conf
+    add_center pc-a "Center A" "$1" 2024=100000
+    add_center pc-b "Center B" "$(pubkey pc-b)" 2024=50000
 }
-write_aggregator_conf "$(pubkey pc-a)"
+agg_conf "$(pubkey pc-a)"
 write_collector_conf pc-a pc-a pc-a
 # pc-b's own key, but configured with pc-a's center id.
 write_collector_conf liar pc-a pc-b
@@ -94,7 +79,7 @@ pass "a collector claiming pc-a with pc-b's key wrote only into pc-b (A1 of pc-a
 metric() {
     curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'
 }
-write_aggregator_conf ""
+agg_conf ""
 kill -HUP "$AGG_PID"
 wait_for 20 "the reload" grep -q "configuration reloaded" "$E2E_DIR/aggregator.log"
 denied0=$(metric psymon_msgs_denied_total)
@@ -116,7 +101,7 @@ out=$(kpi)
 grep -qFx "2024-03,pc-b,admissions,3,3,,0" <<<"$out" || fail "pc-b affected by the revocation"
 
 # Put back: the collector resends what was never acknowledged.
-write_aggregator_conf "$(pubkey pc-a)"
+agg_conf "$(pubkey pc-a)"
 kill -HUP "$AGG_PID"
 back() { [ "$(center_field pc-a records)" = 3 ] && [ "$(center_field pc-a backlog)" = 0 ]; }
 wait_for 90 "pc-a's record after the key was restored" back

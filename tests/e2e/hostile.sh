@@ -13,19 +13,8 @@ ZMQ_PORT=$(free_port)
 HTTP_PORT=$(free_port)
 for k in aggregator pc-a; do keygen "$k"; done
 "$PSYMON" keygen --pseudonym "$E2E_DIR/pseudonym.key"
-cat >"$E2E_DIR/aggregator.conf" <<CONF
-[aggregator]
-listen = tcp://127.0.0.1:$ZMQ_PORT
-secret_key_file = aggregator.key
-data_dir = data
-http_listen = 127.0.0.1:$HTTP_PORT
-timezone = Europe/Copenhagen
-
-[center pc-a]
-name = Center A
-public_key = $(pubkey pc-a)
-population.2024 = 100000
-CONF
+write_aggregator_conf
+add_center pc-a "Center A" "$(pubkey pc-a)" 2024=100000
 write_collector_conf pc-a pc-a pc-a
 cat >"$E2E_DIR/pc-a/inbox/1.ndjson" <<'DATA'
 {"type":"admission","id":"A1","time":"2024-03-01T10:00:00+01:00","patient":"070465-1331","mode":"acute"}

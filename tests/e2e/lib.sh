@@ -53,6 +53,29 @@ done_days = 30
 CONF
 }
 
+# write_aggregator_conf: $E2E_DIR/aggregator.conf's [aggregator] section, on
+# ZMQ_PORT and HTTP_PORT; add_center appends the centers.
+write_aggregator_conf() {
+    cat >"$E2E_DIR/aggregator.conf" <<CONF
+[aggregator]
+listen = tcp://127.0.0.1:$ZMQ_PORT
+secret_key_file = aggregator.key
+data_dir = data
+http_listen = 127.0.0.1:$HTTP_PORT
+timezone = Europe/Copenhagen
+CONF
+}
+
+# add_center ID NAME PUBLIC_KEY [YEAR=POPULATION ...]: appends a [center] section
+add_center() {
+    local id=$1 name=$2 key=$3 yp
+    shift 3
+    {
+        printf '\n[center %s]\nname = %s\npublic_key = %s\n' "$id" "$name" "$key"
+        for yp in "$@"; do printf 'population.%s = %s\n' "${yp%%=*}" "${yp#*=}"; done
+    } >>"$E2E_DIR/aggregator.conf"
+}
+
 start_aggregator() {
     "$AGGREGATOR" -c "$E2E_DIR/aggregator.conf" >>"$E2E_DIR/aggregator.log" 2>&1 &
     AGG_PID=$!

@@ -16,19 +16,8 @@ HTTP_PORT=$(free_port)
 for k in aggregator pc-a; do keygen "$k"; done
 "$PSYMON" keygen --pseudonym "$E2E_DIR/pseudonym.key"
 
-cat >"$E2E_DIR/aggregator.conf" <<CONF
-[aggregator]
-listen = tcp://127.0.0.1:$ZMQ_PORT
-secret_key_file = aggregator.key
-data_dir = data
-http_listen = 127.0.0.1:$HTTP_PORT
-timezone = Europe/Copenhagen
-
-[center pc-a]
-name = Center A
-public_key = $(pubkey pc-a)
-population.2024 = 100000
-CONF
+write_aggregator_conf
+add_center pc-a "Center A" "$(pubkey pc-a)" 2024=100000
 write_collector_conf pc-a pc-a pc-a
 # As an installer would make it: the daemon's user's, closed to others.
 mkdir -m 0750 "$E2E_DIR/data"

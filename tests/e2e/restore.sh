@@ -33,26 +33,9 @@ for k in aggregator "${CENTERS[@]}"; do keygen "$k"; done
 
 ZMQ_PORT=$(free_port)
 HTTP_PORT=$(free_port)
-cat >"$E2E_DIR/aggregator.conf" <<CONF
-[aggregator]
-listen = tcp://127.0.0.1:$ZMQ_PORT
-secret_key_file = aggregator.key
-data_dir = data
-http_listen = 127.0.0.1:$HTTP_PORT
-timezone = Europe/Copenhagen
-
-[center pc-amager]
-name = Center Amager
-public_key = $(pubkey pc-amager)
-population.2023 = 204000
-population.2024 = 205500
-
-[center pc-ballerup]
-name = Center Ballerup
-public_key = $(pubkey pc-ballerup)
-population.2023 = 343000
-population.2024 = 345500
-CONF
+write_aggregator_conf
+add_center pc-amager "Center Amager" "$(pubkey pc-amager)" 2023=204000 2024=205500
+add_center pc-ballerup "Center Ballerup" "$(pubkey pc-ballerup)" 2023=343000 2024=345500
 write_collector_conf a pc-amager pc-amager
 write_collector_conf b pc-ballerup pc-ballerup
 DB="$E2E_DIR/data/psymon.db"

@@ -49,19 +49,8 @@ HTTP_PORT=$(free_port)
 keygen aggregator
 keygen pc-a
 "$PSYMON" keygen --pseudonym "$E2E_DIR/pseudonym.key"
-cat >"$E2E_DIR/aggregator.conf" <<CONF
-[aggregator]
-listen = tcp://127.0.0.1:$ZMQ_PORT
-secret_key_file = aggregator.key
-data_dir = data
-http_listen = 127.0.0.1:$HTTP_PORT
-timezone = Europe/Copenhagen
-
-[center pc-a]
-name = Center A
-public_key = $(pubkey pc-a)
-population.2024 = 100000
-CONF
+write_aggregator_conf
+add_center pc-a "Center A" "$(pubkey pc-a)" 2024=100000
 write_collector_conf pc-a pc-a pc-a
 
 # notify_check NAME CMD...: runs CMD under a fake NOTIFY_SOCKET, SIGTERMs it
