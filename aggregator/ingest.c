@@ -279,7 +279,7 @@ on_batch(ingest_t *in, zmq_msg_t *rid, const char *center, const psy_batch_t *b)
 }
 
 static void
-on_heartbeat(ingest_t *in, const char *center, const psy_heartbeat_t *hb)
+on_heartbeat(ingest_t *in, zmq_msg_t *rid, const char *center, const psy_heartbeat_t *hb)
 {
     agg_counters_t *c = &in->agg->counters;
     psy_time_t now = psy_time_now();
@@ -312,6 +312,18 @@ on_heartbeat(ingest_t *in, const char *center, const psy_heartbeat_t *hb)
         atomic_fetch_add(&c->store_errors, 1);
         psy_err("%s: cannot store a heartbeat: %s", center, strerror(-r));
     }
+    /*
+     * Every heartbeat is answered with what is stored of its epoch, so that
+     * a collector with nothing to send learns it too when this store went
+     * back (restored from a backup) or is ahead of its spool (its state
+     * folder went back): collector.md, "Delivery".
+     */
+    uint64_t acked = 0;
+    r = store_acked(in->store, center, hb->epoch, &acked);
+    if (r == 0)
+        send_ack(in, rid, hb->epoch, acked);
+    else
+        psy_err("%s: cannot read what is stored of its epoch: %s", center, strerror(-r));
     off = hb->clock > now + INGEST_CLOCK_SKEW_MAX || hb->clock < now - INGEST_CLOCK_SKEW_MAX;
     if (off && !p->clock_off)
         psy_warn("%s: collector clock is off by %+.0f s (more than %d s)", center,
@@ -417,7 +429,7 @@ handle_one(ingest_t *in)
     if (m.kind == PSY_MSG_BATCH)
         on_batch(in, &rid, center, &m.u.batch);
     else
-        on_heartbeat(in, center, &m.u.heartbeat);
+        on_heartbeat(in, &rid, center, &m.u.heartbeat);
     psy_msg_clear(&m);
 
 out:

@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "inbox.h"
+#include "requeue.h"
 #include "psymon/keys.h"
 #include "psymon/log.h"
 #include "psymon/time.h"
@@ -301,19 +302,44 @@ recover_spool(collector_t *c, int err, psy_time_t now)
 }
 
 /*
- * The aggregator lost records this spool no longer holds (sender_on_readable
- * said -ESTALE): it would refuse everything after them as a gap, so what the
- * spool holds moves to a new epoch. The records lost come back by reading
- * done/ again (`psymon requeue`).
+ * The aggregator lost records this spool no longer holds (it was restored
+ * from a backup), or holds numbers this spool gave again (the state folder
+ * went back in time): sender_on_readable() said -ESTALE. Sending what the
+ * spool still holds would put newer records before the lost older ones, a
+ * correction before what it corrects. So the collector starts an empty
+ * epoch and reads every file of done/ again, in name order, and the file it
+ * was reading from its start; the aggregator skips what it holds (the same
+ * origin, or equal to the current version) and stores the rest in the
+ * order it was first read.
  */
-static int
-renew_epoch(collector_t *c)
+static void
+log_requeue_failure(const requeue_file_t *f, void *userdata)
 {
-    int64_t n = spool_renew(&c->spool);
-    if (n < 0)
-        return (int)n; /* the old spool is intact: recover_spool() reopens it */
-    psy_notice("%s: new spool epoch with the %" PRId64 " records it still held", c->conf.state_dir,
-               n);
+    (void)userdata;
+    if (f->error < 0)
+        psy_err("done/%s: cannot put it back into the inbox: %s: %s", f->name, f->what,
+                strerror(-f->error));
+}
+
+static int
+restart_from_done(collector_t *c)
+{
+    int r = spool_restart(&c->spool);
+    if (r < 0)
+        return r; /* the old spool is intact: recover_spool() reopens it */
+    char done[PSY_PATH_MAX + 8];
+    snprintf(done, sizeof done, "%s/done", c->conf.state_dir);
+    requeue_totals_t t = {0};
+    r = requeue_dir(done, c->conf.inbox, REQUEUE_SINCE_ALL, false, log_requeue_failure, NULL, &t);
+    if (r < 0 || t.failed > 0)
+        psy_err("%s: cannot put every file of done/ back into the inbox (%s); run psymon requeue",
+                c->conf.state_dir, r < 0 ? strerror(-r) : "see the lines above");
+    psy_notice("new spool epoch: reading the %zu files of done/ (%" PRIu64
+               " bytes) again; the aggregator stores only what it lost",
+               t.files, t.bytes);
+    if (c->conf.done_days == 0)
+        psy_err("done_days = 0: read files are not kept, so records the aggregator lost cannot be "
+                "read again from this collector");
     inbox_reset(c->inbox);
     sender_reset(c->sender);
     return 0;
@@ -437,7 +463,7 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
         if (n > 0 && (item.revents & ZMQ_POLLIN)) {
             r = sender_on_readable(c->sender, c->spool);
             if (r == -ESTALE)
-                r = renew_epoch(c);
+                r = restart_from_done(c);
             if (r < 0)
                 note_spool_error(c, r, now);
             if (r < 0 && (ret = recover_spool(c, r, now)) < 0)

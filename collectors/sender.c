@@ -45,7 +45,6 @@ struct sender {
     size_t nrecs;
 
     uint64_t batches_sent, acks;
-    bool warned_ahead;
 };
 
 static int
@@ -221,8 +220,10 @@ send_heartbeat(sender_t *s, spool_t *spool, psy_time_t now)
  * The aggregator holds fewer records of this epoch than it acknowledged
  * before: it lost some (restored from a backup), and without help it would
  * refuse every later batch as leaving a gap. What the spool still holds is
- * sent again under the same numbers; if it no longer holds all of them,
- * -ESTALE tells the caller to start a new epoch (spool_renew()).
+ * sent again under the same numbers, in order; if it no longer holds all of
+ * them, -ESTALE tells the caller to start afresh (collector.c reads done/
+ * again), since sending the rest first would put newer records before
+ * older ones.
  */
 static int
 on_regression(sender_t *s, spool_t *spool, uint64_t seq)
@@ -237,8 +238,7 @@ on_regression(sender_t *s, spool_t *spool, uint64_t seq)
     if (lost > 0) {
         psy_err("sender: the aggregator holds records of this spool only up to sequence %" PRIu64
                 " but had acknowledged %" PRIu64 " (restored from a backup?); %" PRId64
-                " of them are no longer in the spool: starting a new epoch. Run `psymon requeue` "
-                "to read done/ again and bring them back",
+                " of them are no longer in the spool: starting afresh from done/",
                 seq, was, lost);
         return -ESTALE;
     }
@@ -260,11 +260,18 @@ on_ack(sender_t *s, spool_t *spool, const psy_ack_t *ack)
     s->acks++;
     if (ack->acked_seq < spool_acked(spool))
         return on_regression(s, spool, ack->acked_seq);
-    if (ack->acked_seq > spool_last_seq(spool) && !s->warned_ahead) {
-        psy_warn("sender: the aggregator acknowledges sequence %" PRIu64
-                 " but the spool ends at %" PRIu64,
-                 ack->acked_seq, spool_last_seq(spool));
-        s->warned_ahead = true;
+    if (ack->acked_seq > spool_last_seq(spool)) {
+        /*
+         * The aggregator holds numbers this spool never gave, or gave to
+         * other records: the state folder went back in time (restored, a
+         * snapshot) or lost committed records to damage. New records under
+         * those numbers would be skipped as held already.
+         */
+        psy_err("sender: the aggregator holds sequence %" PRIu64
+                " of this spool, which ends at %" PRIu64
+                " (state folder restored, or damaged?): starting afresh from done/",
+                ack->acked_seq, spool_last_seq(spool));
+        return -ESTALE;
     }
     uint64_t before = spool_acked(spool);
     int r = spool_ack(spool, ack->acked_seq);

@@ -291,19 +291,33 @@ segs_push(spool_t *s, uint64_t base, uint64_t bytes)
     return 0;
 }
 
+static int cursor_open(spool_t *s, size_t idx);
+
 /*
  * Starts a new segment at s->next_seq whose header carries the committed
  * mark, and makes it durable, so that older segments may be deleted.
+ *
+ * A last segment that holds no records (only marks: empty or wholly
+ * rejected files) has that same name. It is replaced whole, written under
+ * a temporary name and renamed over it, never truncated in place: a crash
+ * leaves the one or the other, and the list keeps one entry for the name,
+ * so reclaiming cannot delete the segment being written.
  */
 static int
 segment_start(spool_t *s)
 {
-    char path[PSY_PATH_MAX];
+    char path[PSY_PATH_MAX], tmp[PSY_PATH_MAX + 8];
     seg_path(s, s->next_seq, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    bool replace = s->nsegs > 0 && s->segs[s->nsegs - 1].base == s->next_seq;
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    int fd = open(replace ? tmp : path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    int r = segs_push(s, s->next_seq, 0);
+    int r = 0;
+    if (replace)
+        s->segs[s->nsegs - 1].bytes = 0;
+    else
+        r = segs_push(s, s->next_seq, 0);
     if (r < 0) {
         close(fd);
         unlink(path);
@@ -323,8 +337,12 @@ segment_start(spool_t *s)
     s->wlen = 0;
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
+    if (r == 0 && replace && rename(tmp, path) < 0)
+        r = -errno;
     if (r == 0)
         r = fsync_dir(s->segdir);
+    if (r == 0 && replace && s->cur.valid && s->cur.seg == s->nsegs - 1)
+        r = cursor_open(s, s->nsegs - 1); /* the cursor read the replaced file: no records */
     if (r < 0)
         s->broken = true;
     else
@@ -723,8 +741,11 @@ spool_recover(spool_t *s, spool_recovery_t *info)
             return r;
     }
     s->last_seq = s->next_seq - 1;
-    if (s->acked > s->last_seq)
+    if (s->acked > s->last_seq) {
+        /* Damage cut records the aggregator stored: their numbers must not be given again. */
+        info->acked_cut = s->acked - s->last_seq;
         s->acked = s->last_seq;
+    }
     s->pending_mark = s->mark;
     return 0;
 }
@@ -872,10 +893,13 @@ spool_commit(spool_t *s)
     s->dirty = false;
     s->last_seq = s->next_seq - 1;
     s->mark = s->pending_mark;
-    /* Rotation happens only here, between groups, so that a mark and its records share a segment.
+    /*
+     * Rotation happens only here, between groups, so that a mark and its
+     * records share a segment. The group is durable whatever it gives: a
+     * failed rotation leaves the spool broken, and the next call says so.
      */
     if (s->segs[s->nsegs - 1].bytes >= s->segment_max)
-        return segment_start(s);
+        (void)segment_start(s);
     return 0;
 }
 
@@ -1187,7 +1211,7 @@ rebuild_finish(const char *dir)
  * Returns how many records were copied, or a negative errno.
  */
 static int64_t
-rebuild_write(spool_t *old, const char *dir)
+rebuild_write(spool_t *old, const char *dir, bool records)
 {
     char rb[PSY_PATH_MAX], p[PSY_PATH_MAX + 16];
     snprintf(rb, sizeof rb, "%s/" REBUILD_DIR, dir);
@@ -1197,8 +1221,14 @@ rebuild_write(spool_t *old, const char *dir)
     if (!n)
         return -errno;
     int64_t copied = 0;
-    int r = spool_rewind(old);
-    while (r == 0) {
+    int r = records ? spool_rewind(old) : 0;
+    spool_mark_t mark = old->mark;
+    if (!records) {
+        /* Everything is read again: no file is half done, only the rejected total goes on. */
+        memset(&mark, 0, sizeof mark);
+        mark.rejected = old->mark.rejected;
+    }
+    while (r == 0 && records) {
         psy_record_t rec;
         uint64_t seq;
         r = spool_next(old, &rec, &seq);
@@ -1209,7 +1239,7 @@ rebuild_write(spool_t *old, const char *dir)
             r = spool_commit(n);
     }
     if (r == 0)
-        r = spool_mark(n, &old->mark);
+        r = spool_mark(n, &mark);
     if (r == 0)
         r = spool_commit(n);
     spool_destroy(&n);
@@ -1226,23 +1256,24 @@ rebuild_write(spool_t *old, const char *dir)
     return copied;
 }
 
-int64_t
-spool_renew(spool_t **sp)
+int
+spool_restart(spool_t **sp)
 {
     spool_t *s = *sp;
     char dir[DIR_MAX];
     memcpy(dir, s->dir, sizeof dir);
     uint64_t segment_max = s->segment_max;
-    int64_t copied = s->broken ? -EIO : rebuild_write(s, dir);
+    int64_t r = s->broken ? -EIO : rebuild_write(s, dir, false);
     spool_destroy(sp);
-    int r = copied < 0 ? (int)copied : rebuild_finish(dir);
+    if (r >= 0)
+        r = rebuild_finish(dir);
     if (r < 0)
-        return r;
+        return (int)r;
     *sp = spool_open(dir, NULL);
     if (!*sp)
         return -errno;
     (*sp)->segment_max = segment_max;
-    return copied;
+    return 0;
 }
 
 spool_t *
@@ -1261,10 +1292,10 @@ spool_open(const char *dir, spool_recovery_t *ret_info)
     spool_t *s = open_one(dir, &info);
     if (!s)
         return NULL;
-    if (info.gap_records > 0) {
+    if (info.gap_records > 0 || info.acked_cut > 0) {
         uint8_t old_epoch[PSY_EPOCH_LEN];
         memcpy(old_epoch, s->epoch, PSY_EPOCH_LEN);
-        int64_t copied = rebuild_write(s, dir);
+        int64_t copied = rebuild_write(s, dir, true);
         spool_destroy(&s);
         r = copied < 0 ? (int)copied : rebuild_finish(dir);
         if (r < 0) {

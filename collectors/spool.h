@@ -74,6 +74,11 @@ typedef struct {
     unsigned cut_segments; /* segments in which something was cut */
     /* Damage in the middle: unacknowledged records missing between segments. */
     uint64_t gap_records;
+    /*
+     * Records the aggregator acknowledged that damage at the end cut off:
+     * the aggregator would skip new records given their numbers again.
+     */
+    uint64_t acked_cut;
     bool new_epoch;                   /* the rest was re-spooled under a new epoch */
     uint64_t respooled;               /* records copied into it */
     uint8_t old_epoch[PSY_EPOCH_LEN]; /* the epoch left behind */
@@ -93,7 +98,9 @@ typedef struct {
  * in the gap are lost from the spool (re-read done/ files to bring them
  * back) and the aggregator ignores copies whose content it already holds.
  * The switch is crash-safe: it is prepared in dir/rebuild and takes effect
- * only once complete.
+ * only once complete. Damage at the end that cut records the aggregator
+ * acknowledged (acked_cut) starts a new epoch the same way, or the numbers
+ * given to new records would be ones the aggregator already holds.
  */
 spool_t *spool_open(const char *dir, spool_recovery_t *ret_info);
 
@@ -140,21 +147,24 @@ int spool_ack(spool_t *s, uint64_t seq);
  * just before the oldest record the spool still holds, so that the next
  * spool_rewind() starts there. Returns how many records after `seq` the
  * spool no longer holds (0: all of them are sent again under their own
- * sequence numbers; more: see spool_renew()), or a negative errno. A `seq`
+ * sequence numbers; more: see spool_restart()), or a negative errno. A `seq`
  * at or above the acknowledged sequence changes nothing and returns 0.
  */
 int64_t spool_unack(spool_t *s, uint64_t seq);
 
 /*
- * Starts a new epoch, numbered from 1, holding in order every record after
- * the acknowledged sequence and the inbox mark: for an aggregator that lost
- * records of this epoch the spool no longer holds, and so could never take
- * the rest contiguously. Crash-safe like the healing in spool_open().
- * Replaces *sp by the new spool; after a failure *sp is NULL and the old
- * spool is intact on disk (spool_open() it again). Returns how many records
- * were copied, or a negative errno.
+ * Starts a new, empty epoch, numbered from 1, keeping only the rejected
+ * total: for an aggregator that lost records of this epoch the spool no
+ * longer holds (restored from a backup), or that holds numbers this spool
+ * gave again (its state folder went back in time). Sending what the spool
+ * still holds would put newer records before the lost older ones, and a
+ * correction before what it corrects; instead the caller has the files
+ * read again, in order (done/ back into the inbox; no file is half read in
+ * the new epoch). Crash-safe like the healing in spool_open(). Replaces *sp
+ * by the new spool; after a failure *sp is NULL and the old spool is intact
+ * on disk (spool_open() it again). Returns 0 or a negative errno.
  */
-int64_t spool_renew(spool_t **sp);
+int spool_restart(spool_t **sp);
 
 /*
  * Frees the write and read-ahead buffers when they hold nothing; they are

@@ -450,6 +450,12 @@ test_heartbeat_flood_limited(void **state)
     pump_until(f, &f->agg.counters.heartbeats_limited, flood - 1, 5000);
     assert_int_equal(atomic_load(&f->agg.counters.heartbeats), 1);
     assert_int_equal(atomic_load(&f->agg.counters.heartbeats_limited), flood - 1);
+    /*
+     * The one heartbeat taken is answered with what is stored of its epoch
+     * (nothing yet), the dropped ones not at all; then the batch's.
+     */
+    assert_true(recv_ack(c, 2000, &ack));
+    assert_int_equal(ack.acked_seq, 0);
     assert_true(recv_ack(c, 2000, &ack));
     assert_int_equal(ack.acked_seq, 1);
     assert_int_equal(stored(f), 1);
@@ -464,6 +470,11 @@ test_heartbeat_flood_limited(void **state)
     send_msg(c, &hb);
     pump_until(f, &f->agg.counters.heartbeats, 2, 5000);
     assert_int_equal(atomic_load(&f->agg.counters.heartbeats), 2);
+    /* A collector with nothing to send learns what is stored: here the batch's record. */
+    assert_true(recv_ack(c, 2000, &ack));
+    assert_memory_equal(ack.epoch, hb.u.heartbeat.epoch, PSY_EPOCH_LEN);
+    assert_int_equal(ack.acked_seq, 1);
+    assert_false(recv_ack(c, 200, &ack)); /* the dropped heartbeat got none */
     atomic_store(&fake_now, 0);
 }
 

@@ -471,11 +471,11 @@ test_segments_and_reclaim(void **state)
 /*
  * An aggregator restored from a backup acknowledges less than before:
  * what the spool still holds is read again under its own numbers, and when
- * it no longer holds everything lost, spool_renew() moves the rest to a
- * new epoch.
+ * it no longer holds everything lost, spool_restart() starts an empty new
+ * epoch (the collector then reads done/ again).
  */
 static void
-test_unack_and_renew(void **state)
+test_unack_and_restart(void **state)
 {
     fixture_t *f = *state;
     spool_t *s = spool_open(f->dir, NULL);
@@ -499,12 +499,13 @@ test_unack_and_renew(void **state)
     spool_set_segment_max(s, 4096);
     assert_int_equal(spool_acked(s), 140);
 
-    /* Everything acknowledged and reclaimed, then 30 new records. */
+    /* Everything acknowledged and reclaimed, then 30 new records of a file half read. */
     assert_int_equal(spool_ack(s, 200), 0);
     append_n(s, 201, 30);
     spool_mark_t m = {0};
     snprintf(m.name, sizeof m.name, "2024-04.ndjson");
     m.items = 30;
+    m.rejected = 7;
     assert_int_equal(spool_mark(s, &m), 0);
     assert_int_equal(spool_commit(s), 0);
     uint8_t old_epoch[PSY_EPOCH_LEN];
@@ -515,16 +516,18 @@ test_unack_and_renew(void **state)
     assert_true(lost > 0);
     assert_true(lost <= 50);
     assert_int_equal(spool_acked(s), 150 + (uint64_t)lost);
-    uint64_t held = 230 - spool_acked(s); /* the records still in the spool after acked */
-    assert_int_equal(spool_renew(&s), (int64_t)held);
+    assert_int_equal(spool_restart(&s), 0);
     assert_non_null(s);
     assert_memory_not_equal(spool_epoch(s), old_epoch, PSY_EPOCH_LEN);
-    assert_int_equal(spool_last_seq(s), held);
+    assert_int_equal(spool_last_seq(s), 0);
     assert_int_equal(spool_acked(s), 0);
-    assert_string_equal(spool_last_mark(s)->name, "2024-04.ndjson");
-    assert_int_equal(read_all(s, 1, 231 - (int)held), (int)held);
-    /* New records follow in the new epoch, and all of it survives a restart. */
-    append_n(s, 231, 5);
+    /* No file is half read in the new epoch; the rejected total goes on. */
+    assert_string_equal(spool_last_mark(s)->name, "");
+    assert_int_equal(spool_last_mark(s)->items, 0);
+    assert_int_equal(spool_last_mark(s)->rejected, 7);
+    assert_int_equal(read_all(s, 1, 1), 0);
+    /* New records are numbered from 1 in the new epoch, and it survives a restart. */
+    append_n(s, 1, 5);
     assert_int_equal(spool_commit(s), 0);
     uint8_t new_epoch[PSY_EPOCH_LEN];
     memcpy(new_epoch, spool_epoch(s), PSY_EPOCH_LEN);
@@ -533,7 +536,7 @@ test_unack_and_renew(void **state)
     assert_non_null(s);
     assert_memory_equal(spool_epoch(s), new_epoch, PSY_EPOCH_LEN);
     assert_int_equal(spool_acked(s), 0);
-    assert_int_equal(read_all(s, 1, 231 - (int)held), (int)held + 5);
+    assert_int_equal(read_all(s, 1, 1), 5);
     spool_destroy(&s);
 }
 
@@ -839,7 +842,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_next_continues_without_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shrink_keeps_cursor_and_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_and_reclaim, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unack_and_renew, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unack_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_is_durable_with_commit_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_segments_start_a_new_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_segment_is_refused, setup, teardown),

@@ -3,19 +3,21 @@
 # "Collectors run unattended"): two collectors deliver the first part of
 # their simulated files, the store is backed up while the aggregator runs
 # (SQLite's online backup, as operations.md says), the rest is delivered, the
-# aggregator is stopped and its data_dir restored from the backup, and
-# `psymon requeue` on each collector brings back what the backup missed.
-# Afterwards every record id is stored once, the versions table and the
-# yearly KPIs equal those before the restore, and a second requeue changes
-# nothing. Under the sanitizers (PSY_SANITIZE=ON) fewer months are simulated.
+# aggregator is stopped and its data_dir restored from the backup. The
+# collectors find out from the acknowledgements (heartbeats are answered
+# too) and heal by themselves: what a spool still holds is sent again under
+# its own numbers, and a collector whose spool no longer holds everything
+# the aggregator lost reads done/ again from an empty epoch (collector.md).
+# Afterwards every record id is stored once, and the versions table, the
+# current records and the yearly KPIs equal those before the restore,
+# including a record corrected and one voided after the backup; `psymon
+# requeue` of every done/ file then changes nothing. Under the sanitizers
+# (PSY_SANITIZE=ON) fewer months are simulated.
 #
-# Two mechanisms make this work: the collector, told an acknowledgement
-# below its own, resends what its spool still holds (collector.md); and
-# every record carries its origin (file name and line, keyed), so the store
+# Every record carries its origin (file name and line, keyed), so the store
 # recognises a record read again from the same place as a replay even when
 # a later correction is current (aggregator.md, "Duplicates, corrections and
-# replays"). Without the origin the second requeue would store the old
-# versions of corrected records again.
+# replays").
 source "$(dirname "$0")/lib.sh"
 
 CENTERS=(pc-amager pc-ballerup)
@@ -100,13 +102,25 @@ check_once() {
     [ "$doubled" = 0 ] || fail "$1: $doubled record versions are stored twice"
 }
 
-mapfile -t FILES < <(ls "$E2E_DIR/sim/pc-amager")
+# A record registered before the backup and corrected after it, one voided
+# after it: the order the aggregator stores them in decides what is current.
+for c in "${CENTERS[@]}"; do
+    cat >"$E2E_DIR/sim/$c/20230101T000000Z-extra.ndjson" <<'DATA'
+{"type":"admission","id":"X-1","time":"2023-01-01T10:00:00+01:00","patient":"070465-1331","mode":"acute","ward":"M1"}
+{"type":"admission","id":"X-2","time":"2023-01-01T11:00:00+01:00","patient":"070465-1331","mode":"planned","ward":"M1"}
+DATA
+    cat >"$E2E_DIR/sim/$c/20991231T000000Z-fix.ndjson" <<'DATA'
+{"type":"admission","id":"X-1","time":"2023-01-01T10:00:00+01:00","patient":"070465-1331","mode":"acute","ward":"M2"}
+{"type":"admission","id":"X-2","time":"2023-01-01T11:00:00+01:00","void":true}
+DATA
+done
+mapfile -t FILES < <(ls "$E2E_DIR/sim/pc-amager" | grep -v -e '-extra\.' -e '-fix\.')
 n=${#FILES[@]}
-part=$((n * 2 / 3))
+part=$((n / 3)) # what follows the backup is over 1 MiB of spool: acknowledged, it is deleted
 
 # ---- the first part is delivered, then the store is backed up while it runs ----
-drop a pc-amager "${FILES[@]:0:part}"
-drop b pc-ballerup "${FILES[@]:0:part}"
+drop a pc-amager 20230101T000000Z-extra.ndjson "${FILES[@]:0:part}"
+drop b pc-ballerup 20230101T000000Z-extra.ndjson "${FILES[@]:0:part}"
 start_aggregator
 start_collector a
 start_collector b
@@ -122,8 +136,8 @@ since=$(date +%Y-%m-%dT%H:%M:%S)
 sleep 1.1
 
 # ---- the rest is delivered ----
-drop a pc-amager "${FILES[@]:part}"
-drop b pc-ballerup "${FILES[@]:part}"
+drop a pc-amager "${FILES[@]:part}" 20991231T000000Z-fix.ndjson
+drop b pc-ballerup "${FILES[@]:part}" 20991231T000000Z-fix.ndjson
 wait_for 120 "the remaining $((n - part)) files of each center delivered" delivered
 check_once "before the restore"
 want_ids=$(count_current)
@@ -142,35 +156,48 @@ start_aggregator
 [ "$(count_current)" = "$before_backup" ] || fail "the restored store holds $(count_current) ids"
 pass "aggregator restored from the backup and started ($before_backup ids)"
 
-# ---- requeue: a dry run changes nothing, then the files since the backup ----
-"$PSYMON" requeue -c "$E2E_DIR/a.conf" --since "$since" --dry-run >"$E2E_DIR/dry.out" ||
-    fail "psymon requeue --dry-run failed"
-grep -q "^would put back $((n - part)) files" "$E2E_DIR/dry.out" ||
-    fail "the dry run does not announce the $((n - part)) files since the backup: $(cat "$E2E_DIR/dry.out")"
-[ -z "$(find "$E2E_DIR/a/inbox" -type f)" ] || fail "the dry run put files into the inbox"
+# ---- the collectors heal by themselves ----
+healed() {
+    grep -q -e "sending the [0-9]* records after it again" -e "starting afresh from done/" \
+        "$E2E_DIR/$1.log"
+}
+wait_for 60 "collector a to notice the restore" healed a
+wait_for 60 "collector b to notice the restore" healed b
 for name in a b; do
-    "$PSYMON" requeue -c "$E2E_DIR/$name.conf" --since "$since" >"$E2E_DIR/requeue-$name.out" ||
-        fail "psymon requeue -c $name.conf failed: $(cat "$E2E_DIR/requeue-$name.out")"
-    grep -q "^$((n - part)) files, " "$E2E_DIR/requeue-$name.out" ||
-        fail "requeue $name: $(tail -1 "$E2E_DIR/requeue-$name.out")"
+    if grep -q "starting afresh from done/" "$E2E_DIR/$name.log"; then
+        grep -q "reading the [0-9]* files of done/" "$E2E_DIR/$name.log" ||
+            fail "collector $name started afresh but did not read done/ again"
+        pass "collector $name: its spool no longer held everything lost; read done/ again"
+    else
+        pass "collector $name: sent again what its spool still held"
+    fi
 done
-wait_for 120 "the requeued files delivered" delivered
-check_once "after the requeue"
+wait_for 120 "what the backup missed delivered again" delivered
+check_once "after healing"
 [ "$(count_current)" = "$want_ids" ] || fail "$(count_current) ids stored, $want_ids before the restore"
 [ "$(dump_versions | md5sum)" = "$want_versions" ] ||
     fail "the versions table differs from the one before the restore"
 [ "$(dump_current | md5sum)" = "$want_current" ] ||
     fail "the current records differ from those before the restore"
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM current WHERE id = 'X-2' AND void = 1")" = 2 ] ||
+    fail "the record voided after the backup is not void at both centers"
 got_kpi=$(kpi)
 [ "$got_kpi" = "$want_kpi" ] ||
     fail "KPIs differ from before the restore:"$'\n'"$(diff <(echo "$want_kpi") <(echo "$got_kpi") | head -20)"
-pass "requeue brought back what the backup missed: ids, versions and yearly KPIs as before"
+pass "the restored aggregator holds again what it lost: ids, versions, corrections and yearly KPIs as before"
+
+# ---- psymon requeue: a dry run changes nothing ----
+"$PSYMON" requeue -c "$E2E_DIR/a.conf" --since "$since" --dry-run >"$E2E_DIR/dry.out" ||
+    fail "psymon requeue --dry-run failed"
+grep -q "^would put back [0-9]* files" "$E2E_DIR/dry.out" ||
+    fail "the dry run prints no total: $(cat "$E2E_DIR/dry.out")"
+[ -z "$(find "$E2E_DIR/a/inbox" -type f)" ] || fail "the dry run put files into the inbox"
 
 # ---- a second requeue of everything in done/ changes nothing ----
 for name in a b; do
     "$PSYMON" requeue -c "$E2E_DIR/$name.conf" >"$E2E_DIR/requeue2-$name.out" ||
         fail "the second psymon requeue -c $name.conf failed"
-    grep -q "^$n files, " "$E2E_DIR/requeue2-$name.out" ||
+    grep -q "^$((n + 2)) files, " "$E2E_DIR/requeue2-$name.out" ||
         fail "second requeue $name: $(tail -1 "$E2E_DIR/requeue2-$name.out")"
 done
 wait_for 120 "the files requeued again delivered" delivered

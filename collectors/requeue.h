@@ -1,7 +1,9 @@
 /*
- * requeue: `psymon requeue`, putting the collector's done/ files back into
- * its inbox so that the running collector reads them again, e.g. after the
- * aggregator was restored from a backup (operations.md, section 5).
+ * requeue: puts the collector's done/ files back into its inbox so that
+ * the collector reads them again: `psymon requeue` after the aggregator was
+ * restored from a backup (operations.md, section 5), and the collector
+ * itself when the aggregator turns out to have lost records its spool no
+ * longer holds (collector.md).
  *
  * A file is copied, not renamed: the collector recognises the last file it
  * read by its spool mark (name, device, inode, size, mtime, ctime), and a
@@ -13,8 +15,8 @@
  * file there; then the original is removed from done/, so that done/ does
  * not grow with each requeue (the collector moves the copy back once read).
  */
-#ifndef PSYMON_CLI_REQUEUE_H
-#define PSYMON_CLI_REQUEUE_H
+#ifndef PSYMON_COLLECTOR_REQUEUE_H
+#define PSYMON_COLLECTOR_REQUEUE_H
 
 #include <stdbool.h>
 #include <stddef.h>
