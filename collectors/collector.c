@@ -121,13 +121,21 @@ open_spool(const char *state_dir, bool reopen, bool quiet)
     sodium_bin2hex(hex, sizeof hex, spool_epoch(s), PSY_EPOCH_LEN);
     if (info.created)
         psy_notice("%s: new spool, epoch %s", state_dir, hex);
-    if (info.new_epoch) {
+    if (info.new_epoch && info.gap_records > 0) {
         char old[2 * PSY_EPOCH_LEN + 1];
         sodium_bin2hex(old, sizeof old, info.old_epoch, PSY_EPOCH_LEN);
         psy_err("%s: %" PRIu64 " unacknowledged records of epoch %s were lost to damage in the "
                 "middle of the spool; the %" PRIu64 " records after them are re-spooled under a "
                 "new epoch. Run `psymon requeue` to read done/ again and bring the lost ones back",
                 state_dir, info.gap_records, old, info.respooled);
+    } else if (info.new_epoch) {
+        char old[2 * PSY_EPOCH_LEN + 1];
+        sodium_bin2hex(old, sizeof old, info.old_epoch, PSY_EPOCH_LEN);
+        psy_err("%s: damage at the end of the spool cut %" PRIu64 " records of epoch %s that the "
+                "aggregator had stored; going on under a new epoch so that their numbers are not "
+                "given again. Records spooled after them and not yet stored were lost with them: "
+                "run `psymon requeue` to read done/ again",
+                state_dir, info.acked_cut, old);
     }
     if (info.cut_bytes > 0 && reopen && !quiet)
         psy_notice("%s: cut the %" PRIu64 " bytes of the group that failed; its records are "

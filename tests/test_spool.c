@@ -540,6 +540,102 @@ test_unack_and_restart(void **state)
     spool_destroy(&s);
 }
 
+/*
+ * Damage at the end that cut records the aggregator acknowledged: their
+ * numbers must not be given again (the aggregator would skip new records
+ * under them as held), so the spool continues under a new epoch.
+ */
+static void
+test_damage_past_acked_starts_a_new_epoch(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 4);
+    assert_int_equal(spool_commit(s), 0);
+    char path[256];
+    seg_file(f->dir, 1, path, sizeof path);
+    off_t before_last = file_size(path);
+    append_n(s, 5, 1);
+    assert_int_equal(spool_commit(s), 0);
+    off_t end = file_size(path);
+    assert_int_equal(spool_ack(s, 5), 0);
+    uint8_t old_epoch[PSY_EPOCH_LEN];
+    memcpy(old_epoch, spool_epoch(s), PSY_EPOCH_LEN);
+    spool_destroy(&s);
+
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t b;
+    off_t at = before_last + (end - before_last) / 2;
+    assert_int_equal(pread(fd, &b, 1, at), 1);
+    b ^= 0x5a;
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+
+    spool_recovery_t info;
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_int_equal(info.acked_cut, 1);
+    assert_true(info.new_epoch);
+    assert_memory_equal(info.old_epoch, old_epoch, PSY_EPOCH_LEN);
+    assert_memory_not_equal(spool_epoch(s), old_epoch, PSY_EPOCH_LEN);
+    assert_int_equal(spool_acked(s), 0);
+    uint64_t seq;
+    psy_record_t r = make_rec(6);
+    assert_int_equal(spool_append(s, &r, &seq), 0);
+    assert_int_equal(seq, 1);
+    spool_destroy(&s);
+}
+
+/*
+ * A last segment without records (only marks of empty or wholly rejected
+ * files) grows to the rotation size: rotating starts a segment of the same
+ * name, which must replace it, not be deleted with it as acknowledged.
+ */
+static void
+test_rotation_of_a_segment_without_records(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    spool_set_segment_max(s, 4096);
+    for (int g = 0; g < 4; g++) {
+        append_n(s, 1 + g * 9, 9);
+        assert_int_equal(spool_commit(s), 0);
+    }
+    assert_int_equal(spool_last_seq(s), 36);
+    spool_mark_t m = {0};
+    for (int g = 0; g < 60; g++) { /* marks only, until the last segment is over 1024 bytes */
+        snprintf(m.name, sizeof m.name, "empty-%02d.ndjson", g);
+        assert_int_equal(spool_mark(s, &m), 0);
+        assert_int_equal(spool_commit(s), 0);
+    }
+    assert_int_equal(spool_ack(s, 36), 0); /* rotates: everything acknowledged, segment large */
+    assert_true(spool_segments(s) >= 1);
+    append_n(s, 37, 5);
+    assert_int_equal(spool_commit(s), 0);
+    psy_record_t r, want;
+    uint64_t seq;
+    for (int i = 37; i <= 41; i++) {
+        assert_int_equal(spool_next(s, &r, &seq), 1);
+        assert_int_equal(seq, (uint64_t)i);
+        want = make_rec(i);
+        assert_true(psy_record_equal(&r, &want));
+    }
+    spool_destroy(&s);
+
+    spool_recovery_t info;
+    s = spool_open(f->dir, &info);
+    assert_non_null(s);
+    assert_false(info.created);
+    assert_int_equal(spool_last_seq(s), 41);
+    assert_int_equal(spool_acked(s), 36);
+    assert_string_equal(spool_last_mark(s)->name, "empty-59.ndjson");
+    assert_int_equal(read_all(s, 37, 37), 5);
+    spool_destroy(&s);
+}
+
 static void
 test_mark_is_durable_with_commit_only(void **state)
 {
@@ -843,6 +939,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_shrink_keeps_cursor_and_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_and_reclaim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unack_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damage_past_acked_starts_a_new_epoch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_of_a_segment_without_records, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_mark_is_durable_with_commit_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_segments_start_a_new_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_segment_is_refused, setup, teardown),
