@@ -195,12 +195,38 @@ next_name(inbox_t *in, char ret[SPOOL_NAME_MAX + 1])
     return found ? 1 : 0;
 }
 
-/* Opens the next file and works out how much of it an earlier run spooled. */
+/* True when the file of `m` is still in the inbox as it was when the mark was made. */
+static bool
+mark_file_present(const inbox_t *in, const spool_mark_t *m)
+{
+    char path[PSY_PATH_MAX];
+    struct stat st;
+    if (m->name[0] == '\0' || nameset_has(&in->failed, m->name) ||
+        snprintf(path, sizeof path, "%s/%s", in->dir, m->name) >= (int)sizeof path ||
+        stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        return false;
+    return m->dev == (uint64_t)st.st_dev && m->ino == (uint64_t)st.st_ino &&
+           m->size == (uint64_t)st.st_size &&
+           m->mtime_ns == (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec &&
+           m->ctime_ns == (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+}
+
+/*
+ * Opens the next file and works out how much of it an earlier run spooled.
+ * A file half read when the collector stopped comes first, even when a
+ * name sorting before it arrived meanwhile: the spool's mark covers only
+ * the last file, and reading another first would lose where it stopped.
+ */
 static int
 open_next(inbox_t *in, const spool_t *spool, psy_time_t now)
 {
     char name[SPOOL_NAME_MAX + 1];
-    int r = next_name(in, name);
+    const spool_mark_t *last = spool_last_mark(spool);
+    int r = 1;
+    if (mark_file_present(in, last))
+        snprintf(name, sizeof name, "%s", last->name);
+    else
+        r = next_name(in, name);
     if (r <= 0) {
         if (r < 0)
             psy_err("inbox: cannot read %s: %s", in->dir, strerror(-r));
@@ -235,7 +261,6 @@ open_next(inbox_t *in, const spool_t *spool, psy_time_t now)
     m.size = (uint64_t)st.st_size;
     m.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     m.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
-    const spool_mark_t *last = spool_last_mark(spool);
     m.rejected = last->rejected;
     in->skip = 0;
     if (strcmp(last->name, m.name) == 0 && last->dev == m.dev && last->ino == m.ino &&
@@ -444,7 +469,7 @@ inbox_step(inbox_t *in, spool_t *spool, psy_time_t now, size_t max_items)
             return r;
     }
     bool eof = false, rejected_written = false;
-    size_t n = 0;
+    size_t n = 0, skipped = 0;
     int r = 0;
     struct stat rej_st;
     off_t rej_size = fstat(in->rej_fd, &rej_st) == 0 ? rej_st.st_size : -1;
@@ -462,8 +487,16 @@ inbox_step(inbox_t *in, spool_t *spool, psy_time_t now, size_t max_items)
             return 1;
         }
         in->mark.items++;
-        if (in->mark.items <= in->skip)
+        if (in->mark.items <= in->skip) {
+            /*
+             * Skipping what an earlier run spooled is bounded per step too,
+             * so that the loop (and the watchdog's ping) goes on during a
+             * huge file; nothing is appended before the skipping ends.
+             */
+            if (++skipped >= INBOX_SKIP_STEP)
+                return 1;
             continue;
+        }
         n++;
         if (it.rejected) {
             r = write_rejection(in, &it);

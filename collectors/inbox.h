@@ -31,7 +31,8 @@
 #include "psymon/time.h"
 #include "spool.h"
 
-#define INBOX_GROUP 5000 /* records per fsync when a file is large */
+#define INBOX_GROUP     5000   /* records per fsync when a file is large */
+#define INBOX_SKIP_STEP 100000 /* items of a file read again skipped per inbox_step() */
 
 typedef struct inbox inbox_t;
 

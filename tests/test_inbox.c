@@ -360,6 +360,78 @@ test_half_read_file_not_spooled_twice(void **state)
  * the spool and resets the inbox, as after any spool failure) every record
  * is spooled exactly once.
  */
+/*
+ * The collector stops half way through a file, and a file whose name sorts
+ * before it arrives meanwhile: the half-read file is finished first (its
+ * mark covers only it), then the new one; nothing is spooled twice.
+ */
+static void
+test_half_read_file_resumed_before_an_earlier_name(void **state)
+{
+    fixture_t *f = *state;
+    char *content = adms(1, 12);
+    put_file(f->inbox, "m.ndjson", content);
+    free(content);
+    open_all(f, 30);
+    assert_int_equal(inbox_step(f->in, f->spool, psy_time_now(), 5), 1);
+    assert_int_equal(spool_last_seq(f->spool), 5);
+
+    close_all(f); /* the collector dies here */
+    content = adms(100, 2);
+    put_file(f->inbox, "a.ndjson", content);
+    free(content);
+    open_all(f, 30);
+    drain(f, 5);
+    char ids[1024];
+    spool_ids(f->spool, ids, sizeof ids);
+    assert_string_equal(ids, "A-1 A-2 A-3 A-4 A-5 A-6 A-7 A-8 A-9 A-10 A-11 A-12 A-100 A-101");
+    assert_false(exists(f->inbox, "m.ndjson"));
+    assert_false(exists(f->inbox, "a.ndjson"));
+}
+
+/*
+ * Skipping the part of a huge file an earlier run spooled is bounded per
+ * step (INBOX_SKIP_STEP items), so the daemon's loop and its watchdog ping
+ * go on; the rest is then read, each record once.
+ */
+static void
+test_skipping_is_bounded(void **state)
+{
+    fixture_t *f = *state;
+    const int total = INBOX_SKIP_STEP + 2 * INBOX_GROUP + 50;
+    char path[512], line[200];
+    snprintf(path, sizeof path, "%s/big.ndjson", f->inbox);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (int i = 1; i <= total; i++)
+        fputs(adm(i, line, sizeof line), fp);
+    assert_int_equal(fclose(fp), 0);
+    open_all(f, 30);
+    while (spool_last_seq(f->spool) <= (uint64_t)INBOX_SKIP_STEP)
+        assert_int_equal(inbox_step(f->in, f->spool, psy_time_now(), INBOX_GROUP), 1);
+    uint64_t done = spool_last_seq(f->spool);
+
+    close_all(f); /* the collector dies here */
+    open_all(f, 30);
+    /* The first step only skips, and stops after INBOX_SKIP_STEP items. */
+    assert_int_equal(inbox_step(f->in, f->spool, psy_time_now(), INBOX_GROUP), 1);
+    assert_int_equal(spool_last_seq(f->spool), done);
+    drain(f, INBOX_GROUP);
+    assert_int_equal(spool_last_seq(f->spool), (uint64_t)total);
+    /* Each record once, in order. */
+    assert_int_equal(spool_rewind(f->spool), 0);
+    psy_record_t r;
+    uint64_t seq;
+    char want[32];
+    for (int i = 1; i <= total; i++) {
+        assert_int_equal(spool_next(f->spool, &r, &seq), 1);
+        snprintf(want, sizeof want, "A-%d", i);
+        assert_string_equal(r.id, want);
+    }
+    assert_int_equal(spool_next(f->spool, &r, &seq), 0);
+    assert_false(exists(f->inbox, "big.ndjson"));
+}
+
 static void
 test_full_disk_keeps_the_file_in_the_inbox(void **state)
 {
@@ -585,6 +657,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_origin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejections_hold_no_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_read_file_not_spooled_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_half_read_file_resumed_before_an_earlier_name, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_skipping_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_keeps_the_file_in_the_inbox, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crash_before_move_adds_nothing, setup, teardown),
