@@ -37,6 +37,8 @@ typedef struct {
     psy_time_t last_hb;  /* last heartbeat stored */
     psy_time_t hb_log;   /* last line about heartbeats over the rate */
     uint64_t hb_limited; /* heartbeats dropped since that line */
+    psy_time_t gap_log;  /* last line about a batch leaving a gap */
+    uint64_t gaps;       /* such batches since that line */
     uint64_t suppressed; /* lines not logged since */
     bool clock_off;
 } peer_t;
@@ -265,9 +267,18 @@ on_batch(ingest_t *in, zmq_msg_t *rid, const char *center, const psy_batch_t *b)
         return;
     }
     if (res.gap) {
-        psy_info("%s: batch from sequence %" PRIu64 " leaves a gap after %" PRIu64
-                 "; asking for the missing records",
-                 center, b->first_seq, res.acked);
+        /* A window of batches after a gap each say so: one line a minute per center. */
+        peer_t *p = peer_get(in, center);
+        psy_time_t now = psy_time_now();
+        p->gaps++;
+        if (p->gap_log == 0 || now - p->gap_log >= PEER_LOG_INTERVAL) {
+            psy_info("%s: batch from sequence %" PRIu64 " leaves a gap after %" PRIu64
+                     "; asking for the missing records (%" PRIu64 " such batches since the last "
+                     "line)",
+                     center, b->first_seq, res.acked, p->gaps);
+            p->gap_log = now;
+            p->gaps = 0;
+        }
     } else {
         atomic_fetch_add(&c->batches, 1);
         atomic_fetch_add(&c->records_stored, res.appended);

@@ -145,6 +145,8 @@ sql_errno(int rc)
     case SQLITE_READONLY:
     case SQLITE_PERM:
         return -EROFS;
+    case SQLITE_FULL:
+        return -ENOSPC; /* "No space left on device" in the log, not an I/O error */
     default:
         return -EIO;
     }
