@@ -101,16 +101,19 @@ make_sender(void *zctx, const psy_coll_conf_t *conf, const char secret[41], cons
     return s;
 }
 
+static int after_damage(collector_t *c);
+
 /*
  * Opens the spool and tells the operator what recovery found. `reopen`:
  * after a write failed on a full disk, when what is cut is the group that
  * failed, not damage.
  */
 static spool_t *
-open_spool(const char *state_dir, bool reopen, bool quiet)
+open_spool(const char *state_dir, bool reopen, bool quiet, bool *ret_lost)
 {
     spool_recovery_t info;
     spool_t *s = spool_open(state_dir, &info);
+    *ret_lost = false;
     if (!s) {
         psy_err("%s: cannot open the spool: %s", state_dir,
                 errno == EXDEV ? "it holds segments of another epoch, or lost its epoch file"
@@ -121,21 +124,18 @@ open_spool(const char *state_dir, bool reopen, bool quiet)
     sodium_bin2hex(hex, sizeof hex, spool_epoch(s), PSY_EPOCH_LEN);
     if (info.created)
         psy_notice("%s: new spool, epoch %s", state_dir, hex);
-    if (info.new_epoch && info.gap_records > 0) {
+    if (info.new_epoch) {
         char old[2 * PSY_EPOCH_LEN + 1];
         sodium_bin2hex(old, sizeof old, info.old_epoch, PSY_EPOCH_LEN);
-        psy_err("%s: %" PRIu64 " unacknowledged records of epoch %s were lost to damage in the "
-                "middle of the spool; the %" PRIu64 " records after them are re-spooled under a "
-                "new epoch. Run `psymon requeue` to read done/ again and bring the lost ones back",
-                state_dir, info.gap_records, old, info.respooled);
-    } else if (info.new_epoch) {
-        char old[2 * PSY_EPOCH_LEN + 1];
-        sodium_bin2hex(old, sizeof old, info.old_epoch, PSY_EPOCH_LEN);
-        psy_err("%s: damage at the end of the spool cut %" PRIu64 " records of epoch %s that the "
-                "aggregator had stored; going on under a new epoch so that their numbers are not "
-                "given again. Records spooled after them and not yet stored were lost with them: "
-                "run `psymon requeue` to read done/ again",
-                state_dir, info.acked_cut, old);
+        if (info.gap_records > 0)
+            psy_err("%s: %" PRIu64 " unacknowledged records of epoch %s were lost to damage in "
+                    "the middle of the spool",
+                    state_dir, info.gap_records, old);
+        else
+            psy_err("%s: damage in the spool cut committed records of epoch %s (%" PRIu64
+                    " of them stored at the aggregator)",
+                    state_dir, old, info.acked_cut);
+        *ret_lost = true;
     }
     if (info.cut_bytes > 0 && reopen && !quiet)
         psy_notice("%s: cut the %" PRIu64 " bytes of the group that failed; its records are "
@@ -172,7 +172,8 @@ collector_new(const char *conf_path, const psy_coll_conf_t *conf)
         psy_err("%s: cannot create the state folder: %s", conf->state_dir, strerror(e));
         goto fail;
     }
-    c->spool = open_spool(conf->state_dir, false, false);
+    bool lost;
+    c->spool = open_spool(conf->state_dir, false, false, &lost);
     if (!c->spool) {
         e = errno;
         goto fail;
@@ -192,6 +193,10 @@ collector_new(const char *conf_path, const psy_coll_conf_t *conf)
     c->sender = make_sender(c->zctx, conf, c->secret, c->public);
     if (!c->sender) {
         e = errno;
+        goto fail;
+    }
+    if (lost && after_damage(c) < 0) {
+        e = EIO;
         goto fail;
     }
     return c;
@@ -301,11 +306,14 @@ recover_spool(collector_t *c, int err, psy_time_t now)
         psy_err("spool failed: %s; reopening it", strerror(-err));
     }
     spool_destroy(&c->spool);
-    c->spool = open_spool(c->conf.state_dir, full, quiet);
+    bool lost;
+    c->spool = open_spool(c->conf.state_dir, full, quiet, &lost);
     if (!c->spool)
         return -EIO;
     inbox_reset(c->inbox);
     sender_reset(c->sender);
+    if (lost && after_damage(c) < 0)
+        return -EIO;
     return 0;
 }
 
@@ -351,6 +359,32 @@ restart_from_done(collector_t *c)
     inbox_reset(c->inbox);
     sender_reset(c->sender);
     return 0;
+}
+
+/*
+ * Damage cost the spool records (spool_open() healed what it could under a
+ * new epoch). The records after the damage are in it, but sending them
+ * before the lost ones would store newer before older; with done/ kept,
+ * the collector starts afresh from it instead, as after a restore.
+ */
+static int
+after_damage(collector_t *c)
+{
+    if (c->conf.done_days == 0) {
+        psy_err("done_days = 0: read files are not kept, so the records lost to damage cannot be "
+                "read again; the records after them were kept in the new epoch");
+        return 0;
+    }
+    int r = restart_from_done(c);
+    if (r == 0)
+        return 0;
+    psy_err("%s: cannot start afresh from done/: %s; going on with what the spool kept, run "
+            "psymon requeue",
+            c->conf.state_dir, strerror(-r));
+    bool lost;
+    spool_destroy(&c->spool);
+    c->spool = open_spool(c->conf.state_dir, false, false, &lost);
+    return c->spool ? 0 : -EIO;
 }
 
 /* Updates spool_full from the spool's size and the cap; logs changes (rate-limited). */

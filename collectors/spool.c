@@ -489,6 +489,31 @@ list_segments(const char *segdir, uint64_t **ret, size_t *ret_n)
  * tail, and advances next_seq and the mark. Returns 0, or 1 when the
  * segment had no valid header and was removed.
  */
+/*
+ * True when an intact commit frame lies in fd after `from`: what was cut
+ * there was committed, so damage, not a crash, cut it (a crash leaves only
+ * frames no commit closed; the rare group whose commit reached the disk
+ * without its fsync returning counts too, which costs only a re-read).
+ */
+static bool
+commit_after(int fd, uint64_t from, uint64_t size)
+{
+    uint8_t want[FRAME_PREFIX + 1], buf[64 * 1024 + FRAME_PREFIX];
+    const uint8_t type = FRAME_COMMIT;
+    put_u32(want, 1);
+    put_u32(want + 4, frame_crc(&type, 1));
+    want[FRAME_PREFIX] = FRAME_COMMIT;
+    for (uint64_t off = from + 1; off + sizeof want <= size;) {
+        ssize_t n = pread(fd, buf, sizeof buf, (off_t)off);
+        if (n < (ssize_t)sizeof want)
+            return false;
+        if (memmem(buf, (size_t)n, want, sizeof want))
+            return true;
+        off += (uint64_t)n - (sizeof want - 1); /* a frame across two reads is still seen */
+    }
+    return false;
+}
+
 static int
 segment_recover(spool_t *s, uint64_t base, bool have_epoch, spool_recovery_t *info)
 {
@@ -565,6 +590,8 @@ segment_recover(spool_t *s, uint64_t base, bool have_epoch, spool_recovery_t *in
     if ((uint64_t)st.st_size > good) {
         info->cut_bytes += (uint64_t)st.st_size - good;
         info->cut_segments++;
+        if (commit_after(fd, good, (uint64_t)st.st_size))
+            info->committed_cut = true;
         if (ftruncate(fd, (off_t)good) < 0 || fsync(fd) < 0) {
             r = -errno;
             goto out;
@@ -1292,7 +1319,7 @@ spool_open(const char *dir, spool_recovery_t *ret_info)
     spool_t *s = open_one(dir, &info);
     if (!s)
         return NULL;
-    if (info.gap_records > 0 || info.acked_cut > 0) {
+    if (info.gap_records > 0 || info.acked_cut > 0 || info.committed_cut) {
         uint8_t old_epoch[PSY_EPOCH_LEN];
         memcpy(old_epoch, s->epoch, PSY_EPOCH_LEN);
         int64_t copied = rebuild_write(s, dir, true);

@@ -79,6 +79,8 @@ typedef struct {
      * the aggregator would skip new records given their numbers again.
      */
     uint64_t acked_cut;
+    /* Damage, not a crash, cut committed records (an intact commit frame followed it). */
+    bool committed_cut;
     bool new_epoch;                   /* the rest was re-spooled under a new epoch */
     uint64_t respooled;               /* records copied into it */
     uint8_t old_epoch[PSY_EPOCH_LEN]; /* the epoch left behind */
@@ -99,8 +101,9 @@ typedef struct {
  * back) and the aggregator ignores copies whose content it already holds.
  * The switch is crash-safe: it is prepared in dir/rebuild and takes effect
  * only once complete. Damage at the end that cut records the aggregator
- * acknowledged (acked_cut) starts a new epoch the same way, or the numbers
- * given to new records would be ones the aggregator already holds.
+ * acknowledged (acked_cut), or committed ones it may hold (committed_cut),
+ * starts a new epoch the same way, or the numbers given to new records
+ * would be ones the aggregator already holds.
  */
 spool_t *spool_open(const char *dir, spool_recovery_t *ret_info);
 
