@@ -29,6 +29,9 @@ struct sender {
     bool rewind;  /* resend everything unacknowledged at the next tick */
     bool hb_due;  /* send a heartbeat at the next tick */
     bool offline; /* the last send found no aggregator connected */
+    /* An acknowledgement went back; believed once a later heartbeat's answer says so too. */
+    bool suspect;
+    uint64_t hb_sent, suspect_hb; /* heartbeats sent in all, and when it went back */
     psy_time_t last_hb;
     int resend_s; /* current resend timeout: doubles while nothing is acknowledged */
 
@@ -158,6 +161,7 @@ sender_reset(sender_t *s)
     s->nflight = 0;
     drop_buffer(s);
     s->rewind = true;
+    s->suspect = false;
 }
 
 bool
@@ -258,8 +262,26 @@ on_ack(sender_t *s, spool_t *spool, const psy_ack_t *ack)
         return 0;
     }
     s->acks++;
-    if (ack->acked_seq < spool_acked(spool))
+    if (ack->acked_seq < spool_acked(spool)) {
+        /*
+         * An acknowledgement of an old connection can still be read after
+         * one of the new (the DEALER reads its connections in turn), so one
+         * that goes back is believed only when the answer to a heartbeat
+         * sent after it goes back too; the aggregator's store never does
+         * unless it was restored.
+         */
+        if (!s->suspect) {
+            s->suspect = true;
+            s->suspect_hb = s->hb_sent;
+            s->hb_due = true;
+            return 0;
+        }
+        if (s->hb_sent == s->suspect_hb)
+            return 0;
+        s->suspect = false;
         return on_regression(s, spool, ack->acked_seq);
+    }
+    s->suspect = false;
     if (ack->acked_seq > spool_last_seq(spool)) {
         /*
          * The aggregator holds numbers this spool never gave, or gave to
@@ -453,6 +475,7 @@ sender_tick(sender_t *s, spool_t *spool, psy_time_t now)
         if (r == 0) {
             s->hb_due = false;
             s->last_hb = now;
+            s->hb_sent++;
             if (s->offline) {
                 s->offline = false;
                 s->rewind = true; /* what was read ahead was dropped */
