@@ -149,6 +149,19 @@ file_size(const char *path)
     return st.st_size;
 }
 
+/* Damages one byte of a file in place, as a bad sector would. */
+static void
+flip_byte(const char *path, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t b;
+    assert_int_equal(pread(fd, &b, 1, at), 1);
+    b ^= 0x5a;
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+}
+
 static void
 test_append_commit_reopen(void **state)
 {
@@ -299,14 +312,7 @@ test_crc_damage_cuts_from_the_bad_frame(void **state)
     spool_destroy(&s);
 
     /* Flip one byte inside the last record's payload. */
-    int fd = open(path, O_RDWR);
-    assert_true(fd >= 0);
-    uint8_t b;
-    off_t at = before_last + (end - before_last) / 2;
-    assert_int_equal(pread(fd, &b, 1, at), 1);
-    b ^= 0x5a;
-    assert_int_equal(pwrite(fd, &b, 1, at), 1);
-    close(fd);
+    flip_byte(path, before_last + (end - before_last) / 2);
 
     spool_recovery_t info;
     s = spool_open(f->dir, &info);
@@ -569,14 +575,7 @@ test_damage_past_acked_starts_a_new_epoch(void **state)
     memcpy(old_epoch, spool_epoch(s), PSY_EPOCH_LEN);
     spool_destroy(&s);
 
-    int fd = open(path, O_RDWR);
-    assert_true(fd >= 0);
-    uint8_t b;
-    off_t at = before_last + (end - before_last) / 2;
-    assert_int_equal(pread(fd, &b, 1, at), 1);
-    b ^= 0x5a;
-    assert_int_equal(pwrite(fd, &b, 1, at), 1);
-    close(fd);
+    flip_byte(path, before_last + (end - before_last) / 2);
 
     spool_recovery_t info;
     s = spool_open(f->dir, &info);
