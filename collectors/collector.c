@@ -4,6 +4,7 @@
 #include "collector.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <stdbool.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
@@ -26,6 +28,8 @@
 
 #define SCAN_INTERVAL     (2 * PSY_USEC)    /* inbox scan when idle */
 #define CLEAN_INTERVAL    (3600 * PSY_USEC) /* done/ cleanup */
+#define RESTART_RETRY     (60 * PSY_USEC)   /* starting afresh, after it failed */
+#define REQUEUE_PENDING   "requeue-pending" /* in state_dir: done/ is being put back */
 #define FULL_LOG_INTERVAL (300 * PSY_USEC)  /* "spool full" repeated at most this often */
 #define DISK_RETRY        (10 * PSY_USEC)   /* a full disk: try the inbox again after this */
 #define POLL_MS           1000
@@ -43,9 +47,10 @@ struct collector {
 
     bool spool_full;
     psy_time_t full_logged;
-    bool disk_full;         /* the last spool write failed with ENOSPC or EDQUOT */
-    psy_time_t disk_retry;  /* when to try taking inbox files again */
-    psy_time_t disk_logged; /* "disk full" repeated at most every FULL_LOG_INTERVAL */
+    bool disk_full;            /* the last spool write failed with ENOSPC or EDQUOT */
+    psy_time_t disk_retry;     /* when to try taking inbox files again */
+    psy_time_t disk_logged;    /* "disk full" repeated at most every FULL_LOG_INTERVAL */
+    psy_time_t restart_failed; /* when starting afresh last failed; 0 when it did not */
 };
 
 /* Loads both key files of conf, logging a clear reason on failure. */
@@ -102,6 +107,8 @@ make_sender(void *zctx, const psy_coll_conf_t *conf, const char secret[41], cons
 }
 
 static int after_damage(collector_t *c);
+static void pending_path(const collector_t *c, char *buf, size_t size);
+static void requeue_done(collector_t *c);
 
 /*
  * Opens the spool and tells the operator what recovery found. `reopen`:
@@ -198,6 +205,13 @@ collector_new(const char *conf_path, const psy_coll_conf_t *conf)
     if (lost && after_damage(c) < 0) {
         e = EIO;
         goto fail;
+    }
+    char pending[PSY_PATH_MAX + 32];
+    pending_path(c, pending, sizeof pending);
+    if (access(pending, F_OK) == 0) {
+        psy_notice("%s: finishing putting done/ back into the inbox, which a stop interrupted",
+                   conf->state_dir);
+        requeue_done(c);
     }
     return c;
 fail:
@@ -328,34 +342,107 @@ recover_spool(collector_t *c, int err, psy_time_t now)
  * origin, or equal to the current version) and stores the rest in the
  * order it was first read.
  */
+/* Each file of done/ put back: a failure is logged; the watchdog is pinged, a month of files takes
+ * a while. */
 static void
-log_requeue_failure(const requeue_file_t *f, void *userdata)
+requeue_progress(const requeue_file_t *f, void *userdata)
 {
     (void)userdata;
     if (f->error < 0)
         psy_err("done/%s: cannot put it back into the inbox: %s: %s", f->name, f->what,
                 strerror(-f->error));
+    sd_notify(0, "WATCHDOG=1");
 }
 
-static int
-restart_from_done(collector_t *c)
+static void
+pending_path(const collector_t *c, char *buf, size_t size)
 {
-    int r = spool_restart(&c->spool);
-    if (r < 0)
-        return r; /* the old spool is intact: recover_spool() reopens it */
-    char done[PSY_PATH_MAX + 8];
+    snprintf(buf, size, "%s/" REQUEUE_PENDING, c->conf.state_dir);
+}
+
+/*
+ * Puts every file of done/ back into the inbox, then removes the intent
+ * file that restart_from_done() wrote before emptying the spool: a crash
+ * in between leaves it, and the next start finishes the job (files put
+ * back twice are read twice; the aggregator skips what it holds).
+ */
+static void
+requeue_done(collector_t *c)
+{
+    char done[PSY_PATH_MAX + 8], pending[PSY_PATH_MAX + 32];
     snprintf(done, sizeof done, "%s/done", c->conf.state_dir);
     requeue_totals_t t = {0};
-    r = requeue_dir(done, c->conf.inbox, REQUEUE_SINCE_ALL, false, log_requeue_failure, NULL, &t);
+    int r = requeue_dir(done, c->conf.inbox, REQUEUE_SINCE_ALL, false, requeue_progress, NULL, &t);
     if (r < 0 || t.failed > 0)
         psy_err("%s: cannot put every file of done/ back into the inbox (%s); run psymon requeue",
                 c->conf.state_dir, r < 0 ? strerror(-r) : "see the lines above");
     psy_notice("new spool epoch: reading the %zu files of done/ (%" PRIu64
                " bytes) again; the aggregator stores only what it lost",
                t.files, t.bytes);
-    if (c->conf.done_days == 0)
-        psy_err("done_days = 0: read files are not kept, so records the aggregator lost cannot be "
-                "read again from this collector");
+    pending_path(c, pending, sizeof pending);
+    if (unlink(pending) < 0 && errno != ENOENT)
+        psy_warn("%s: cannot remove: %s", pending, strerror(errno));
+}
+
+/* Writes the intent file durably; 0 or -errno. */
+static int
+write_pending(const collector_t *c)
+{
+    char pending[PSY_PATH_MAX + 32];
+    pending_path(c, pending, sizeof pending);
+    int fd = open(pending, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int r = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    int dfd = open(c->conf.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (r == 0 && dfd >= 0 && fsync(dfd) < 0)
+        r = -errno;
+    if (dfd >= 0)
+        close(dfd);
+    return r;
+}
+
+/*
+ * The aggregator lost records this spool no longer holds (it was restored
+ * from a backup), or holds numbers this spool gave again (the state folder
+ * went back in time), or damage cost the spool records: sending what the
+ * spool still holds would put newer records before the lost older ones, a
+ * correction before what it corrects. So the collector starts an empty
+ * epoch and reads every file of done/ again, in name order, and the file
+ * it was reading from its start; the aggregator skips what it holds (the
+ * same origin, or equal to the current version) and stores the rest in the
+ * order it was first read. With done_days = 0 there is nothing to read
+ * again, and the unacknowledged records are carried into the new epoch
+ * instead. A restart that failed is tried again at most once a minute.
+ */
+static int
+restart_from_done(collector_t *c, psy_time_t now)
+{
+    if (c->restart_failed != 0 && now - c->restart_failed < RESTART_RETRY)
+        return 0;
+    bool keep = c->conf.done_days == 0;
+    if (!keep) {
+        int w = write_pending(c);
+        if (w < 0) {
+            psy_err("%s: cannot write " REQUEUE_PENDING ": %s; keeping the spool's records instead "
+                    "of reading done/ again",
+                    c->conf.state_dir, strerror(-w));
+            keep = true;
+        }
+    }
+    int r = spool_restart(&c->spool, keep);
+    if (r < 0) {
+        c->restart_failed = now;
+        return r; /* the old spool is intact: recover_spool() reopens it */
+    }
+    c->restart_failed = 0;
+    if (keep)
+        psy_err("new spool epoch with the unacknowledged records the spool still held; records the "
+                "aggregator lost beyond them cannot be read again from this collector "
+                "(done_days = 0)");
+    else
+        requeue_done(c);
     inbox_reset(c->inbox);
     sender_reset(c->sender);
     return 0;
@@ -375,7 +462,7 @@ after_damage(collector_t *c)
                 "read again; the records after them were kept in the new epoch");
         return 0;
     }
-    int r = restart_from_done(c);
+    int r = restart_from_done(c, psy_time_now());
     if (r == 0)
         return 0;
     psy_err("%s: cannot start afresh from done/: %s; going on with what the spool kept, run "
@@ -481,7 +568,9 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
         }
         was_active = active;
 
-        if (now >= next_clean) {
+        /* A file leaves done/ only once everything spooled is acknowledged: until then it may be
+         * read again. */
+        if (now >= next_clean && spool_acked(c->spool) == spool_last_seq(c->spool)) {
             int n = inbox_clean_done(c->inbox, now);
             if (n > 0)
                 psy_info("done/: deleted %d file(s) older than %d days", n, c->conf.done_days);
@@ -505,7 +594,7 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
         if (n > 0 && (item.revents & ZMQ_POLLIN)) {
             r = sender_on_readable(c->sender, c->spool);
             if (r == -ESTALE)
-                r = restart_from_done(c);
+                r = restart_from_done(c, now);
             if (r < 0)
                 note_spool_error(c, r, now);
             if (r < 0 && (ret = recover_spool(c, r, now)) < 0)

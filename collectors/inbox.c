@@ -454,7 +454,10 @@ retire(inbox_t *in)
 static int
 group_failed(inbox_t *in, off_t rej_size, int err)
 {
-    if (rej_size >= 0 && ftruncate(in->rej_fd, rej_size) < 0)
+    struct stat st;
+    /* Only lines this group added: a file truncated meanwhile (log rotation) is left alone. */
+    if (rej_size >= 0 && fstat(in->rej_fd, &st) == 0 && st.st_size >= rej_size &&
+        ftruncate(in->rej_fd, rej_size) < 0)
         psy_warn("inbox: cannot take back rejected.ndjson lines of a failed group: %s",
                  strerror(errno));
     return err;

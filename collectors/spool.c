@@ -1235,7 +1235,9 @@ rebuild_finish(const char *dir)
  * forever. Instead, every unacknowledged record that is left is copied, in
  * order, into a new spool with a new epoch (numbered from 1) and the inbox
  * mark; the aggregator ignores the ones whose content it already holds.
- * Returns how many records were copied, or a negative errno.
+ * Without `records`, the new spool is empty and its mark names no file
+ * (spool_restart()). Returns how many records were copied, or a negative
+ * errno.
  */
 static int64_t
 rebuild_write(spool_t *old, const char *dir, bool records)
@@ -1284,13 +1286,13 @@ rebuild_write(spool_t *old, const char *dir, bool records)
 }
 
 int
-spool_restart(spool_t **sp)
+spool_restart(spool_t **sp, bool keep)
 {
     spool_t *s = *sp;
     char dir[DIR_MAX];
     memcpy(dir, s->dir, sizeof dir);
     uint64_t segment_max = s->segment_max;
-    int64_t r = s->broken ? -EIO : rebuild_write(s, dir, false);
+    int64_t r = s->broken ? -EIO : rebuild_write(s, dir, keep);
     spool_destroy(sp);
     if (r >= 0)
         r = rebuild_finish(dir);

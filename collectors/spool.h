@@ -156,18 +156,21 @@ int spool_ack(spool_t *s, uint64_t seq);
 int64_t spool_unack(spool_t *s, uint64_t seq);
 
 /*
- * Starts a new, empty epoch, numbered from 1, keeping only the rejected
- * total: for an aggregator that lost records of this epoch the spool no
- * longer holds (restored from a backup), or that holds numbers this spool
- * gave again (its state folder went back in time). Sending what the spool
- * still holds would put newer records before the lost older ones, and a
- * correction before what it corrects; instead the caller has the files
- * read again, in order (done/ back into the inbox; no file is half read in
- * the new epoch). Crash-safe like the healing in spool_open(). Replaces *sp
- * by the new spool; after a failure *sp is NULL and the old spool is intact
- * on disk (spool_open() it again). Returns 0 or a negative errno.
+ * Starts a new epoch, numbered from 1: for an aggregator that lost records
+ * of this epoch the spool no longer holds (restored from a backup), or that
+ * holds numbers this spool gave again (its state folder went back in
+ * time). Without `keep` the new epoch is empty and keeps only the rejected
+ * total: sending what the spool still holds would put newer records before
+ * the lost older ones, a correction before what it corrects, so the caller
+ * has the files read again in order (done/ back into the inbox; no file is
+ * half read in the new epoch). With `keep` (when there is no done/ to read
+ * again) the unacknowledged records and the inbox mark are carried over,
+ * as the healing in spool_open() does. Crash-safe like that healing.
+ * Replaces *sp by the new spool; after a failure *sp is NULL and the old
+ * spool is intact on disk (spool_open() it again). Returns 0 or a negative
+ * errno.
  */
-int spool_restart(spool_t **sp);
+int spool_restart(spool_t **sp, bool keep);
 
 /*
  * Frees the write and read-ahead buffers when they hold nothing; they are

@@ -948,7 +948,7 @@ test_ack_regression(void **state)
             assert_true(g.m[k].u.batch.first_seq > spool_acked(f->spool));
     got_clear(&g);
     /* The collector's answer: an empty epoch, whose new records go out from 1. */
-    assert_int_equal(spool_restart(&f->spool), 0);
+    assert_int_equal(spool_restart(&f->spool, false), 0);
     assert_non_null(f->spool);
     assert_memory_not_equal(spool_epoch(f->spool), old_epoch, PSY_EPOCH_LEN);
     sender_reset(f->sender);

@@ -527,7 +527,7 @@ test_unack_and_restart(void **state)
     assert_true(lost > 0);
     assert_true(lost <= 50);
     assert_int_equal(spool_acked(s), 150 + (uint64_t)lost);
-    assert_int_equal(spool_restart(&s), 0);
+    assert_int_equal(spool_restart(&s, false), 0);
     assert_non_null(s);
     assert_memory_not_equal(spool_epoch(s), old_epoch, PSY_EPOCH_LEN);
     assert_int_equal(spool_last_seq(s), 0);
@@ -556,6 +556,35 @@ test_unack_and_restart(void **state)
  * numbers must not be given again (the aggregator would skip new records
  * under them as held), so the spool continues under a new epoch.
  */
+/* With nothing to read again (done_days = 0), a restart carries the unacknowledged records and the
+ * mark. */
+static void
+test_restart_keeping_records(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 10);
+    spool_mark_t m = {0};
+    snprintf(m.name, sizeof m.name, "2024-05.ndjson");
+    m.items = 10;
+    assert_int_equal(spool_mark(s, &m), 0);
+    assert_int_equal(spool_commit(s), 0);
+    assert_int_equal(spool_ack(s, 6), 0);
+    uint8_t old_epoch[PSY_EPOCH_LEN];
+    memcpy(old_epoch, spool_epoch(s), PSY_EPOCH_LEN);
+
+    assert_int_equal(spool_restart(&s, true), 0);
+    assert_non_null(s);
+    assert_memory_not_equal(spool_epoch(s), old_epoch, PSY_EPOCH_LEN);
+    assert_int_equal(spool_last_seq(s), 4);
+    assert_int_equal(spool_acked(s), 0);
+    assert_string_equal(spool_last_mark(s)->name, "2024-05.ndjson");
+    assert_int_equal(spool_last_mark(s)->items, 10);
+    assert_int_equal(read_all(s, 1, 7), 4); /* A-7 .. A-10, numbered 1 .. 4 */
+    spool_destroy(&s);
+}
+
 static void
 test_damage_past_acked_starts_a_new_epoch(void **state)
 {
@@ -943,6 +972,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_shrink_keeps_cursor_and_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_and_reclaim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unack_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_keeping_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_past_acked_starts_a_new_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_of_a_segment_without_records, setup,
                                         teardown),

@@ -6,6 +6,8 @@
 # follows the damage), starts a new epoch and, since records after the
 # damage must not reach the aggregator before the lost ones, reads done/
 # again. Afterwards every record of the three files is stored exactly once.
+# Then a stop while done/ was being put back (its intent file left): the next
+# start finishes it, and nothing is stored twice.
 source "$(dirname "$0")/lib.sh"
 
 ZMQ_PORT=$(free_port)
@@ -66,4 +68,22 @@ for f in 1 2 3; do
         fail "file $f: not all of its 40 records are stored"
 done
 pass "damage noticed, done/ read again: each of the 120 records stored exactly once"
+
+# ---- a stop while done/ was being put back: the next start finishes it ----
+kill -TERM "$PID_pc_a"
+wait "$PID_pc_a" || fail "the collector exited non-zero after SIGTERM"
+: >"$E2E_DIR/pc-a/state/requeue-pending"
+start_collector pc-a
+finished() {
+    [ ! -e "$E2E_DIR/pc-a/state/requeue-pending" ] &&
+        [ -z "$(find "$E2E_DIR/pc-a/inbox" -type f)" ] &&
+        [ "$(find "$E2E_DIR/pc-a/state/done" -type f | wc -l)" = 3 ]
+}
+wait_for 60 "done/ put back, read again and filed again" finished
+grep -q "finishing putting done/ back into the inbox" "$E2E_DIR/pc-a.log" ||
+    fail "the collector did not finish the interrupted re-read"
+sleep 2
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM versions")" = 120 ] ||
+    fail "reading done/ again stored something twice"
+pass "an interrupted re-read of done/ is finished at the next start; nothing stored twice"
 echo "damage: all checks passed"
