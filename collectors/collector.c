@@ -434,13 +434,19 @@ restart_from_done(collector_t *c, psy_time_t now)
     int r = spool_restart(&c->spool, keep);
     if (r < 0) {
         c->restart_failed = now;
-        return r; /* the old spool is intact: recover_spool() reopens it */
+        if (!keep) { /* the old spool is intact: done/ must not be read again into it */
+            char pending[PSY_PATH_MAX + 32];
+            pending_path(c, pending, sizeof pending);
+            unlink(pending);
+        }
+        return r; /* recover_spool() reopens the old spool */
     }
     c->restart_failed = 0;
     if (keep)
-        psy_err("new spool epoch with the unacknowledged records the spool still held; records the "
-                "aggregator lost beyond them cannot be read again from this collector "
-                "(done_days = 0)");
+        psy_err("new spool epoch with the unacknowledged records the spool still held; what the "
+                "aggregator lost beyond them %s",
+                c->conf.done_days == 0 ? "cannot be read again (done_days = 0)"
+                                       : "comes back only with psymon requeue");
     else
         requeue_done(c);
     inbox_reset(c->inbox);
