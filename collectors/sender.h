@@ -61,11 +61,13 @@ void sender_set_spool_full(sender_t *s, bool full);
 
 /*
  * Receives every pending message and applies acknowledgements to `spool`.
- * An acknowledgement below the spool's own (the aggregator lost records)
- * makes what the spool still holds go out again. Returns 0; -ESTALE when
- * the spool no longer holds every record the aggregator lost, so the caller
- * must start a new epoch (spool_renew()) and sender_reset(); or a negative
- * errno when the spool failed.
+ * An acknowledgement below the spool's own (the aggregator lost records),
+ * once the answer to a later heartbeat confirms it, makes what the spool
+ * still holds go out again. Returns 0; -ESTALE when the spool no longer
+ * holds every record the aggregator lost, or the aggregator holds numbers
+ * beyond the spool's end, so the caller must start afresh (spool_restart(),
+ * done/ read again) and sender_reset(); or a negative errno when the spool
+ * failed.
  */
 int sender_on_readable(sender_t *s, spool_t *spool);
 
