@@ -331,19 +331,7 @@ recover_spool(collector_t *c, int err, psy_time_t now)
     return 0;
 }
 
-/*
- * The aggregator lost records this spool no longer holds (it was restored
- * from a backup), or holds numbers this spool gave again (the state folder
- * went back in time): sender_on_readable() said -ESTALE. Sending what the
- * spool still holds would put newer records before the lost older ones, a
- * correction before what it corrects. So the collector starts an empty
- * epoch and reads every file of done/ again, in name order, and the file it
- * was reading from its start; the aggregator skips what it holds (the same
- * origin, or equal to the current version) and stores the rest in the
- * order it was first read.
- */
-/* Each file of done/ put back: a failure is logged; the watchdog is pinged, a month of files takes
- * a while. */
+/* One file of done/ put back: a failure is logged, and the watchdog pinged. */
 static void
 requeue_progress(const requeue_file_t *f, void *userdata)
 {
