@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "psymon/limits.h"
 
@@ -32,6 +33,46 @@ typedef struct {
     psy_populations_t population;
 } psy_center_conf_t;
 
+/* [goal KPI]: a constant target for a KPI's SPC chart (spc.md, assurance). */
+typedef struct {
+    char kpi[PSY_KPI_NAME_MAX + 1];
+    double target; /* in the KPI's printed unit (a percentage as 0-100) */
+    int line;      /* of the section header, for errors found after parsing */
+} psy_goal_conf_t;
+
+typedef enum { PSY_ALERT_OP_GT = 1, PSY_ALERT_OP_GE, PSY_ALERT_OP_LT, PSY_ALERT_OP_LE } psy_alert_op_t;
+
+/*
+ * [alert NAME]: tunes a built-in rule of alerts.md (kind empty) or defines
+ * a rule of one's own (kind = threshold). Durations are microseconds;
+ * -1 (or an empty string, or enabled = -1) means "not given: the rule's default".
+ */
+typedef struct {
+    char name[PSY_NAME_MAX + 1]; /* the alertname */
+    int line;                    /* of the section header */
+    int enabled;                 /* 1, 0, or -1 when not given */
+    int64_t for_us, keep_firing_for_us;
+    char severity[16];    /* critical, warning, info, or "" */
+    bool threshold;       /* kind = threshold */
+    char kpi[PSY_KPI_NAME_MAX + 1];
+    int period;           /* kpi_period_kind_t of kpi.h: 0 month, 1 quarter, 2 year, 3 r12 */
+    psy_alert_op_t op;
+    double value;
+    char centers[PSY_NAME_MAX * 4]; /* "all", "region", or center ids separated by commas */
+    char summary[PSY_NAME_MAX * 2];
+} psy_alert_conf_t;
+
+/* [notify]: where alerts go (alerts.md, "Notifications"). */
+typedef struct {
+    size_t nwebhook;
+    char webhook[PSY_NOTIFY_MAX][PSY_URL_MAX + 1];
+    size_t nalertmanager;
+    char alertmanager[PSY_NOTIFY_MAX][PSY_URL_MAX + 1];
+    char exec[PSY_PATH_MAX]; /* "" when not given */
+    int64_t repeat_interval_us; /* default 24 h */
+    bool send_resolved;         /* default true */
+} psy_notify_conf_t;
+
 typedef struct {
     char listen[PSY_NAME_MAX + 1];
     char secret_key_file[PSY_PATH_MAX];
@@ -50,6 +91,14 @@ typedef struct {
     int baseline_years[PSY_BASELINE_MAX];
     int first_year, first_month; /* target first_month */
     int last_year, last_month;   /* target last_month */
+
+    char external_url[PSY_URL_MAX + 1]; /* default "http://" http_listen "/" */
+
+    size_t ngoals;
+    psy_goal_conf_t goals[PSY_GOALS_MAX]; /* in the file's order */
+    size_t nalerts;
+    psy_alert_conf_t alerts[PSY_ALERTS_MAX]; /* in the file's order */
+    psy_notify_conf_t notify;
 } psy_agg_conf_t;
 
 typedef struct {

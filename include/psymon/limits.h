@@ -36,6 +36,11 @@
 #define PSY_NAME_MAX      128
 #define PSY_PATH_MAX      4096
 #define PSY_BASELINE_MAX  16 /* baseline years */
+#define PSY_KPI_NAME_MAX  64 /* "consultations:social_physician:network_meeting" fits */
+#define PSY_GOALS_MAX     64 /* [goal KPI] sections */
+#define PSY_ALERTS_MAX    64 /* [alert NAME] sections */
+#define PSY_NOTIFY_MAX    8  /* URLs per [notify] key */
+#define PSY_URL_MAX       512
 
 /* HTTP. */
 #define PSY_HTTP_URL_MAX     2048
