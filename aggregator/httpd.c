@@ -23,18 +23,14 @@
 
 struct httpd {
     agg_t *agg;
+    model_t *model; /* the shared per-generation model every KPI answer comes from */
     struct MHD_Daemon *daemon;
     int port;
 
     /* Everything below is the serving thread's, guarded by lock all the same. */
     pthread_mutex_t lock;
-    psy_agg_conf_t conf; /* snapshot for the request in progress */
-    store_t *store;
-    kpi_records_t recs; /* the records as loaded for recs_conf at recs_gen */
-    kpi_model_t *model; /* recs prepared once, for every query it covers; NULL until needed */
-    bool recs_valid;
-    uint64_t recs_gen;
-    psy_agg_conf_t recs_conf;
+    const psy_agg_conf_t *conf; /* a reference for the request in progress */
+    store_t *store;             /* read-only, for status: opened when first needed */
 };
 
 /* What the URI log callback hands to the request handler. */
@@ -88,77 +84,26 @@ httpd_reply_error(httpd_reply_t *rep, int status, const char *msg)
     json_decref(j);
 }
 
-/* Same centers, same order: the records loaded for one configuration serve the other. */
-static bool
-httpd_same_centers(const psy_agg_conf_t *a, const psy_agg_conf_t *b)
-{
-    if (a->ncenters != b->ncenters || strcmp(a->data_dir, b->data_dir) != 0)
-        return false;
-    for (size_t i = 0; i < a->ncenters; i++)
-        if (strcmp(a->centers[i].id, b->centers[i].id) != 0)
-            return false;
-    return true;
-}
-
 /* Opens the server's own read-only store once it exists. */
 static int
 httpd_store(httpd_t *h)
 {
     if (h->store)
         return 0;
-    h->store = store_new(h->conf.data_dir, true);
+    h->store = store_new(h->conf->data_dir, true);
     return h->store ? 0 : -errno;
 }
 
 /*
- * The current records, loaded again only when the aggregator committed
- * something since or the configured centers changed: loading is the
- * expensive part of every KPI request.
+ * kpi_compute() from the shared model of the current data generation: the
+ * worker prepared it once for every reader, so a request only sums. A query
+ * at an as_of the model does not cover (in the past) loads the records for
+ * that one answer (model_compute).
  */
 static int
-httpd_records(httpd_t *h, const kpi_records_t **ret)
+httpd_compute(httpd_t *h, const kpi_query_t *q, kpi_row_t **ret_rows, size_t *ret_n)
 {
-    uint64_t gen = atomic_load(&h->agg->generation);
-    kpi_records_t recs = {0};
-    int r;
-
-    if (h->recs_valid && h->recs_gen == gen && httpd_same_centers(&h->recs_conf, &h->conf)) {
-        *ret = &h->recs;
-        return 0;
-    }
-    r = httpd_store(h);
-    if (r < 0)
-        return r;
-    r = store_load(h->store, &h->conf, PSY_TIME_NONE, &recs);
-    if (r < 0) {
-        store_destroy(&h->store);
-        return r;
-    }
-    kpi_records_free(&h->recs);
-    kpi_model_destroy(&h->model);
-    h->recs = recs;
-    h->recs_valid = true;
-    h->recs_gen = gen;
-    h->recs_conf = h->conf;
-    *ret = &h->recs;
-    return 0;
-}
-
-/*
- * kpi_compute() over the loaded records, from a model prepared once per data
- * generation: preparing is most of a request's cost, and the dashboard and
- * the API ask many questions of the same records. A query at an as_of the
- * model does not cover (before the latest record) is prepared afresh.
- */
-static int
-httpd_compute(httpd_t *h, const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_rows,
-              size_t *ret_n)
-{
-    if (!h->model)
-        h->model = kpi_model_new(recs, &h->recs_conf, INT64_MAX);
-    if (h->model && kpi_model_covers(h->model, q->as_of))
-        return kpi_model_compute(h->model, q, ret_rows, ret_n);
-    return kpi_compute(recs, q, ret_rows, ret_n);
+    return model_compute(h->model, q, ret_rows, ret_n);
 }
 
 /* The r12 period ending with the last complete month (in the configured zone) before now. */
@@ -186,33 +131,29 @@ static int
 httpd_compute_all(httpd_t *h, const kpi_period_t *p, psy_time_t now, kpi_row_t **ret_rows,
                   size_t *ret_n)
 {
-    const kpi_records_t *recs;
     int levels[PSY_CENTERS_MAX + 1];
     int *kpis;
     size_t nk = kpi_count();
     kpi_query_t q = {0};
     int r;
 
-    r = httpd_records(h, &recs);
-    if (r < 0)
-        return r;
     kpis = malloc(nk * sizeof(*kpis));
     if (!kpis)
         return -ENOMEM;
     for (size_t i = 0; i < nk; i++)
         kpis[i] = (int)i;
     levels[0] = KPI_LEVEL_REGION;
-    for (size_t i = 0; i < h->conf.ncenters; i++)
+    for (size_t i = 0; i < h->conf->ncenters; i++)
         levels[i + 1] = (int)i;
-    q.conf = &h->conf;
+    q.conf = h->conf;
     q.as_of = now;
     q.nperiods = 1;
     q.periods = p;
-    q.nlevels = h->conf.ncenters + 1;
+    q.nlevels = h->conf->ncenters + 1;
     q.levels = levels;
     q.nkpis = nk;
     q.kpis = kpis;
-    r = httpd_compute(h, recs, &q, ret_rows, ret_n);
+    r = httpd_compute(h, &q, ret_rows, ret_n);
     free(kpis);
     return r;
 }
@@ -224,7 +165,7 @@ httpd_dashboard(httpd_t *h, httpd_reply_t *rep)
     store_status_t *st = NULL;
     kpi_row_t *rows = NULL;
     size_t nrows = 0;
-    dashboard_t d = {.conf = &h->conf, .now = now, .ready = atomic_load(&h->agg->ready)};
+    dashboard_t d = {.conf = h->conf, .now = now, .ready = atomic_load(&h->agg->ready)};
     FILE *f;
     char *buf = NULL;
     size_t len = 0;
@@ -235,10 +176,10 @@ httpd_dashboard(httpd_t *h, httpd_reply_t *rep)
         d.rows = rows;
         d.nrows = nrows;
     }
-    if (httpd_store(h) == 0 && h->conf.ncenters > 0) {
-        st = calloc(h->conf.ncenters, sizeof(*st));
-        for (size_t i = 0; st && i < h->conf.ncenters; i++) {
-            if (store_status(h->store, h->conf.centers[i].id, &st[i]) < 0) {
+    if (httpd_store(h) == 0 && h->conf->ncenters > 0) {
+        st = calloc(h->conf->ncenters, sizeof(*st));
+        for (size_t i = 0; st && i < h->conf->ncenters; i++) {
+            if (store_status(h->store, h->conf->centers[i].id, &st[i]) < 0) {
                 free(st);
                 st = NULL;
             }
@@ -274,22 +215,20 @@ out:
 static bool
 httpd_marks(httpd_t *h, int level, series_marks_t *ret)
 {
-    const kpi_records_t *recs;
     kpi_period_t periods[PSY_BASELINE_MAX + 1];
     int kpis[2] = {kpi_find("intrusive_episodes"), kpi_find("intrusive_baseline_per_100k")};
     kpi_query_t q = {0};
     kpi_row_t *rows = NULL;
-    size_t n = 0, nb = h->conf.nbaseline;
+    size_t n = 0, nb = h->conf->nbaseline;
     double sum = 0, days = 0, base100k;
     bool ok;
 
-    if (nb == 0 || nb > PSY_BASELINE_MAX || kpis[0] < 0 || kpis[1] < 0 ||
-        httpd_records(h, &recs) < 0)
+    if (nb == 0 || nb > PSY_BASELINE_MAX || kpis[0] < 0 || kpis[1] < 0)
         return false;
     for (size_t i = 0; i < nb; i++)
         periods[i] =
-            (kpi_period_t){.kind = KPI_YEAR, .year = h->conf.baseline_years[i], .month = 1};
-    q.conf = &h->conf;
+            (kpi_period_t){.kind = KPI_YEAR, .year = h->conf->baseline_years[i], .month = 1};
+    q.conf = h->conf;
     q.as_of = psy_time_now();
     q.nperiods = nb;
     q.periods = periods;
@@ -297,7 +236,7 @@ httpd_marks(httpd_t *h, int level, series_marks_t *ret)
     q.levels = &level;
     q.nkpis = 2;
     q.kpis = kpis;
-    if (httpd_compute(h, recs, &q, &rows, &n) < 0)
+    if (httpd_compute(h, &q, &rows, &n) < 0)
         return false;
     if (n != 2 * nb) {
         free(rows);
@@ -316,9 +255,9 @@ httpd_marks(httpd_t *h, int level, series_marks_t *ret)
         return false;
     ret->baseline_per_day = sum / days;
     ret->baseline_per_100k = base100k;
-    ret->target_pct = h->conf.target_pct;
-    ret->target_start = psy_civil_start(h->conf.first_year, h->conf.first_month, 1) / PSY_USEC;
-    ret->target_end = psy_civil_start(h->conf.last_year, h->conf.last_month + 1, 1) / PSY_USEC;
+    ret->target_pct = h->conf->target_pct;
+    ret->target_start = psy_civil_start(h->conf->first_year, h->conf->first_month, 1) / PSY_USEC;
+    ret->target_end = psy_civil_start(h->conf->last_year, h->conf->last_month + 1, 1) / PSY_USEC;
     return true;
 }
 
@@ -397,12 +336,12 @@ httpd_graph(httpd_t *h, struct MHD_Connection *conn, const char *name, httpd_rep
     center[len - 4] = '\0';
     if (strcmp(center, "region") != 0) {
         const psy_center_conf_t *c =
-            psy_center_valid(center) ? psy_agg_conf_center(&h->conf, center) : NULL;
+            psy_center_valid(center) ? psy_agg_conf_center(h->conf, center) : NULL;
         if (!c) {
             httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "no such center\n");
             return;
         }
-        level = (int)(c - h->conf.centers);
+        level = (int)(c - h->conf->centers);
     }
     if (!httpd_args_ok(conn, httpd_graph_args, &bad)) {
         httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "unknown parameter\n");
@@ -459,7 +398,7 @@ httpd_status(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
         httpd_reply_error(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "store not available");
         return;
     }
-    j = status_json(h->store, &h->conf);
+    j = status_json(h->store, h->conf);
     if (!j) {
         store_destroy(&h->store);
         httpd_reply_error(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the store");
@@ -525,10 +464,10 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
     httpd_metric_head(f, "psymon_ready", "gauge", "1 when the aggregator is ready.");
     fprintf(f, "psymon_ready %d\n", atomic_load(&h->agg->ready) ? 1 : 0);
 
-    if (httpd_store(h) == 0 && h->conf.ncenters > 0) {
-        st = calloc(h->conf.ncenters, sizeof(*st));
-        for (size_t i = 0; st && i < h->conf.ncenters; i++) {
-            if (store_status(h->store, h->conf.centers[i].id, &st[i]) < 0) {
+    if (httpd_store(h) == 0 && h->conf->ncenters > 0) {
+        st = calloc(h->conf->ncenters, sizeof(*st));
+        for (size_t i = 0; st && i < h->conf->ncenters; i++) {
+            if (store_status(h->store, h->conf->centers[i].id, &st[i]) < 0) {
                 free(st);
                 st = NULL;
             }
@@ -549,8 +488,8 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
         };
         for (size_t k = 0; k < sizeof(per) / sizeof(per[0]); k++) {
             httpd_metric_head(f, per[k].name, "gauge", per[k].help);
-            for (size_t i = 0; i < h->conf.ncenters; i++) {
-                const char *id = h->conf.centers[i].id;
+            for (size_t i = 0; i < h->conf->ncenters; i++) {
+                const char *id = h->conf->centers[i].id;
                 switch (k) {
                 case 0:
                     fprintf(f, "%s{center=\"%s\"} %llu\n", per[k].name, id,
@@ -589,12 +528,12 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
             int k = kpi_find(kpis[i]);
             if (k < 0)
                 continue;
-            for (size_t l = 0; l <= h->conf.ncenters; l++) {
+            for (size_t l = 0; l <= h->conf->ncenters; l++) {
                 size_t idx = l * kpi_count() + (size_t)k;
                 if (idx >= nrows || !rows[idx].value.set)
                     continue;
                 fprintf(f, "psymon_kpi{kpi=\"%s\",center=\"%s\",period=\"%s\"} %.4f\n", kpis[i],
-                        l == 0 ? "region" : h->conf.centers[l - 1].id, pname, rows[idx].value.v);
+                        l == 0 ? "region" : h->conf->centers[l - 1].id, pname, rows[idx].value.v);
             }
         }
     }
@@ -620,7 +559,6 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
 {
     const char *v[6];
     const char *bad;
-    const kpi_records_t *recs;
     kpi_query_t q;
     kpi_row_t *rows = NULL;
     size_t n = 0;
@@ -636,7 +574,7 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     }
     for (size_t i = 0; i < 6; i++)
         v[i] = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, httpd_kpi_args[i]);
-    r = kpi_query_build(&h->conf, v[0], v[1], v[2], v[3], v[4], v[5], psy_time_now(), &q, err,
+    r = kpi_query_build(h->conf, v[0], v[1], v[2], v[3], v[4], v[5], psy_time_now(), &q, err,
                         sizeof(err));
     if (r == -EINVAL) {
         httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, err[0] ? err : "bad parameters");
@@ -658,13 +596,7 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
         httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, err);
         return;
     }
-    r = httpd_records(h, &recs);
-    if (r < 0) {
-        kpi_query_free(&q);
-        httpd_reply_error(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "store not available");
-        return;
-    }
-    r = httpd_compute(h, recs, &q, &rows, &n);
+    r = httpd_compute(h, &q, &rows, &n);
     kpi_query_free(&q);
     if (r == -EINVAL) {
         httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, "bad query");
@@ -680,7 +612,7 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
         httpd_reply_error(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    r = kpi_format_json(f, &h->conf, rows, n);
+    r = kpi_format_json(f, h->conf, rows, n);
     free(rows);
     if (fclose(f) != 0 || r < 0) {
         free(buf);
@@ -699,7 +631,6 @@ httpd_route(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_repl
 {
     const char *bad;
 
-    agg_conf_snapshot(h->agg, &h->conf);
     if (strcmp(url, "/healthz") == 0) {
         if (atomic_load(&h->agg->ready))
             httpd_reply_text(rep, MHD_HTTP_OK, "ok\n");
@@ -756,7 +687,9 @@ httpd_handler(void *cls, struct MHD_Connection *conn, const char *url, const cha
         rep.allow = "GET, HEAD";
     } else {
         pthread_mutex_lock(&h->lock);
+        h->conf = agg_conf_get(h->agg);
         httpd_route(h, conn, url, &rep);
+        agg_conf_put(&h->conf);
         pthread_mutex_unlock(&h->lock);
     }
     *req_cls = &httpd_uri_seen;
@@ -834,7 +767,7 @@ httpd_parse_listen(const char *listen, struct sockaddr_storage *ret, socklen_t *
 }
 
 httpd_t *
-httpd_new(agg_t *agg)
+httpd_new(agg_t *agg, model_t *model)
 {
     struct sockaddr_storage addr;
     socklen_t alen = 0;
@@ -843,7 +776,7 @@ httpd_new(agg_t *agg)
     httpd_t *h;
     int r;
 
-    if (!agg) {
+    if (!agg || !model) {
         errno = EINVAL;
         return NULL;
     }
@@ -851,8 +784,10 @@ httpd_new(agg_t *agg)
     if (!h)
         return NULL;
     h->agg = agg;
-    agg_conf_snapshot(agg, &h->conf);
-    r = httpd_parse_listen(h->conf.http_listen, &addr, &alen);
+    h->model = model;
+    h->conf = agg_conf_get(agg);
+    r = httpd_parse_listen(h->conf->http_listen, &addr, &alen);
+    agg_conf_put(&h->conf);
     if (r < 0) {
         free(h);
         errno = -r;
@@ -889,8 +824,6 @@ httpd_destroy(httpd_t **hp)
     h = *hp;
     MHD_stop_daemon(h->daemon);
     store_destroy(&h->store);
-    kpi_records_free(&h->recs);
-    kpi_model_destroy(&h->model);
     pthread_mutex_destroy(&h->lock);
     free(h);
     *hp = NULL;

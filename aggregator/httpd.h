@@ -9,13 +9,15 @@
  * holding at most PSY_HTTP_REQUEST_MAX bytes of request (a longer request
  * line or header gets a 4xx from libmicrohttpd). Only GET and HEAD are
  * answered (405 otherwise); a URL over PSY_HTTP_URL_MAX bytes gets 414; a
- * KPI query of more than PSY_HTTP_ROWS_MAX rows gets 400. The server opens its own read-only
- * store_t and keeps the loaded records until the aggregator's data generation changes.
+ * KPI query of more than PSY_HTTP_ROWS_MAX rows gets 400. Every KPI figure comes from the
+ * shared model of the current data generation (model.h); the server keeps no records of its
+ * own, and opens its own read-only store_t only for the collectors' status.
  */
 #ifndef PSYMON_HTTPD_H
 #define PSYMON_HTTPD_H
 
 #include "agg.h"
+#include "model.h"
 
 typedef struct httpd httpd_t;
 
@@ -25,7 +27,7 @@ typedef struct httpd httpd_t;
  * on failure (EINVAL for a bad address, EADDRINUSE, ...). Caller owns the
  * result and must destroy it.
  */
-httpd_t *httpd_new(agg_t *agg);
+httpd_t *httpd_new(agg_t *agg, model_t *model);
 /* Stops serving, waiting for requests in progress, and NULLs *h. Accepts NULL. */
 void httpd_destroy(httpd_t **h);
 

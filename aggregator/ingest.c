@@ -284,7 +284,7 @@ on_batch(ingest_t *in, zmq_msg_t *rid, const char *center, const psy_batch_t *b)
         atomic_fetch_add(&c->records_stored, res.appended);
         atomic_fetch_add(&c->records_duplicate, res.duplicate);
         if (res.appended > 0)
-            atomic_fetch_add(&in->agg->generation, 1);
+            agg_data_changed(in->agg);
     }
     send_ack(in, rid, b->epoch, res.acked);
 }

@@ -1675,6 +1675,32 @@ out:
  * there is one, comes after every closed one and counts once it is 12 hours
  * old at as_of.
  */
+/*
+ * What followed index discharge ix as of as_of: the start of the next
+ * qualifying stay (ret_q) and of the next acute one (ret_qa), or
+ * PSY_TIME_NONE. The patient's open stay qualifies once it is 12 hours old.
+ */
+static void
+index_next(const mindex_t *ix, psy_time_t as_of, psy_time_t *ret_q, psy_time_t *ret_qa)
+{
+    bool open_q = ix->open_start != PSY_TIME_NONE && as_of - ix->open_start >= 12 * PSY_HOUR;
+
+    *ret_q = ix->next_q != PSY_TIME_NONE ? ix->next_q : open_q ? ix->open_start : PSY_TIME_NONE;
+    *ret_qa = ix->next_qa != PSY_TIME_NONE ? ix->next_qa
+              : open_q && ix->open_acute   ? ix->open_start
+                                           : PSY_TIME_NONE;
+}
+
+/* Whether index discharge ix was followed by an acute qualifying stay within `window`. */
+static bool
+index_readmitted(const mindex_t *ix, psy_time_t as_of, psy_time_t window)
+{
+    psy_time_t q, qa;
+
+    index_next(ix, as_of, &q, &qa);
+    return qa != PSY_TIME_NONE && qa - ix->end <= window;
+}
+
 static int
 index_count(eng_t *e)
 {
@@ -1683,18 +1709,13 @@ index_count(eng_t *e)
     for (size_t i = 0; i < m->h.nindex; i++) {
         const mindex_t *ix = &m->index[i];
         size_t n = periods_at(e, ix->end);
+        psy_time_t next_q, next_qa;
 
         if (!n)
             continue;
-        bool open_q = ix->open_start != PSY_TIME_NONE && e->as_of - ix->open_start >= 12 * PSY_HOUR;
-        psy_time_t next_q = ix->next_q != PSY_TIME_NONE ? ix->next_q
-                            : open_q                    ? ix->open_start
-                                                        : PSY_TIME_NONE;
-        psy_time_t next_qa = ix->next_qa != PSY_TIME_NONE ? ix->next_qa
-                             : open_q && ix->open_acute   ? ix->open_start
-                                                          : PSY_TIME_NONE;
-        bool r30 = next_qa != PSY_TIME_NONE && next_qa - ix->end <= 30 * PSY_DAY;
-        bool r7 = next_qa != PSY_TIME_NONE && next_qa - ix->end <= 7 * PSY_DAY;
+        index_next(ix, e->as_of, &next_q, &next_qa);
+        bool r30 = index_readmitted(ix, e->as_of, 30 * PSY_DAY);
+        bool r7 = index_readmitted(ix, e->as_of, 7 * PSY_DAY);
 
         for (size_t k = 0; k < n; k++) {
             size_t slots[2] = {ix->center, e->nslots - 1};
@@ -2183,4 +2204,91 @@ kpi_compute(const kpi_records_t *recs, const kpi_query_t *q, kpi_row_t **ret_row
     rc = kpi_model_compute(m, q, ret_rows, ret_n);
     kpi_model_destroy(&m);
     return rc;
+}
+
+/* ---- per-day figures for drawing ---- */
+
+/* The day of [first, first + ndays days) holding t, or -1. */
+static ptrdiff_t
+day_of(psy_time_t first, size_t ndays, psy_time_t t)
+{
+    psy_time_t d;
+
+    if (t < first)
+        return -1;
+    d = (t - first) / PSY_DAY;
+    return d < (psy_time_t)ndays ? (ptrdiff_t)d : -1;
+}
+
+/* Adds v to figure `what` of day `day` at the center and at the region. */
+static void
+day_add(double *ret, size_t ndays, size_t center, size_t region, ptrdiff_t day, int what, double v)
+{
+    if (day < 0)
+        return;
+    ret[(center * ndays + (size_t)day) * KPI_DAY__COUNT + (size_t)what] += v;
+    ret[(region * ndays + (size_t)day) * KPI_DAY__COUNT + (size_t)what] += v;
+}
+
+int
+kpi_model_days(const kpi_model_t *m, psy_time_t first, size_t ndays, psy_time_t as_of, double *ret)
+{
+    size_t R;
+
+    if (!m || !ret || first == PSY_TIME_NONE || !kpi_model_covers(m, as_of) ||
+        ndays > (size_t)(INT64_MAX - first) / PSY_DAY)
+        return -EINVAL;
+    R = m->h.ncenters;
+    memset(ret, 0, (R + 1) * ndays * KPI_DAY__COUNT * sizeof(*ret));
+    for (size_t i = 0; i < m->h.ncontacts; i++) {
+        const mcontact_t *c = &m->contacts[i];
+        psy_time_t end = c->end == PSY_TIME_NONE ? as_of : c->end;
+
+        day_add(ret, ndays, c->center, R, day_of(first, ndays, c->start), KPI_DAY_ADMISSIONS, 1);
+        if (c->end != PSY_TIME_NONE)
+            day_add(ret, ndays, c->center, R, day_of(first, ndays, c->end), KPI_DAY_DISCHARGES, 1);
+        /* Bed days: the contact's part of each day it meets, as the bed_days KPI counts it. */
+        psy_time_t lo = c->start > first ? c->start : first;
+        for (psy_time_t d = (lo - first) / PSY_DAY; lo < end && d < (psy_time_t)ndays; d++) {
+            psy_time_t de = first + (d + 1) * PSY_DAY;
+            psy_time_t hi = end < de ? end : de;
+
+            day_add(ret, ndays, c->center, R, (ptrdiff_t)d, KPI_DAY_BED_DAYS,
+                    (double)(hi - lo) / (double)PSY_DAY);
+            lo = hi;
+        }
+    }
+    for (size_t i = 0; i < m->h.ncoerc; i++) {
+        const mcoerc_t *x = &m->coerc[i];
+        ptrdiff_t d = day_of(first, ndays, x->time);
+
+        day_add(ret, ndays, x->center, R, d, KPI_DAY_COERCION, 1);
+        if (x->kind == PSY_COERCION_BELT)
+            day_add(ret, ndays, x->center, R, d, KPI_DAY_BELT, 1);
+        else if (x->kind == PSY_COERCION_PHYSICAL_RESTRAINT)
+            day_add(ret, ndays, x->center, R, d, KPI_DAY_RESTRAINT, 1);
+        else if (x->kind == PSY_COERCION_SEDATIVE_MEDICATION)
+            day_add(ret, ndays, x->center, R, d, KPI_DAY_SEDATIVE, 1);
+    }
+    for (size_t i = 0; i < m->h.nindex; i++) {
+        const mindex_t *ix = &m->index[i];
+        ptrdiff_t d = day_of(first, ndays, ix->end);
+
+        day_add(ret, ndays, ix->center, R, d, KPI_DAY_INDEX, 1);
+        day_add(ret, ndays, ix->center, R, d, KPI_DAY_READM30,
+                index_readmitted(ix, as_of, 30 * PSY_DAY));
+    }
+    return 0;
+}
+
+size_t
+kpi_model_centers(const kpi_model_t *m)
+{
+    return m ? m->h.ncenters : 0;
+}
+
+psy_time_t
+kpi_model_valid_until(const kpi_model_t *m)
+{
+    return m ? m->h.min_excluded : PSY_TIME_NONE;
 }

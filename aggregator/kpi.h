@@ -131,6 +131,41 @@ bool kpi_model_covers(const kpi_model_t *m, psy_time_t as_of);
 int kpi_model_compute(const kpi_model_t *m, const kpi_query_t *q, kpi_row_t **ret_rows,
                       size_t *ret_n);
 
+/* The number of centers the model was built for. */
+size_t kpi_model_centers(const kpi_model_t *m);
+/*
+ * The time of the earliest record the model left out as after its cutoff
+ * (INT64_MAX when none): it answers "now" only until then, and a fresh
+ * model must be built when that time comes.
+ */
+psy_time_t kpi_model_valid_until(const kpi_model_t *m);
+
+/* What kpi_model_days() gives per level and day. */
+typedef enum {
+    KPI_DAY_ADMISSIONS, /* contacts starting (the admissions KPI) */
+    KPI_DAY_DISCHARGES, /* contacts ending (discharges) */
+    KPI_DAY_COERCION,   /* coercion episodes of every kind (a voluntary belt is none) */
+    KPI_DAY_BELT,
+    KPI_DAY_RESTRAINT, /* physical_restraint */
+    KPI_DAY_SEDATIVE,  /* sedative_medication */
+    KPI_DAY_BED_DAYS,  /* the contacts' bed days within the day */
+    KPI_DAY_INDEX,     /* index discharges */
+    KPI_DAY_READM30,   /* of those, followed by an acute qualifying stay within 30 days */
+    KPI_DAY__COUNT
+} kpi_day_t;
+
+/*
+ * The engine's own contacts, episodes and index discharges counted per
+ * day, for drawing: day i is [first + i days, first + (i + 1) days), days
+ * of exactly 24 hours (RRD's UTC steps). The rules are the KPIs' (kpis.md):
+ * a day's figures summed over a month equal the month's KPI, to the
+ * microsecond. ret holds (ncenters + 1) * ndays * KPI_DAY__COUNT doubles,
+ * laid out [level][day][what], the region last. Returns 0, or -EINVAL when
+ * the model does not cover as_of.
+ */
+int kpi_model_days(const kpi_model_t *m, psy_time_t first, size_t ndays, psy_time_t as_of,
+                   double *ret);
+
 /*
  * The model as bytes (native byte order, for a cache file on this machine):
  * kpi_model_write hands them to write(ctx, p, n) in pieces and returns 0 or

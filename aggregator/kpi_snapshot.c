@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kpi_snapshot.h"
+#include "psymon/log.h"
 
 #define SNAP_FILE  "kpi-model.bin"
 #define SNAP_MAGIC UINT64_C(0x31504e534b595350) /* "PSYKSNP1" */
@@ -179,4 +180,22 @@ kpi_snapshot_destroy(kpi_snapshot_t **sp)
     munmap(s->map, s->len);
     free(s);
     *sp = NULL;
+}
+
+void
+kpi_snapshot_publish(void *ctx, const agg_model_t *m)
+{
+    kpi_snapshot_mark_t *mark = ctx;
+    int r;
+
+    if (mark->saved && mark->vid == m->vid && mark->stored_at == m->stored_at)
+        return;
+    r = kpi_snapshot_save(m->conf->data_dir, m->vid, m->stored_at, m->conf, m->kpi);
+    if (r < 0) {
+        psy_warn("the KPI model cache was not written: %s", strerror(-r));
+        return;
+    }
+    mark->saved = true;
+    mark->vid = m->vid;
+    mark->stored_at = m->stored_at;
 }

@@ -13,9 +13,11 @@
 #ifndef PSYMON_KPI_SNAPSHOT_H
 #define PSYMON_KPI_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kpi.h"
+#include "model.h"
 #include "psymon/config.h"
 
 typedef struct kpi_snapshot kpi_snapshot_t;
@@ -39,5 +41,20 @@ kpi_snapshot_t *kpi_snapshot_open(const char *data_dir, uint64_t vid, psy_time_t
 const kpi_model_t *kpi_snapshot_model(const kpi_snapshot_t *s);
 /* Unmaps the snapshot and NULLs *s. Accepts NULL. */
 void kpi_snapshot_destroy(kpi_snapshot_t **s);
+
+/* What kpi_snapshot_publish wrote last; zero it before the first call. */
+typedef struct {
+    bool saved;
+    uint64_t vid;
+    psy_time_t stored_at;
+} kpi_snapshot_mark_t;
+
+/*
+ * The model worker's sink (model.h): writes the shared model to data_dir
+ * when its store generation differs from the one last written (ctx is a
+ * kpi_snapshot_mark_t), so `psymon kpi` finds the model the aggregator
+ * already built. A failure is logged: the cache costs time, never a number.
+ */
+void kpi_snapshot_publish(void *ctx, const agg_model_t *m);
 
 #endif

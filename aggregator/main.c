@@ -26,6 +26,8 @@
 #include "agg.h"
 #include "httpd.h"
 #include "ingest.h"
+#include "kpi_snapshot.h"
+#include "model.h"
 #include "psymon/psymon.h"
 #include "series.h"
 #include "store.h"
@@ -109,8 +111,12 @@ reload(agg_t *agg)
     KEEP(timezone)
 #undef KEEP
     pthread_mutex_unlock(&agg->lock);
-    agg_conf_replace(agg, n);
-    psy_notice("configuration reloaded from %s: %zu centers", agg->conf_path, n->ncenters);
+    size_t ncenters = n->ncenters;
+    agg_conf_replace(agg, n); /* n is agg's now, and may be gone */
+    /* Centers, populations and targets may have changed: the next model is built for them. */
+    if (agg->on_change)
+        agg->on_change(agg->on_change_ctx);
+    psy_notice("configuration reloaded from %s: %zu centers", agg->conf_path, ncenters);
 }
 
 /* Reads the pending signals. Returns true when the daemon must stop. */
@@ -156,6 +162,8 @@ main(int argc, char **argv)
     ingest_t *in = NULL;
     httpd_t *httpd = NULL;
     series_t *series = NULL;
+    model_t *model = NULL;
+    kpi_snapshot_mark_t snap_mark = {0};
     agg_t agg;
     bool agg_ok = false, stop = false;
     uint64_t wd_usec = 0;
@@ -262,14 +270,23 @@ main(int argc, char **argv)
         psy_err("cannot listen on %s: %s", agg.conf->listen, strerror(errno));
         goto out;
     }
-    httpd = httpd_new(&agg);
-    if (!httpd) {
-        psy_err("cannot serve HTTP on %s: %s", agg.conf->http_listen, strerror(errno));
+    /*
+     * One worker builds the model of each data generation for every reader:
+     * the RRD files and the KPI cache of `psymon kpi` as its sinks, the HTTP
+     * server by reference.
+     */
+    series = series_new(&agg);
+    model = series ? model_new(&agg) : NULL;
+    if (!model) {
+        psy_err("cannot start the model worker: %s", strerror(errno));
         goto out;
     }
-    series = series_new(&agg);
-    if (!series) {
-        psy_err("cannot start the RRD writer: %s", strerror(errno));
+    model_add_sink(model, &(model_sink_t){"rrd", series_publish, series});
+    model_add_sink(model, &(model_sink_t){"kpi-cache", kpi_snapshot_publish, &snap_mark});
+    model_wake(model);
+    httpd = httpd_new(&agg, model);
+    if (!httpd) {
+        psy_err("cannot serve HTTP on %s: %s", agg.conf->http_listen, strerror(errno));
         goto out;
     }
 
@@ -310,8 +327,9 @@ main(int argc, char **argv)
 out:
     if (agg_ok)
         atomic_store(&agg.ready, false);
-    series_destroy(&series);
     httpd_destroy(&httpd);
+    model_destroy(&model);
+    series_destroy(&series);
     ingest_destroy(&in);
     store_destroy(&store);
     if (agg_ok)

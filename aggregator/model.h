@@ -33,13 +33,14 @@
 
 /* One generation's data. Plain data: read it, never change it. */
 typedef struct agg_model {
-    uint64_t generation;          /* agg->generation the model was built at */
-    uint64_t vid;                 /* the store's generation (store_generation) */
-    psy_time_t stored_at;         /* ... and its last commit time */
-    psy_time_t built_at;          /* when the worker finished it */
-    const psy_agg_conf_t *conf;   /* the configuration it was built for (a reference) */
-    const kpi_model_t *kpi;       /* every record, prepared (kpi_model_new, cutoff INT64_MAX) */
-    size_t nrecords;              /* records it was built from */
+    uint64_t generation;        /* agg->generation the model was built at */
+    uint64_t vid;               /* the store's generation (store_generation) */
+    psy_time_t stored_at;       /* ... and its last commit time */
+    psy_time_t as_of;           /* its cutoff: it holds every record dated up to then */
+    psy_time_t built_at;        /* when the worker finished it */
+    const psy_agg_conf_t *conf; /* the configuration it was built for (a reference) */
+    const kpi_model_t *kpi;     /* the records, prepared (kpi_model_new, cutoff as_of) */
+    size_t nrecords;            /* records it was built from */
 } agg_model_t;
 
 /* What a sink does with each new model. It must not keep m past the call without model_ref. */
@@ -81,6 +82,14 @@ const agg_model_t *model_current(model_t *w);
 const agg_model_t *model_ref(const agg_model_t *m);
 /* Drops a reference and NULLs *m; the last one frees it. Accepts NULL. */
 void model_unref(const agg_model_t **m);
+
+/*
+ * kpi_compute() for q, from the current model when it covers q->as_of (the
+ * usual case: "now"), else from the records loaded afresh for this one
+ * query (an as_of in the past), one such load at a time. Returns what
+ * kpi_model_compute returns, or a negative errno from the store.
+ */
+int model_compute(model_t *w, const kpi_query_t *q, kpi_row_t **ret_rows, size_t *ret_n);
 
 /*
  * Waits until a model of at least `generation` is published, up to

@@ -2,7 +2,6 @@
  * series: RRD files rebuilt from the records, and graphs drawn from them.
  * See series.h.
  */
-#include "kpi_snapshot.h"
 #include "series.h"
 
 #include <errno.h>
@@ -48,10 +47,12 @@ series_ds_name(int i)
 
 struct series {
     agg_t *agg;
-    pthread_t thread;
-    pthread_mutex_t lock; /* guards stop */
-    pthread_cond_t cond;
-    bool stop;
+    /* What the files were last written from, so that an unchanged tick writes nothing. */
+    bool built;
+    uint64_t built_gen;
+    uint64_t built_hash;
+    int64_t built_day;
+    int64_t last_try; /* seconds: a failed rebuild is retried after SERIES_MIN_INTERVAL_S */
 };
 
 static void
@@ -61,37 +62,6 @@ series_set_err(char *err, size_t errsz, const char *what, const char *path)
 
     if (err && errsz > 0)
         snprintf(err, errsz, "%s %s: %s", what, path, msg);
-}
-
-/* The data sources a record counts in: none, one, or all coercion plus its kind. */
-static void
-series_classify(const psy_record_t *r, int ret_ds[2], int *ret_n)
-{
-    int n = 0;
-
-    switch (r->type) {
-    case PSY_REC_ADMISSION:
-        ret_ds[n++] = SERIES_DS_ADMISSIONS;
-        break;
-    case PSY_REC_DISCHARGE:
-        ret_ds[n++] = SERIES_DS_DISCHARGES;
-        break;
-    case PSY_REC_COERCION:
-        /* A voluntary belt fixation is not coercion (kpis.md). */
-        if (r->coercion == PSY_COERCION_BELT && r->voluntary)
-            break;
-        ret_ds[n++] = SERIES_DS_COERCION;
-        if (r->coercion == PSY_COERCION_BELT)
-            ret_ds[n++] = SERIES_DS_BELT;
-        else if (r->coercion == PSY_COERCION_PHYSICAL_RESTRAINT)
-            ret_ds[n++] = SERIES_DS_RESTRAINT;
-        else if (r->coercion == PSY_COERCION_SEDATIVE_MEDICATION)
-            ret_ds[n++] = SERIES_DS_SEDATIVE;
-        break;
-    default:
-        break;
-    }
-    *ret_n = n;
 }
 
 /* Whole seconds of t, rounded down also before 1970. */
@@ -108,385 +78,72 @@ series_secs(psy_time_t t)
 /* What one rebuild computes before it writes: per level (centers, then the region) and day. */
 typedef struct {
     size_t ndays, nlevels;
-    psy_time_t as_of;        /* records after it do not exist yet */
-    int64_t today;           /* start of the first day not written */
-    uint32_t *counts;        /* [level][day][SERIES_DS__COUNT]; beds and r12 unused */
-    double *beds;            /* [level][day]: seconds in bed within the day */
-    int32_t *full;           /* [level][day + 1]: difference array of whole days in bed */
-    double *r12;             /* [level][day]: NaN when there is no value */
-    size_t nmonths;          /* months counted for the r12 rates */
-    kpi_period_t *months;    /* [month] */
-    psy_time_t *month_start; /* [month + 1]: bounds */
-    uint32_t *episodes;      /* [level][month]: intrusive episodes */
+    double *days; /* kpi_model_days: [level][day][KPI_DAY__COUNT] */
+    double *r12;  /* [level][day]: NaN when there is no value */
 } series_days_t;
 
-static uint32_t *
-series_count_at(series_days_t *d, size_t level, size_t day, int ds)
-{
-    return &d->counts[(level * d->ndays + day) * SERIES_DS__COUNT + (size_t)ds];
-}
-
-/* A contact: an admission with the first discharge of its contact id at its center. */
-#define SERIES_OPEN INT64_MAX
-
-typedef struct {
-    const uint8_t *patient; /* NULL without one */
-    uint64_t pkey;          /* the patient's first bytes, to sort by without a lookup */
-    int64_t start, end;     /* seconds; end SERIES_OPEN while open */
-    uint16_t center;
-    uint8_t mode;    /* psy_mode_t of the admission */
-    uint8_t outcome; /* psy_outcome_t of the discharge */
-} series_contact_t;
-
 /*
- * An admission or discharge to pair: a hash of (center, contact id) and the
- * time kept beside the index, so that sorting rarely looks at the record.
- */
-typedef struct {
-    uint64_t key;
-    psy_time_t time;
-    uint32_t idx;
-} series_ref_t;
-
-static const char *
-series_contact_id(const psy_record_t *r)
-{
-    return r->contact[0] ? r->contact : r->id;
-}
-
-static series_ref_t
-series_ref(const kpi_record_t *kr, uint32_t idx)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    h = (h ^ kr->center) * 1099511628211ULL;
-    for (const char *p = series_contact_id(&kr->rec); *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (series_ref_t){.key = h, .time = kr->rec.time, .idx = idx};
-}
-
-/* The order of contacts: key, then center and contact id (on a hash collision). */
-static int
-series_key_cmp(const kpi_records_t *recs, const series_ref_t *x, const series_ref_t *y)
-{
-    const kpi_record_t *a, *b;
-
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    a = &recs->items[x->idx];
-    b = &recs->items[y->idx];
-    if (a->center != b->center)
-        return a->center < b->center ? -1 : 1;
-    return strcmp(series_contact_id(&a->rec), series_contact_id(&b->rec));
-}
-
-/* Within a contact: time, then id, as the engine breaks ties. */
-static int
-series_ref_cmp_r(const void *pa, const void *pb, void *arg)
-{
-    const kpi_records_t *recs = arg;
-    const series_ref_t *x = pa, *y = pb;
-    int c = series_key_cmp(recs, x, y);
-
-    if (c)
-        return c;
-    if (x->time != y->time)
-        return x->time < y->time ? -1 : 1;
-    return strcmp(recs->items[x->idx].rec.id, recs->items[y->idx].rec.id);
-}
-
-/*
- * Pairs admissions with discharges by (center, contact id), as the KPI
- * engine does, for drawing: the first admission of a contact id counts,
- * and its first discharge at or after it ends it; the rest are the
- * engine's inconsistent records and are left out. adm and dis are sorted
- * here. *ret is malloc'ed.
+ * The engine's r12 intrusive_per_100k of every month from r12:2021-01
+ * through the last month complete at as_of, for every level, spread over
+ * the UTC days that start in the month. One kpi_model_compute call: the
+ * rule (periods, episodes, population) is the engine's, nowhere else.
  */
 static int
-series_contacts(const kpi_records_t *recs, series_ref_t *adm, size_t nadm, series_ref_t *dis,
-                size_t ndis, series_contact_t **ret, size_t *ret_n)
+series_r12(series_days_t *d, const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of)
 {
-    series_contact_t *cs = nadm ? malloc(nadm * sizeof(*cs)) : NULL;
-    size_t n = 0, j = 0;
+    int levels[PSY_CENTERS_MAX + 1];
+    int kpi = kpi_find("intrusive_per_100k");
+    int ey, em, ed;
+    kpi_period_t *per = NULL;
+    kpi_row_t *rows = NULL;
+    size_t nper = 0, nrows = 0;
+    int r;
 
-    if (nadm && !cs)
-        return -ENOMEM;
-    qsort_r(adm, nadm, sizeof(*adm), series_ref_cmp_r, (void *)recs);
-    qsort_r(dis, ndis, sizeof(*dis), series_ref_cmp_r, (void *)recs);
-    for (size_t i = 0; i < nadm; i++) {
-        const kpi_record_t *a = &recs->items[adm[i].idx];
-        series_contact_t *c;
-
-        /* A later admission of the same contact id is a duplicate. */
-        if (i > 0 && series_key_cmp(recs, &adm[i - 1], &adm[i]) == 0)
-            continue;
-        c = &cs[n++];
-        c->patient = a->rec.has_patient ? a->rec.patient : NULL;
-        c->pkey = 0;
-        if (c->patient)
-            for (int b = 0; b < 8 && b < PSY_PSEUDONYM_LEN; b++)
-                c->pkey = c->pkey << 8 | c->patient[b];
-        c->start = series_secs(a->rec.time);
-        c->end = SERIES_OPEN;
-        c->center = a->center;
-        c->mode = (uint8_t)a->rec.mode;
-        c->outcome = PSY_OUTCOME_REGULAR;
-        while (j < ndis && series_key_cmp(recs, &dis[j], &adm[i]) < 0)
-            j++;
-        for (size_t k = j; k < ndis && series_key_cmp(recs, &dis[k], &adm[i]) == 0; k++) {
-            const psy_record_t *d = &recs->items[dis[k].idx].rec;
-
-            if (d->time >= a->rec.time) {
-                c->end = series_secs(d->time);
-                c->outcome = (uint8_t)d->outcome;
-                break;
-            }
-        }
-    }
-    *ret = cs;
-    *ret_n = n;
-    return 0;
-}
-
-/*
- * Adds the bed days of one contact, clipped to the days written: partial
- * first and last days as fractions, whole days in between through the
- * difference array. An open contact is in bed through the last day written.
- */
-static void
-series_beds_add(series_days_t *d, size_t level, const series_contact_t *c)
-{
-    int64_t s = c->start > SERIES_EPOCH_S ? c->start : SERIES_EPOCH_S;
-    int64_t e = c->end < d->today ? c->end : d->today;
-    double *beds = d->beds + level * d->ndays;
-    int32_t *full = d->full + level * (d->ndays + 1);
-    size_t d0, d1;
-
-    if (e <= s)
-        return;
-    d0 = (size_t)((s - SERIES_EPOCH_S) / 86400);
-    d1 = (size_t)((e - SERIES_EPOCH_S) / 86400); /* ndays when e is the end of the last day */
-    if (d0 == d1) {
-        beds[d0] += (double)(e - s);
-        return;
-    }
-    beds[d0] += (double)(SERIES_EPOCH_S + (int64_t)(d0 + 1) * 86400 - s);
-    full[d0 + 1]++;
-    full[d1]--;
-    if (d1 < d->ndays)
-        beds[d1] += (double)(e - (SERIES_EPOCH_S + (int64_t)d1 * 86400));
-}
-
-/* Orders contacts by patient, start, then earlier end (open last), then center. */
-static int
-series_contact_cmp(const void *a, const void *b)
-{
-    const series_contact_t *x = a, *y = b;
-    int c;
-
-    if (x->pkey != y->pkey)
-        return x->pkey < y->pkey ? -1 : 1;
-    c = memcmp(x->patient, y->patient, PSY_PSEUDONYM_LEN);
-    if (c)
-        return c;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    if (x->end != y->end)
-        return x->end < y->end ? -1 : 1;
-    return (int)x->center - (int)y->center;
-}
-
-typedef struct {
-    int64_t start, end; /* end SERIES_OPEN while open */
-    size_t first, last; /* contact indexes */
-} series_stay_t;
-
-/*
- * Index discharges and 30-day acute readmissions by discharge day, with the
- * rules of kpis.md: one patient's contacts merge into a stay across centers
- * when the next begins at most 4 hours after the stay's end; a stay
- * qualifies at 12 hours (an open one by `as_of`); an index discharge ends a
- * qualifying stay unless the patient died or was transferred, and counts at
- * the center of the stay's last contact; it is readmitted when the next
- * qualifying stay that began acutely starts within 30 days. The KPI engine
- * gives the official rates; this only draws their shape per day.
- */
-static int
-series_readmissions(series_days_t *d, series_contact_t *cs, size_t n, int64_t as_of)
-{
-    series_contact_t *pc;
-    series_stay_t *st;
-    size_t np = 0, region = d->nlevels - 1;
-
-    /* Contacts without a patient cannot be followed: move them out of the way. */
-    pc = n ? malloc(n * sizeof(*pc)) : NULL;
-    st = n ? malloc(n * sizeof(*st)) : NULL;
-    if (n && (!pc || !st)) {
-        free(pc);
-        free(st);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (cs[i].patient)
-            pc[np++] = cs[i];
-    if (np > 1) /* qsort(NULL, 0) is undefined: UBSan stops the aggregator */
-        qsort(pc, np, sizeof(*pc), series_contact_cmp);
-
-    for (size_t i = 0; i < np;) {
-        size_t j = i, ns = 0;
-        int64_t next_qa = SERIES_OPEN;
-
-        while (j < np && pc[j].pkey == pc[i].pkey &&
-               memcmp(pc[j].patient, pc[i].patient, PSY_PSEUDONYM_LEN) == 0)
-            j++;
-        for (size_t k = i; k < j; k++) {
-            const series_contact_t *c = &pc[k];
-            series_stay_t *s = ns ? &st[ns - 1] : NULL;
-
-            if (s && (s->end == SERIES_OPEN || c->start <= s->end + 4 * 3600)) {
-                if (c->end == SERIES_OPEN || (s->end != SERIES_OPEN && c->end >= s->end)) {
-                    s->end = c->end;
-                    s->last = k;
-                }
-                continue;
-            }
-            st[ns++] = (series_stay_t){.start = c->start, .end = c->end, .first = k, .last = k};
-        }
-        for (size_t k = ns; k-- > 0;) {
-            const series_stay_t *s = &st[k];
-            bool open = s->end == SERIES_OPEN;
-            bool q = (open ? as_of : s->end) - s->start >= 12 * 3600;
-            const series_contact_t *last = &pc[s->last];
-
-            if (q && !open && last->outcome != PSY_OUTCOME_DEATH &&
-                last->outcome != PSY_OUTCOME_TRANSFER && s->end >= SERIES_EPOCH_S &&
-                s->end < d->today) {
-                size_t day = (size_t)((s->end - SERIES_EPOCH_S) / 86400);
-                bool r30 = next_qa != SERIES_OPEN && next_qa - s->end <= 30 * 86400;
-
-                (*series_count_at(d, last->center, day, SERIES_DS_INDEX))++;
-                (*series_count_at(d, region, day, SERIES_DS_INDEX))++;
-                *series_count_at(d, last->center, day, SERIES_DS_READM) += r30;
-                *series_count_at(d, region, day, SERIES_DS_READM) += r30;
-            }
-            if (q && pc[s->first].mode == PSY_MODE_ACUTE)
-                next_qa = s->start;
-        }
-        i = j;
-    }
-    free(pc);
-    free(st);
-    return 0;
-}
-
-/*
- * The months whose intrusive episodes make the r12 rates: from 2020-02 (the
- * first month of r12:2021-01) through the last month complete at `now`,
- * with their bounds as the KPI engine's period code gives them.
- */
-static int
-series_months(series_days_t *d, psy_time_t now)
-{
-    int ey, em, ed, y = 2020, m = 2;
-
-    d->nmonths = 0;
-    psy_civil_date(now, &ey, &em, &ed);
-    if (ey * 12 + em - (y * 12 + m) < 12)
-        return 0;
-    d->nmonths = (size_t)(ey * 12 + em - (y * 12 + m));
-    d->months = malloc(d->nmonths * sizeof(*d->months));
-    d->month_start = malloc((d->nmonths + 1) * sizeof(*d->month_start));
-    d->episodes = calloc(d->nlevels * d->nmonths, sizeof(*d->episodes));
-    if (!d->months || !d->month_start || !d->episodes)
-        return -ENOMEM;
-    for (size_t i = 0; i < d->nmonths; i++, m++) {
-        psy_time_t end;
-
-        if (m > 12) {
-            m = 1;
-            y++;
-        }
-        d->months[i] = (kpi_period_t){.kind = KPI_MONTH, .year = y, .month = m};
-        kpi_period_bounds(&d->months[i], &d->month_start[i], &end);
-        d->month_start[i + 1] = end;
-    }
-    return 0;
-}
-
-/* Counts an intrusive episode at `t` in its month, when that month is held. */
-static void
-series_month_add(series_days_t *d, size_t center, psy_time_t t)
-{
-    size_t lo = 0, hi = d->nmonths;
-
-    if (d->nmonths == 0 || t < d->month_start[0] || t >= d->month_start[d->nmonths])
-        return;
-    /* The last month starting at or before t. */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (d->month_start[mid] <= t)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    d->episodes[center * d->nmonths + lo]++;
-    d->episodes[(d->nlevels - 1) * d->nmonths + lo]++;
-}
-
-/* The population of a level in `year`, by the KPI engine's rule (kpis.md). */
-static long
-series_population(const psy_agg_conf_t *conf, size_t level, int year)
-{
-    long sum = 0;
-
-    if (level < conf->ncenters)
-        return psy_population_for(&conf->centers[level].population, year);
-    if (conf->region_population.count)
-        return psy_population_for(&conf->region_population, year);
-    for (size_t i = 0; i < conf->ncenters; i++)
-        sum += psy_population_for(&conf->centers[i].population, year);
-    return sum;
-}
-
-/*
- * The r12 intrusive rate per 100,000 of every month held, for every level,
- * spread over the UTC days that start in the month: the episodes of the
- * twelve months ending with it, per 100,000 of the population of its year.
- *
- * This is the KPI engine's r12 intrusive_per_100k, by the engine's own
- * definitions: an episode is a usable coercion record of an intrusive kind
- * (a voluntary belt is none) counted in the period holding its start, with
- * no distinct persons, so an r12 period's count is the sum of its months';
- * the months' bounds are kpi_period_bounds'; the population follows the
- * engine's rule. test_series checks the values against kpi_compute on
- * random records. Asking kpi_compute itself costs a full engine pass (every
- * KPI, about 3 s on 2 million records), more than the whole rebuild may
- * take, and the files are rebuilt after every change of the records.
- */
-static void
-series_r12(series_days_t *d, const psy_agg_conf_t *conf)
-{
     for (size_t i = 0; i < d->nlevels * d->ndays; i++)
         d->r12[i] = NAN;
-    for (size_t i = 11; i < d->nmonths; i++) {
-        int64_t ms = series_secs(d->month_start[i]);
-        int64_t me = series_secs(d->month_start[i + 1]);
-        int64_t first = ms <= SERIES_EPOCH_S ? 0 : (ms - SERIES_EPOCH_S + 86399) / 86400;
+    psy_civil_date(as_of, &ey, &em, &ed);
+    if (--em < 1) {
+        em = 12;
+        ey--;
+    }
+    if (ey * 12 + em < 2021 * 12 + 1 || kpi < 0)
+        return 0;
+    r = kpi_period_list(KPI_R12, 2021, 1, ey, em, &per, &nper);
+    if (r < 0)
+        return r;
+    for (size_t l = 0; l < conf->ncenters; l++)
+        levels[l] = (int)l;
+    levels[conf->ncenters] = KPI_LEVEL_REGION;
+    kpi_query_t q = {.conf = conf,
+                     .as_of = as_of,
+                     .nperiods = nper,
+                     .periods = per,
+                     .nlevels = conf->ncenters + 1,
+                     .levels = levels,
+                     .nkpis = 1,
+                     .kpis = &kpi};
+    r = kpi_model_compute(m, &q, &rows, &nrows);
+    for (size_t p = 0; r == 0 && p < nper; p++) {
+        kpi_period_t month = {.kind = KPI_MONTH, .year = per[p].year, .month = per[p].month};
+        psy_time_t ms, me;
+
+        kpi_period_bounds(&month, &ms, &me);
+        int64_t ms_s = series_secs(ms), me_s = series_secs(me);
+        int64_t first = ms_s <= SERIES_EPOCH_S ? 0 : (ms_s - SERIES_EPOCH_S + 86399) / 86400;
 
         for (size_t l = 0; l < d->nlevels; l++) {
-            long pop = series_population(conf, l, d->months[i].year);
-            uint64_t episodes = 0;
+            const kpi_row_t *row = &rows[p * d->nlevels + l];
 
-            if (pop <= 0)
+            if (!row->value.set)
                 continue;
-            for (size_t k = i - 11; k <= i; k++)
-                episodes += d->episodes[l * d->nmonths + k];
-            for (int64_t day = first; day < (int64_t)d->ndays && SERIES_EPOCH_S + day * 86400 < me;
-                 day++)
-                d->r12[l * d->ndays + (size_t)day] = 100000.0 * (double)episodes / (double)pop;
+            for (int64_t day = first;
+                 day < (int64_t)d->ndays && SERIES_EPOCH_S + day * 86400 < me_s; day++)
+                d->r12[l * d->ndays + (size_t)day] = row->value.v;
         }
     }
+    free(rows);
+    free(per);
+    return r;
 }
 
 /*
@@ -516,12 +173,9 @@ series_write_file(const char *path, const series_days_t *d, size_t level, char *
     argv[SERIES_DS__COUNT] = rra;
 
     /* Each line: a time, 8 counts of at most 10 digits, two numbers: well below LINE. */
-    enum { LINE = 192 };
+    enum { LINE = 256 };
     if (ndays > 0) {
-        const double *beds = d->beds + level * ndays;
-        const int32_t *full = d->full + level * (ndays + 1);
         const double *r12 = d->r12 + level * ndays;
-        int64_t infull = 0;
 
         upd = calloc(ndays, sizeof(*upd));
         buf = malloc(ndays * LINE);
@@ -531,19 +185,17 @@ series_write_file(const char *path, const series_days_t *d, size_t level, char *
         }
         for (size_t day = 0; day < ndays; day++) {
             char *p = buf + day * LINE;
-            const uint32_t *c = d->counts + (level * ndays + day) * SERIES_DS__COUNT;
+            const double *c = d->days + (level * ndays + day) * KPI_DAY__COUNT;
             char r12s[32] = "U";
             int len;
 
-            infull += full[day];
             if (isfinite(r12[day]))
                 snprintf(r12s, sizeof(r12s), "%.4f", r12[day]);
-            len = snprintf(p, LINE, "%lld:%u:%u:%u:%u:%u:%u:%.4f:%u:%u:%s",
+            len = snprintf(p, LINE, "%lld:%.0f:%.0f:%.0f:%.0f:%.0f:%.0f:%.6f:%.0f:%.0f:%s",
                            (long long)(SERIES_EPOCH_S + (int64_t)(day + 1) * 86400),
-                           c[SERIES_DS_ADMISSIONS], c[SERIES_DS_DISCHARGES], c[SERIES_DS_COERCION],
-                           c[SERIES_DS_BELT], c[SERIES_DS_RESTRAINT], c[SERIES_DS_SEDATIVE],
-                           (double)infull + beds[day] / 86400.0, c[SERIES_DS_INDEX],
-                           c[SERIES_DS_READM], r12s);
+                           c[KPI_DAY_ADMISSIONS], c[KPI_DAY_DISCHARGES], c[KPI_DAY_COERCION],
+                           c[KPI_DAY_BELT], c[KPI_DAY_RESTRAINT], c[KPI_DAY_SEDATIVE],
+                           c[KPI_DAY_BED_DAYS], c[KPI_DAY_INDEX], c[KPI_DAY_READM30], r12s);
             if (len < 0 || len >= LINE) {
                 r = -EOVERFLOW;
                 goto out;
@@ -583,104 +235,40 @@ out:
 static void
 series_days_free(series_days_t *d)
 {
-    free(d->counts);
-    free(d->beds);
-    free(d->full);
+    free(d->days);
     free(d->r12);
-    free(d->months);
-    free(d->month_start);
-    free(d->episodes);
-}
-
-/*
- * Counts the records by level and day and the intrusive episodes by month,
- * and collects the admissions and discharges. Records the KPI engine cannot
- * place, or dated after as_of, are left out as the engine leaves them out.
- */
-static void
-series_count(series_days_t *d, const psy_agg_conf_t *conf, const kpi_records_t *recs,
-             series_ref_t *adm, size_t *ret_nadm, series_ref_t *dis, size_t *ret_ndis)
-{
-    size_t nadm = 0, ndis = 0, region = d->nlevels - 1;
-
-    for (size_t i = 0; i < recs->count; i++) {
-        const kpi_record_t *kr = &recs->items[i];
-        int64_t t;
-        size_t day;
-        int dsv[2], nds;
-
-        if (kr->center >= conf->ncenters || kr->rec.is_void || kr->rec.time == PSY_TIME_NONE ||
-            kr->rec.time > d->as_of)
-            continue;
-        if (kr->rec.type == PSY_REC_ADMISSION)
-            adm[nadm++] = series_ref(kr, (uint32_t)i);
-        else if (kr->rec.type == PSY_REC_DISCHARGE)
-            dis[ndis++] = series_ref(kr, (uint32_t)i);
-        if (kr->rec.type == PSY_REC_COERCION && psy_coercion_is_intrusive(kr->rec.coercion) &&
-            !(kr->rec.coercion == PSY_COERCION_BELT && kr->rec.voluntary))
-            series_month_add(d, kr->center, kr->rec.time);
-        t = series_secs(kr->rec.time);
-        /* Only complete days: nothing at or after the start of today. */
-        if (t < SERIES_EPOCH_S || t >= d->today)
-            continue;
-        day = (size_t)((t - SERIES_EPOCH_S) / 86400);
-        series_classify(&kr->rec, dsv, &nds);
-        for (int k = 0; k < nds; k++) {
-            (*series_count_at(d, kr->center, day, dsv[k]))++;
-            (*series_count_at(d, region, day, dsv[k]))++;
-        }
-    }
-    *ret_nadm = nadm;
-    *ret_ndis = ndis;
 }
 
 int
-series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_records_t *recs,
-               psy_time_t now, char *err, size_t errsz)
+series_write(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_model_t *m,
+             psy_time_t as_of, psy_time_t until, char *err, size_t errsz)
 {
     series_days_t d = {0};
-    series_contact_t *cs = NULL;
-    series_ref_t *adm = NULL, *dis = NULL;
-    size_t nadm = 0, ndis = 0, ncs = 0, failed = 0;
-    int64_t now_s;
+    size_t failed = 0;
+    int64_t until_s, today;
     int r = 0;
 
-    if (!rrd_dir || !conf || !recs || now == PSY_TIME_NONE || conf->ncenters > PSY_CENTERS_MAX ||
-        recs->count > UINT32_MAX)
+    if (!rrd_dir || !conf || !m || as_of == PSY_TIME_NONE || until == PSY_TIME_NONE ||
+        conf->ncenters > PSY_CENTERS_MAX || kpi_model_centers(m) != conf->ncenters ||
+        !kpi_model_covers(m, as_of))
         return -EINVAL;
     if (mkdir(rrd_dir, 0750) != 0 && errno != EEXIST)
         return -errno;
 
-    now_s = series_secs(now);
-    d.as_of = now;
-    d.today = now_s - (((now_s % 86400) + 86400) % 86400);
-    d.ndays = d.today > SERIES_EPOCH_S ? (size_t)((d.today - SERIES_EPOCH_S) / 86400) : 0;
+    until_s = series_secs(until);
+    today = until_s - (((until_s % 86400) + 86400) % 86400);
+    d.ndays = today > SERIES_EPOCH_S ? (size_t)((today - SERIES_EPOCH_S) / 86400) : 0;
     /* Level ncenters is the region. */
     d.nlevels = conf->ncenters + 1;
-    d.counts = calloc(d.nlevels * d.ndays * SERIES_DS__COUNT + 1, sizeof(*d.counts));
-    d.beds = calloc(d.nlevels * d.ndays + 1, sizeof(*d.beds));
-    d.full = calloc(d.nlevels * (d.ndays + 1), sizeof(*d.full));
+    d.days = malloc((d.nlevels * d.ndays * KPI_DAY__COUNT + 1) * sizeof(*d.days));
     d.r12 = malloc((d.nlevels * d.ndays + 1) * sizeof(*d.r12));
-    adm = malloc((recs->count + 1) * sizeof(*adm));
-    dis = malloc((recs->count + 1) * sizeof(*dis));
-    if (!d.counts || !d.beds || !d.full || !d.r12 || !adm || !dis) {
+    if (!d.days || !d.r12) {
         r = -ENOMEM;
         goto out;
     }
-
-    r = series_months(&d, now);
-    if (r < 0)
-        goto out;
-    series_count(&d, conf, recs, adm, &nadm, dis, &ndis);
-    series_r12(&d, conf);
-    r = series_contacts(recs, adm, nadm, dis, ndis, &cs, &ncs);
-    if (r < 0)
-        goto out;
-    for (size_t i = 0; i < ncs; i++) {
-        series_beds_add(&d, cs[i].center, &cs[i]);
-        series_beds_add(&d, d.nlevels - 1, &cs[i]);
-    }
-    r = series_readmissions(&d, cs, ncs, now_s);
+    r = kpi_model_days(m, (psy_time_t)SERIES_EPOCH_S * PSY_USEC, d.ndays, as_of, d.days);
+    if (r == 0)
+        r = series_r12(&d, m, conf, as_of);
     if (r < 0)
         goto out;
 
@@ -707,10 +295,25 @@ series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_record
         snprintf(err + len, errsz - len, " (%zu of %zu files failed)", failed, d.nlevels);
     }
 out:
-    free(cs);
-    free(adm);
-    free(dis);
     series_days_free(&d);
+    return r;
+}
+
+int
+series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_records_t *recs,
+               psy_time_t now, char *err, size_t errsz)
+{
+    kpi_model_t *m;
+    int r;
+
+    if (!rrd_dir || !conf || !recs || now == PSY_TIME_NONE || conf->ncenters > PSY_CENTERS_MAX ||
+        recs->count > UINT32_MAX)
+        return -EINVAL;
+    m = kpi_model_new(recs, conf, now);
+    if (!m)
+        return -errno;
+    r = series_write(rrd_dir, conf, m, now, now, err, errsz);
+    kpi_model_destroy(&m);
     return r;
 }
 
@@ -729,113 +332,51 @@ series_conf_hash(const psy_agg_conf_t *conf)
 }
 
 /*
- * Leaves the prepared KPI model of these records in data_dir
- * (kpi_snapshot.h), so that `psymon kpi` answers from it instead of loading
- * and joining every record again: while the data stands still, a call takes
- * a tenth of a second instead of seconds. A cache that cannot be written
- * costs time, never a number, so failing here is only logged.
+ * The sink: rewrites the files when the data generation, the UTC day (less
+ * SERIES_GRACE_S, so that registrations made just after midnight land in
+ * their day) or the set of centers changed since the last good rebuild,
+ * but not sooner than SERIES_MIN_INTERVAL_S after the previous attempt. A
+ * failed rebuild is logged and retried, so a file that could not be
+ * written is never silently stale.
  */
-static void
-series_save_model(const psy_agg_conf_t *conf, const kpi_records_t *recs, uint64_t vid,
-                  psy_time_t stored_at)
+void
+series_publish(void *ctx, const agg_model_t *m)
 {
-    kpi_model_t *m = kpi_model_new(recs, conf, INT64_MAX);
-    int r = m ? kpi_snapshot_save(conf->data_dir, vid, stored_at, conf, m) : -errno;
+    series_t *s = ctx;
+    psy_time_t now = psy_time_now();
+    psy_time_t until = now - (psy_time_t)SERIES_GRACE_S * PSY_USEC;
+    int64_t now_s = now / PSY_USEC, day = until / PSY_USEC / 86400;
+    uint64_t hash = series_conf_hash(m->conf);
+    char dir[PSY_PATH_MAX];
+    char err[512] = "";
+    int r;
 
-    if (r < 0)
-        psy_warn("series: the KPI model cache was not written: %s", strerror(-r));
-    kpi_model_destroy(&m);
-}
-
-/*
- * The thread: wakes every second, and rebuilds when the data generation,
- * the UTC day (less the grace period) or the set of centers changed since
- * the last good rebuild, but not sooner than SERIES_MIN_INTERVAL_S after the
- * previous attempt. A failed rebuild is logged and retried after that
- * interval, so a file that could not be written is never silently stale.
- */
-static void *
-series_main(void *arg)
-{
-    series_t *s = arg;
-    store_t *store = NULL;
-    psy_agg_conf_t *conf = malloc(sizeof(*conf));
-    uint64_t built_gen = 0, built_hash = 0;
-    int64_t built_day = -1, last_try = 0;
-    bool built = false;
-
-    if (!conf)
-        return NULL;
-    pthread_mutex_lock(&s->lock);
-    while (!s->stop) {
-        struct timespec ts;
-        /* Days are written SERIES_GRACE_S after they end: late registrations of the night land. */
-        psy_time_t now = psy_time_now() - (psy_time_t)SERIES_GRACE_S * PSY_USEC;
-        int64_t now_s = now / PSY_USEC;
-        uint64_t gen = atomic_load(&s->agg->generation);
-        uint64_t hash;
-
-        pthread_mutex_unlock(&s->lock);
-        agg_conf_snapshot(s->agg, conf);
-        hash = series_conf_hash(conf);
-        if ((!built || gen != built_gen || now_s / 86400 != built_day || hash != built_hash) &&
-            now_s - last_try >= SERIES_MIN_INTERVAL_S) {
-            char dir[PSY_PATH_MAX];
-            char err[512] = "";
-            kpi_records_t recs = {0};
-            int r;
-
-            last_try = now_s;
-            if (!store)
-                store = store_new(conf->data_dir, true);
-            if (store) {
-                uint64_t vid = 0;
-                psy_time_t stored_at = 0;
-                /* Read before the load: newer records in it only make the cache look stale. */
-                bool have_gen = store_generation(store, &vid, &stored_at) == 0;
-                r = store_load(store, conf, PSY_TIME_NONE, &recs);
-                if (r == 0 && have_gen)
-                    series_save_model(conf, &recs, vid, stored_at);
-                if (r < 0)
-                    snprintf(err, sizeof(err), "loading the records: %s", strerror(-r));
-                else if ((size_t)snprintf(dir, sizeof(dir), "%s/rrd", conf->data_dir) >=
-                         sizeof(dir))
-                    r = -ENAMETOOLONG;
-                else
-                    r = series_rebuild(dir, conf, &recs, now, err, sizeof(err));
-                kpi_records_free(&recs);
-                if (r == 0) {
-                    built = true;
-                    built_gen = gen;
-                    built_day = now_s / 86400;
-                    built_hash = hash;
-                } else {
-                    psy_err("series: the RRD files were not rebuilt: %s (%s); retrying in %d s",
-                            err[0] ? err : "no detail", strerror(-r), SERIES_MIN_INTERVAL_S);
-                    /* A store that went away is reopened on the next try. */
-                    store_destroy(&store);
-                }
-            }
-        }
-        pthread_mutex_lock(&s->lock);
-        if (s->stop)
-            break;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+    if (s->built && m->generation == s->built_gen && day == s->built_day && hash == s->built_hash)
+        return;
+    if (now_s - s->last_try < SERIES_MIN_INTERVAL_S)
+        return;
+    s->last_try = now_s;
+    /* The engine's rules hold at an instant the model covers: its cutoff or later. */
+    psy_time_t as_of = kpi_model_covers(m->kpi, now) ? now : m->as_of;
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/rrd", m->conf->data_dir) >= sizeof(dir))
+        r = -ENAMETOOLONG;
+    else
+        r = series_write(dir, m->conf, m->kpi, as_of, until, err, sizeof(err));
+    if (r < 0) {
+        psy_err("series: the RRD files were not rebuilt: %s (%s); retrying in %d s",
+                err[0] ? err : "no detail", strerror(-r), SERIES_MIN_INTERVAL_S);
+        return;
     }
-    pthread_mutex_unlock(&s->lock);
-    store_destroy(&store);
-    free(conf);
-    return NULL;
+    s->built = true;
+    s->built_gen = m->generation;
+    s->built_day = day;
+    s->built_hash = hash;
 }
 
 series_t *
 series_new(agg_t *agg)
 {
     series_t *s;
-    pthread_condattr_t ca;
-    int r;
 
     if (!agg) {
         errno = EINVAL;
@@ -845,38 +386,16 @@ series_new(agg_t *agg)
     if (!s)
         return NULL;
     s->agg = agg;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    r = pthread_create(&s->thread, NULL, series_main, s);
-    if (r != 0) {
-        pthread_cond_destroy(&s->cond);
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        errno = r;
-        return NULL;
-    }
+    s->last_try = INT64_MIN / 2;
     return s;
 }
 
 void
 series_destroy(series_t **sp)
 {
-    series_t *s;
-
     if (!sp || !*sp)
         return;
-    s = *sp;
-    pthread_mutex_lock(&s->lock);
-    s->stop = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
-    pthread_cond_destroy(&s->cond);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
+    free(*sp);
     *sp = NULL;
 }
 
@@ -1030,7 +549,7 @@ int
 series_graph(agg_t *agg, const char *center, const char *what, int days,
              const series_marks_t *marks, unsigned char **ret_png, size_t *ret_len)
 {
-    psy_agg_conf_t *conf;
+    const psy_agg_conf_t *conf;
     char path[PSY_PATH_MAX];
     char title[PSY_NAME_MAX + 96];
     const char *name = NULL;
@@ -1052,10 +571,7 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
     if (strcmp(center, "region") != 0 && !psy_center_valid(center))
         return -EINVAL;
 
-    conf = malloc(sizeof(*conf));
-    if (!conf)
-        return -ENOMEM;
-    agg_conf_snapshot(agg, conf);
+    conf = agg_conf_get(agg);
     if (strcmp(center, "region") == 0) {
         name = conf->region_name[0] ? conf->region_name : "Region";
     } else {
@@ -1064,14 +580,14 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
             name = c->name[0] ? c->name : c->id;
     }
     if (!name) {
-        free(conf);
+        agg_conf_put(&conf);
         return -ENOENT;
     }
     snprintf(title, sizeof(title), "%s: %s", name, series_graphs[kind].title);
     r = snprintf(path, sizeof(path), "%s/rrd/%s.rrd", conf->data_dir, center) >= (int)sizeof(path)
             ? -ENAMETOOLONG
             : 0;
-    free(conf);
+    agg_conf_put(&conf);
     if (r < 0)
         return r;
     if (stat(path, &st) != 0)

@@ -3,23 +3,24 @@
  *
  * One file per configured center and one for `region`, in
  * data_dir/rrd/<center>.rrd, with one step per UTC day from 2021-01-01
- * through the last complete day. Each day holds, as the records stand after
- * corrections: the admission and discharge registrations of that UTC day,
- * coercion episodes (a voluntary belt is not one) and the three intrusive
- * kinds, the occupied beds (bed days of that day), the index discharges of
- * that day and how many of them were followed by an acute readmission
- * within 30 days, and the KPI engine's r12 intrusive rate per 100,000 of the
- * month holding the day (a step line). Numbers shown as numbers come from
- * the KPI engine, never from these files (clarifications.md); docs/dashboard.md
- * defines each series.
+ * through the last complete day. Each day holds what the KPI engine's own
+ * model counts (kpi_model_days: its contacts, episodes and index discharges,
+ * to the microsecond, so no rule of kpis.md is repeated here): admissions
+ * and discharges (contacts starting and ending), coercion episodes (a
+ * voluntary belt is none) and the three intrusive kinds, the occupied beds
+ * (bed days of that day), the index discharges and how many of them were
+ * followed by an acute readmission within 30 days, and the engine's r12
+ * intrusive rate per 100,000 of the month holding the day (a step line).
+ * Numbers shown as numbers come from the KPI engine, never from these files
+ * (clarifications.md); docs/dashboard.md defines each series.
  *
  * RRD refuses an update older than its last one, so a correction of a past
- * day cannot be written in place: the series thread rebuilds every file whole
- * from the store whenever the aggregator's data generation changes (at most
- * every SERIES_MIN_INTERVAL_S seconds), into a temporary file that is renamed
- * into place. A day is written once it is complete and SERIES_GRACE_S has
- * passed, so that registrations made just after midnight still land in it;
- * no update is ever dated after the start of today (UTC).
+ * day cannot be written in place: every file is rewritten whole from the
+ * shared model (model.h) whenever the data generation changes (at most
+ * every SERIES_MIN_INTERVAL_S seconds), into a temporary file that is
+ * renamed into place. A day is written once it is complete and
+ * SERIES_GRACE_S has passed; no update is ever dated after the start of
+ * today (UTC).
  */
 #ifndef PSYMON_SERIES_H
 #define PSYMON_SERIES_H
@@ -29,6 +30,7 @@
 
 #include "agg.h"
 #include "kpi.h"
+#include "model.h"
 #include "psymon/time.h"
 
 #define SERIES_MIN_INTERVAL_S 10
@@ -61,26 +63,29 @@ const char *series_ds_name(int i);
 
 typedef struct series series_t;
 
-/*
- * Starts the thread that keeps the RRD files of agg's configuration current.
- * It opens its own read-only store when the store exists. Returns NULL with
- * errno set on failure. Caller owns the result and must destroy it.
- */
+/* The RRD writer, a sink of the model worker. Returns NULL with errno set. Caller destroys it. */
 series_t *series_new(agg_t *agg);
-/* Stops the thread, waiting for a rebuild in progress, and NULLs *s. Accepts NULL. */
+/* Frees s and NULLs *s. Accepts NULL. */
 void series_destroy(series_t **s);
+/* The model_sink_t publish function: ctx is the series_t. Runs on the model worker's thread. */
+void series_publish(void *ctx, const agg_model_t *m);
 
 /*
- * Writes the files of every configured center and `region` in
- * rrd_dir from `recs` (as store_load gives them), with one step per UTC day
- * from SERIES_EPOCH_S up to, not including, the UTC day holding `now`; `now`
- * is also the as-of instant of the readmissions and the r12 rates (the
- * thread passes its clock minus SERIES_GRACE_S). Each file is written to a
- * temporary name and renamed into place. A file that fails does not stop
- * the others: every file is attempted and the first error is returned.
- * Returns 0, or a negative errno (-EIO when librrd fails; the first failure
- * and the number of failed files is described in err when err is not NULL).
+ * Writes the files of every configured center and `region` in rrd_dir from
+ * model m (built for conf's centers), one step per UTC day from
+ * SERIES_EPOCH_S up to, not including, the UTC day holding `until`; as_of
+ * is the engine's evaluation instant (open contacts, readmissions, r12
+ * rates) and must be one m covers. Each file is written to a temporary
+ * name and renamed into place. A file that fails does not stop the others:
+ * every file is attempted and the first error is returned. Returns 0, or a
+ * negative errno (-EINVAL for a model that does not cover as_of; -EIO when
+ * librrd fails; the first failure and the number of failed files is
+ * described in err when err is not NULL).
  */
+int series_write(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_model_t *m,
+                 psy_time_t as_of, psy_time_t until, char *err, size_t errsz);
+
+/* series_write() from records: a model built at `now`, days up to now. For tests and tools. */
 int series_rebuild(const char *rrd_dir, const psy_agg_conf_t *conf, const kpi_records_t *recs,
                    psy_time_t now, char *err, size_t errsz);
 

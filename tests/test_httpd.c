@@ -28,6 +28,7 @@ typedef struct {
     char dir[64];
     psy_agg_conf_t *conf;
     agg_t agg;
+    model_t *model;
     httpd_t *h;
     int port;
 } fixture_t;
@@ -239,11 +240,15 @@ setup(void **state)
     assert_int_equal(acked, 4);
     store_destroy(&st);
 
-    pthread_mutex_init(&f->agg.lock, NULL);
-    f->agg.conf = f->conf;
-    atomic_store(&f->agg.generation, 1);
+    assert_int_equal(agg_init(&f->agg, f->conf, NULL), 0);
+    /* agg owns the configuration now; tests may still adjust it in place. */
+    f->conf = (psy_agg_conf_t *)(uintptr_t)f->agg.conf;
     atomic_store(&f->agg.counters.batches, 7);
-    f->h = httpd_new(&f->agg);
+    f->model = model_new(&f->agg);
+    assert_non_null(f->model);
+    agg_data_changed(&f->agg);
+    assert_int_equal(model_wait(f->model, 1, 30000), 0);
+    f->h = httpd_new(&f->agg, f->model);
     assert_non_null(f->h);
     f->port = httpd_port(f->h);
     assert_true(f->port > 0);
@@ -261,10 +266,10 @@ teardown(void **state)
     assert_null(f->h);
     httpd_destroy(&f->h);
     httpd_destroy(NULL);
-    pthread_mutex_destroy(&f->agg.lock);
+    model_destroy(&f->model);
+    agg_fini(&f->agg);
     snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
-    free(f->conf);
     free(f);
     return 0;
 }

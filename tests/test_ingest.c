@@ -371,7 +371,9 @@ test_key_removed_on_reload(void **state)
     assert_true(recv_ack(c, 2000, &ack));
 
     assert_non_null(conf);
-    agg_conf_snapshot(&f->agg, conf);
+    const psy_agg_conf_t *cur = agg_conf_get(&f->agg);
+    memcpy(conf, cur, sizeof *conf);
+    agg_conf_put(&cur);
     conf->centers[1].nkeys = 0;
     conf->centers[1].keys[0][0] = '\0';
     agg_conf_replace(&f->agg, conf);
@@ -394,7 +396,9 @@ test_bind_failure(void **state)
     ingest_t *in2;
 
     assert_non_null(conf);
-    agg_conf_snapshot(&f->agg, conf);
+    const psy_agg_conf_t *cur = agg_conf_get(&f->agg);
+    memcpy(conf, cur, sizeof *conf);
+    agg_conf_put(&cur);
     snprintf(conf->listen, sizeof conf->listen, "%s", ingest_endpoint(f->in));
     assert_int_equal(agg_init(&other, conf, NULL), 0);
     errno = 0;

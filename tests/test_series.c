@@ -22,6 +22,7 @@
 #include "agg.h"
 #include "kpi_snapshot.h"
 #include "series.h"
+#include "model.h"
 #include "store.h"
 
 #define DAY_S 86400
@@ -202,7 +203,8 @@ test_rebuild_counts(void **state)
     assert_true(value(&a, 0, SERIES_DS_ADMISSIONS) == 0);
     assert_true(value(&a, 1, SERIES_DS_ADMISSIONS) == 2);
     assert_true(value(&a, 2, SERIES_DS_ADMISSIONS) == 0);
-    assert_true(value(&a, 2, SERIES_DS_DISCHARGES) == 1);
+    /* d1 names no admission: no contact ends, so it is no discharge (kpis.md). */
+    assert_true(value(&a, 2, SERIES_DS_DISCHARGES) == 0);
     assert_true(value(&a, 2, SERIES_DS_BELT) == 1);
     assert_true(value(&a, 2, SERIES_DS_COERCION) == 1);
     assert_true(value(&a, 3, SERIES_DS_COERCION) == 0);
@@ -343,6 +345,17 @@ wait_for(const char *path, time_t last, int secs)
     return false;
 }
 
+/* An agg_t around a copy of the fixture's configuration, as the daemon sets it up. */
+static void
+agg_setup(const fixture_t *f, agg_t *agg)
+{
+    psy_agg_conf_t *c = malloc(sizeof *c);
+
+    assert_non_null(c);
+    memcpy(c, f->conf, sizeof *c);
+    assert_int_equal(agg_init(agg, c, NULL), 0);
+}
+
 static void
 test_thread_and_graph(void **state)
 {
@@ -362,8 +375,10 @@ test_thread_and_graph(void **state)
     size_t len = 0;
     fetched_t fe;
 
-    pthread_mutex_init(&agg.lock, NULL);
-    agg.conf = f->conf;
+    model_t *mw;
+    kpi_snapshot_mark_t mark = {0};
+
+    agg_setup(f, &agg);
     st = store_new(f->dir, false);
     assert_non_null(st);
     recs[0] = rec(PSY_REC_ADMISSION, "x1", (today - 2 * DAY_S + 3600) * PSY_USEC);
@@ -371,10 +386,15 @@ test_thread_and_graph(void **state)
     recs[2] = rec(PSY_REC_ADMISSION, "x3", (today + 60) * PSY_USEC); /* today */
     b = batch(1, 3, recs);
     assert_int_equal(store_apply_batch(st, "pc-a", &b, now, &acked), 0);
-    atomic_store(&agg.generation, 1);
 
+    /* As the daemon runs it: the model worker hands each model to the RRD writer and the cache. */
     s = series_new(&agg);
     assert_non_null(s);
+    mw = model_new(&agg);
+    assert_non_null(mw);
+    assert_int_equal(model_add_sink(mw, &(model_sink_t){"rrd", series_publish, s}), 0);
+    assert_int_equal(model_add_sink(mw, &(model_sink_t){"cache", kpi_snapshot_publish, &mark}), 0);
+    agg_data_changed(&agg);
     path_of(f, "pc-a", path, sizeof path);
     assert_true(wait_for(path, (time_t)today, 20));
     {
@@ -465,11 +485,11 @@ test_thread_and_graph(void **state)
         -EINVAL);
     assert_null(png);
 
-    /* A correction bumps the generation; the thread rebuilds within its interval. */
+    /* A correction bumps the generation; the worker rebuilds within the RRD writer's interval. */
     recs[0] = coercion("x1", (today - 2 * DAY_S + 3600) * PSY_USEC, PSY_COERCION_BELT, false);
     b = batch(4, 1, recs);
     assert_int_equal(store_apply_batch(st, "pc-a", &b, psy_time_now(), &acked), 0);
-    atomic_store(&agg.generation, 2);
+    agg_data_changed(&agg);
     {
         bool changed = false;
         for (int i = 0; i < 300 && !changed; i++) {
@@ -490,12 +510,15 @@ test_thread_and_graph(void **state)
         assert_true(changed);
     }
 
+    model_destroy(&mw);
+    assert_null(mw);
+    model_destroy(NULL);
     series_destroy(&s);
     assert_null(s);
     series_destroy(&s);
     series_destroy(NULL);
     store_destroy(&st);
-    pthread_mutex_destroy(&agg.lock);
+    agg_fini(&agg);
 }
 
 /* An admission or discharge of contact `id` for patient byte `who`. */
@@ -653,10 +676,12 @@ test_beds_and_readmissions(void **state)
         {"pc-b", 10, SERIES_DS_BEDS, NAN},
         {"region", 2, SERIES_DS_BEDS, 2 + 8.0 / 24},
         {"region", 9, SERIES_DS_BEDS, 1},
-        /* Admissions still count as registrations, duplicates included. */
+        /* Admissions and discharges are the engine's contacts starting and ending... */
         {"pc-b", 2, SERIES_DS_ADMISSIONS, 2},
         {"region", 1, SERIES_DS_ADMISSIONS, 2},
-        {"pc-a", 3, SERIES_DS_DISCHARGES, 1},
+        {"pc-a", 2, SERIES_DS_DISCHARGES, 1},
+        /* ...so p1's second discharge, inconsistent, counts nowhere. */
+        {"pc-a", 3, SERIES_DS_DISCHARGES, 0},
     };
 
     fill_contacts(f);
@@ -693,6 +718,122 @@ test_open_stay_readmits_after_12h(void **state)
     assert_int_equal(
         series_rebuild(f->rrd_dir, f->conf, &f->recs, (NOW_S + 6 * 3600) * PSY_USEC, NULL, 0), 0);
     check_table(f, after, 2);
+}
+
+/* One contact of patient `who` at `center`, [start, end), acute, discharged regularly. */
+static void
+push_contact(fixture_t *f, uint16_t center, const char *id, uint8_t who, psy_time_t start,
+             psy_time_t end)
+{
+    char rid[40];
+    psy_record_t r;
+
+    snprintf(rid, sizeof rid, "%s-a", id);
+    r = contact_rec(PSY_REC_ADMISSION, rid, id, who, start);
+    r.mode = PSY_MODE_ACUTE;
+    push(f, center, r);
+    snprintf(rid, sizeof rid, "%s-d", id);
+    r = contact_rec(PSY_REC_DISCHARGE, rid, id, who, end);
+    r.outcome = PSY_OUTCOME_REGULAR;
+    push(f, center, r);
+}
+
+/*
+ * The series and the engine agree to the microsecond: stays merged across
+ * gaps of exactly 4 h but not 4 h + 1 µs, stays of exactly 12 h qualifying
+ * but not 12 h − 1 µs, readmissions exactly 30 days later counted but not
+ * 30 days + 1 µs. Summed over January's days (UTC here), every series
+ * equals the engine's January figure, because the series is the engine's
+ * own contacts and index discharges (the seconds-based copy of these rules
+ * that the RRD thread once had gave 1 index discharge where kpi_compute
+ * gave 0).
+ */
+static void
+test_microsecond_boundaries_agree(void **state)
+{
+    fixture_t *f = *state;
+    const psy_time_t us = 1, H = 3600 * PSY_USEC, D = 24 * H;
+    const psy_time_t t0 = AT(1, 0);                                /* 2021-01-02 00:00 */
+    const int64_t now_s = SERIES_EPOCH_S + 79 * DAY_S + 12 * 3600; /* 2021-03-21 12:00 */
+    static const struct {
+        int ds;
+        const char *kpi;
+        int part; /* 0 value, 1 numerator, 2 denominator */
+    } pairs[] = {
+        {SERIES_DS_ADMISSIONS, "admissions", 0},
+        {SERIES_DS_DISCHARGES, "discharges", 0},
+        {SERIES_DS_BEDS, "bed_days", 0},
+        {SERIES_DS_BELT, "coercion_episodes:belt", 0},
+        {SERIES_DS_INDEX, "readmission_rate_30d", 2},
+        {SERIES_DS_READM, "readmission_rate_30d", 1},
+    };
+    const char *ids[3] = {"pc-a", "pc-b", "region"};
+    int levels[3] = {0, 1, KPI_LEVEL_REGION};
+
+    /* P1: exactly 12 h, readmitted exactly 30 days later (counts). */
+    push_contact(f, 0, "p1a", 1, t0, t0 + 12 * H);
+    push_contact(f, 1, "p1b", 1, t0 + 12 * H + 30 * D, t0 + 13 * H + 31 * D);
+    /* P2: exactly 12 h, readmitted 30 days + 1 µs later (does not count). */
+    push_contact(f, 0, "p2a", 2, t0 + 1 * H, t0 + 13 * H);
+    push_contact(f, 0, "p2b", 2, t0 + 13 * H + 30 * D + us, t0 + 14 * H + 31 * D);
+    /* P3: 12 h − 1 µs: a stay, not a qualifying one; no index discharge. */
+    push_contact(f, 1, "p3a", 3, t0 + 2 * H, t0 + 14 * H - us);
+    /* P4: a gap of exactly 4 h joins the contacts into one stay: one index discharge. */
+    push_contact(f, 0, "p4a", 4, t0 + 3 * D, t0 + 3 * D + 12 * H);
+    push_contact(f, 1, "p4b", 4, t0 + 3 * D + 16 * H, t0 + 4 * D + 10 * H);
+    /* P5: 4 h + 1 µs: two stays, two index discharges, the second an acute readmission. */
+    push_contact(f, 0, "p5a", 5, t0 + 5 * D, t0 + 5 * D + 12 * H);
+    push_contact(f, 0, "p5b", 5, t0 + 5 * D + 16 * H + us, t0 + 6 * D + 10 * H);
+    /* P6: a contact across midnight, for the bed days. */
+    push_contact(f, 1, "p6a", 6, t0 + 10 * D + 20 * H + us, t0 + 12 * D + 3 * H - us);
+    push(f, 1, coercion("b1", t0 + 10 * D + 21 * H, PSY_COERCION_BELT, false));
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, now_s * PSY_USEC, NULL, 0), 0);
+
+    kpi_period_t jan = {.kind = KPI_MONTH, .year = 2021, .month = 1};
+    int kpis[sizeof pairs / sizeof pairs[0]];
+    for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++)
+        kpis[k] = kpi_find(pairs[k].kpi);
+    kpi_query_t q = {.conf = f->conf,
+                     .as_of = now_s * PSY_USEC,
+                     .nperiods = 1,
+                     .periods = &jan,
+                     .nlevels = 3,
+                     .levels = levels,
+                     .nkpis = sizeof pairs / sizeof pairs[0],
+                     .kpis = kpis};
+    kpi_row_t *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(kpi_compute(&f->recs, &q, &rows, &n), 0);
+    assert_int_equal(n, 3 * (sizeof pairs / sizeof pairs[0]));
+    /* By hand, for the region: P1, P2, P4 (once), both of P5's stays and P6 are index discharges.
+     */
+    const kpi_row_t *rg = &rows[2 * (sizeof pairs / sizeof pairs[0])];
+    assert_true(rg[4].denominator.set && rg[4].denominator.v == 6);
+    assert_true(rg[5].numerator.set && rg[5].numerator.v == 2); /* P1, and P5's first stay */
+
+    for (int l = 0; l < 3; l++) {
+        char path[160];
+        fetched_t fe;
+
+        path_of(f, ids[l], path, sizeof path);
+        fetch_to(path, (time_t)(SERIES_EPOCH_S + 32 * DAY_S), &fe);
+        for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+            const kpi_row_t *row = &rows[(size_t)l * (sizeof pairs / sizeof pairs[0]) + k];
+            const kpi_num_t *want = pairs[k].part == 0   ? &row->value
+                                    : pairs[k].part == 1 ? &row->numerator
+                                                         : &row->denominator;
+            double sum = 0;
+
+            for (int d = 0; d < 31; d++)
+                sum += value(&fe, d, pairs[k].ds);
+            assert_true(want->set);
+            if (fabs(sum - want->v) > 1e-6)
+                fail_msg("%s %s: the series sums to %.9f over January, the engine says %.9f",
+                         ids[l], series_ds_name(pairs[k].ds), sum, want->v);
+        }
+        fetched_free(&fe);
+    }
+    free(rows);
 }
 
 /* The r12 rate of each day is the engine's value for the month holding it. */
@@ -873,10 +1014,9 @@ test_new_graphs(void **state)
     unsigned char *png = NULL;
     size_t len = 0;
 
-    pthread_mutex_init(&agg.lock, NULL);
-    agg.conf = f->conf;
     f->conf->centers[0].population.count = 1;
     f->conf->centers[0].population.years[0] = (psy_population_t){2021, 100000};
+    agg_setup(f, &agg);
     for (int i = 1; i <= 60; i++) {
         char id[32];
         psy_record_t r;
@@ -906,7 +1046,7 @@ test_new_graphs(void **state)
     assert_int_equal(series_graph(&agg, "pc-a", "pie", 60, NULL, &png, &len), -EINVAL);
     assert_int_equal(series_graph(&agg, "pc-a", "", 60, NULL, &png, &len), -EINVAL);
     assert_null(png);
-    pthread_mutex_destroy(&agg.lock);
+    agg_fini(&agg);
 }
 
 static uint64_t rand_state = 0x9e3779b97f4a7c15ULL;
@@ -1058,6 +1198,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_thread_and_graph, setup, teardown),
         cmocka_unit_test_setup_teardown(test_beds_and_readmissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_stay_readmits_after_12h, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_microsecond_boundaries_agree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r12_from_engine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_void_and_correction_through_store, setup,
                                         teardown),
