@@ -437,13 +437,13 @@ test_agg_many_keys(void **state)
         len += (size_t)snprintf(text + len, size - len, "[center c%d]\nname = C%d\n", c, c);
         for (int y = 0; y < PSY_POP_YEARS_MAX; y++)
             len += (size_t)snprintf(text + len, size - len, "population.%d = %d\n", 2000 + y,
-                                    c * 1000 + y);
+                                    c * 1000 + y + 1);
     }
     if (load_agg(f, text) != 0)
         fail_msg("%s", f->err);
     assert_int_equal(f->agg.ncenters, PSY_CENTERS_MAX);
     assert_int_equal(f->agg.centers[63].population.count, PSY_POP_YEARS_MAX);
-    assert_int_equal(psy_population_for(&f->agg.centers[63].population, 2063), 63063);
+    assert_int_equal(psy_population_for(&f->agg.centers[63].population, 2063), 63064);
 
     /* The same, plus a duplicate at the very end. */
     snprintf(text + len, size - len, "name = again\n");
@@ -493,7 +493,7 @@ test_population_from_file(void **state)
 
     assert_int_equal(load_agg(f, AGG_HEAD "[center pc-a]\npopulation.2024 = 240\n"
                                           "population.2021 = 210\npopulation.2023 = 230\n"
-                                          "[region]\npopulation.2022 = 0\n"),
+                                          "[region]\npopulation.2022 = 1880000\n"),
                      0);
     const psy_populations_t *p = &f->agg.centers[0].population;
     assert_int_equal(p->count, 3);
