@@ -701,7 +701,7 @@ parse_centers(parser_t *p, const conf_key_t *k, const char *key, const char *val
         return parse_string(p, k, key, value, base);
     snprintf(buf, sizeof(buf), "%s", value);
     while ((id = next_item(&cursor))) {
-        if (!psy_center_valid(id)) {
+        if (!psy_center_valid(id) || strcmp(id, "all") == 0 || strcmp(id, "region") == 0) {
             fail(p, "key '%s': expected all, region, or center ids separated by commas", key);
             return false;
         }
@@ -1176,7 +1176,11 @@ parse_file(const char *path, const conf_file_t *file, void *conf, char *err, siz
     ini_allow_inline_comments = true;
     ini_use_stack = false;
     ini_allow_realloc = false;
+    /* With a heap buffer and no realloc, inih reads lines of ini_initial_alloc
+     * bytes (200 by default), not ini_max_line: set both, or a long path or a
+     * list of URLs would be "too long". */
     ini_max_line = PSY_PATH_MAX + 256;
+    ini_initial_alloc = ini_max_line;
     ini_stop_on_first_error = true;
     r = ini_parse_stream(reader, &p, handler, &p);
     fclose(p.f);
