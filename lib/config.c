@@ -643,33 +643,46 @@ parse_duration(parser_t *p, const conf_key_t *k, const char *key, const char *va
     return false;
 }
 
+/* The index of `value` in a NULL-terminated list of words, or -1. */
+static int
+word_index(const char *const *words, const char *value)
+{
+    for (int i = 0; words[i]; i++)
+        if (strcmp(value, words[i]) == 0)
+            return i;
+    return -1;
+}
+
+static bool
+fail_words(parser_t *p, const char *key, const char *const *words)
+{
+    char list[128] = "";
+
+    for (int i = 0; words[i]; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", words[i]);
+    fail(p, "key '%s': expected one of %s", key, list);
+    return false;
+}
+
 /* One of k->words, stored as k->min plus its index in an int (or an enum of int's size). */
 static bool
 parse_choice(parser_t *p, const conf_key_t *k, const char *key, const char *value, void *base)
 {
-    char list[128] = "";
+    int i = word_index(k->words, value);
 
-    for (int i = 0; k->words[i]; i++) {
-        if (strcmp(value, k->words[i]) == 0) {
-            int v = (int)k->min + i;
-            memcpy(field(k, base), &v, sizeof(v));
-            return true;
-        }
-        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-                 k->words[i]);
-    }
-    fail(p, "key '%s': expected one of %s", key, list);
-    return false;
+    if (i < 0)
+        return fail_words(p, key, k->words);
+    i += (int)k->min;
+    memcpy(field(k, base), &i, sizeof(i));
+    return true;
 }
 
 /* One of k->words, stored as the word. */
 static bool
 parse_word(parser_t *p, const conf_key_t *k, const char *key, const char *value, void *base)
 {
-    int i;
-
-    if (!parse_choice(p, &(conf_key_t){.words = k->words}, key, value, &i))
-        return false;
+    if (word_index(k->words, value) < 0)
+        return fail_words(p, key, k->words);
     return parse_string(p, k, key, value, base);
 }
 
