@@ -452,6 +452,7 @@ test_agg_errors_goal_alert_notify(void **state)
     BAD(6, "[alert Spc-Concern]", AGG_HEAD "[alert Spc-Concern]\nenabled = false\n");
     BAD(6, "[alert]", AGG_HEAD "[alert]\nenabled = false\n");
     BAD(6, "alert", AGG_HEAD "[alert %s]\nenabled = false\n", name129);
+    BAD(6, "name too long", AGG_HEAD "[alert %s%s]\nenabled = false\n", name129, name129);
     BAD(6, "'enabled'", AGG_HEAD "[alert SpcConcern]\nenabled = maybe\n");
     BAD(6, "'enabled'", AGG_HEAD "[alert SpcConcern]\nenabled = True\n");
     BAD(6, "'enabled'", AGG_HEAD "[alert SpcConcern]\nenabled =\n");
