@@ -953,7 +953,7 @@ check_target(parser_t *p, const psy_agg_conf_t *c)
     int last_line = line_of(p, "target", "last_month");
 
     if (last < first) {
-        /* Blame the key that was given; with both given, the later month. */
+        /* Blame last_month when it was given, else the first_month that passed the default. */
         if (last_line)
             return fail_at(p, last_line,
                            "key 'last_month': %04d-%02d is before first_month %04d-%02d",
@@ -1046,9 +1046,9 @@ agg_check(parser_t *p)
 
     /* Links are built by appending a path: the address always ends in '/'. */
     size_t len = strlen(c->external_url);
-    if (len == 0)
+    if (len == 0) {
         snprintf(c->external_url, sizeof(c->external_url), "http://%s/", c->http_listen);
-    else if (c->external_url[len - 1] != '/') {
+    } else if (c->external_url[len - 1] != '/') {
         if (len + 1 >= sizeof(c->external_url))
             return fail_at(p, line_of(p, "aggregator", "external_url"),
                            "key 'external_url': value must be 1-%zu bytes",
