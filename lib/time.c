@@ -174,6 +174,39 @@ psy_tz_exists(const char *zone)
 }
 
 int
+psy_duration_parse(const char *s, int64_t *ret_us)
+{
+    int64_t n = 0, unit;
+    const char *d = s;
+
+    /* Digits only: no sign, no white space, no fraction, and no more than fit in a long time. */
+    while (*d >= '0' && *d <= '9' && d - s < 9)
+        n = n * 10 + (*d++ - '0');
+    if (d == s || d[0] == '\0' || d[1] != '\0')
+        return -EINVAL;
+    switch (*d) {
+    case 's':
+        unit = PSY_USEC;
+        break;
+    case 'm':
+        unit = 60 * PSY_USEC;
+        break;
+    case 'h':
+        unit = PSY_HOUR;
+        break;
+    case 'd':
+        unit = PSY_DAY;
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (n > PSY_DURATION_MAX_DAYS * (PSY_DAY / unit))
+        return -EINVAL;
+    *ret_us = n * unit;
+    return 0;
+}
+
+int
 psy_tz_set(const char *zone)
 {
     /* glibc falls back to UTC for an unknown zone without a word; check first. */

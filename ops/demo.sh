@@ -89,6 +89,9 @@ timezone = Europe/Copenhagen
 CONF
     for line in "${CENTER_LINES[@]}"; do
         IFS=$'\t' read -r -a f <<<"$line"
+        # The region line carries the region's own population: the child and
+        # adolescent center's catchment overlaps the adult centers', so the
+        # sum of the centers' populations would count every child twice.
         if [ "${f[0]}" = region ]; then
             printf '\n[region]\nname = %s\n' "${f[1]}"
         else

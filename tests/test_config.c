@@ -324,6 +324,15 @@ check_bad_agg(fx_t *f, const bad_t *cases, size_t n)
     }
 }
 
+/* Adds a bad file to the local `cases` (texts in `texts`, n of them so far). */
+#define BAD(line_no, needle, ...)                                                                  \
+    do {                                                                                           \
+        assert_true(n < sizeof cases / sizeof cases[0]);                                           \
+        snprintf(texts[n], sizeof texts[n], __VA_ARGS__);                                          \
+        cases[n] = (bad_t){texts[n], line_no, needle};                                             \
+        n++;                                                                                       \
+    } while (0)
+
 static void
 test_agg_errors(void **state)
 {
@@ -333,12 +342,6 @@ test_agg_errors(void **state)
     size_t n = 0;
     bad_t cases[32];
 
-#define BAD(line_no, needle, ...)                                                                  \
-    do {                                                                                           \
-        snprintf(texts[n], sizeof texts[n], __VA_ARGS__);                                          \
-        cases[n] = (bad_t){texts[n], line_no, needle};                                             \
-        n++;                                                                                       \
-    } while (0)
     BAD(5, "'bogus'", AGG_HEAD "bogus = 1\n");
     BAD(5, "'Listen'", AGG_HEAD "Listen = x\n");
     /* inih reports no section without keys: the first key names the section. */
@@ -373,13 +376,11 @@ test_agg_errors(void **state)
     BAD(6, "'baseline_years'", AGG_HEAD "[target]\nbaseline_years = 2021;2022\n");
     BAD(6, "'first_month'", AGG_HEAD "[target]\nfirst_month = 2024-13\n");
     BAD(6, "'last_month'", AGG_HEAD "[target]\nlast_month = 2024\n");
-    BAD(0, "'last_month'", AGG_HEAD "[target]\nfirst_month = 2025-01\nlast_month = 2024-12\n");
+    BAD(7, "'last_month'", AGG_HEAD "[target]\nfirst_month = 2025-01\nlast_month = 2024-12\n");
     BAD(5, "'timezone'", AGG_HEAD "timezone = Mars/Olympus\n");
     /* Missing required keys: the message names the key (there is no line to name). */
     BAD(0, "'listen'", "[aggregator]\nsecret_key_file = a.key\ndata_dir = d\n");
     BAD(0, "'data_dir'", "[aggregator]\nlisten = x\nsecret_key_file = a.key\n");
-#undef BAD
-    assert_true(n <= 32);
     check_bad_agg(f, cases, n);
 
     /* Syntax errors and a line longer than the parser's buffer. */
@@ -398,6 +399,389 @@ test_agg_errors(void **state)
     snprintf(missing, sizeof missing, "%s/nope.conf", f->dir);
     assert_int_equal(psy_agg_conf_load(missing, &f->agg, f->err, sizeof f->err), -ENOENT);
     assert_non_null(strstr(f->err, missing));
+}
+
+/* Every new error of this wave: a value that is not one, and configuration that cannot be meant. */
+static void
+test_agg_errors_goal_alert_notify(void **state)
+{
+    fx_t *f = *state;
+    static char texts[80][1024];
+    char name129[130];
+    size_t n = 0;
+    bad_t cases[80];
+
+    memset(name129, 'A', 129);
+    name129[129] = '\0';
+
+    /* [aggregator] external_url */
+    BAD(5, "'external_url'", AGG_HEAD "external_url = ftp://psymon.example/\n");
+    BAD(5, "'external_url'", AGG_HEAD "external_url = http://\n");
+    BAD(5, "'external_url'", AGG_HEAD "external_url = https:///path\n");
+    BAD(5, "'external_url'", AGG_HEAD "external_url = psymon.example\n");
+    BAD(5, "'external_url'", AGG_HEAD "external_url = http://a b/\n");
+    BAD(5, "'external_url'", AGG_HEAD "external_url =\n");
+
+    /* A population of 0, in a center or in the region. */
+    BAD(6, "'population.2024'", AGG_HEAD "[center pc-a]\npopulation.2024 = 0\n");
+    BAD(7, "'population.2022'", AGG_HEAD "[region]\nname = R\npopulation.2022 = 0\n");
+
+    /* A baseline year after the target's last month; an empty month range. */
+    BAD(6, "'baseline_years'", AGG_HEAD "[target]\nbaseline_years = 2021, 2031\n");
+    BAD(6, "'baseline_years'",
+        AGG_HEAD "[target]\nbaseline_years = 2021\nfirst_month = 2020-01\nlast_month = 2020-12\n");
+    BAD(6, "'last_month'", AGG_HEAD "[target]\nlast_month = 2022-06\n"); /* baseline 2023 */
+    BAD(6, "'first_month'", AGG_HEAD "[target]\nfirst_month = 2031-01\n");
+    BAD(6, "'baseline_years'", AGG_HEAD "[target]\nbaseline_years = 2021,2022,2021\n");
+
+    /* [goal KPI] */
+    BAD(6, "[goal Readmission]", AGG_HEAD "[goal Readmission]\ntarget = 20\n");
+    BAD(6, "[goal]", AGG_HEAD "[goal]\ntarget = 20\n");
+    BAD(6, "goal",
+        AGG_HEAD "[goal a123456789a123456789a123456789a123456789a123456789a123456789abcde]\n"
+                 "target = 1\n");
+    BAD(6, "'target'", AGG_HEAD "[goal readmission_rate_30d]\ntarget = twenty\n");
+    BAD(6, "'target'", AGG_HEAD "[goal readmission_rate_30d]\ntarget =\n");
+    BAD(6, "'target'", AGG_HEAD "[goal readmission_rate_30d]\ntarget = inf\n");
+    BAD(10, "'target'",
+        AGG_HEAD "[goal readmission_rate_30d]\ntarget = 20\n[goal patients]\ntarget = 1\n"
+                 "[goal readmission_rate_30d]\ntarget = 21\n");
+    BAD(6, "'goal'", AGG_HEAD "[goal readmission_rate_30d]\ngoal = 20\n");
+
+    /* [alert NAME]: names and the keys a built-in rule takes. */
+    BAD(6, "[alert Spc-Concern]", AGG_HEAD "[alert Spc-Concern]\nenabled = false\n");
+    BAD(6, "[alert]", AGG_HEAD "[alert]\nenabled = false\n");
+    BAD(6, "alert", AGG_HEAD "[alert %s]\nenabled = false\n", name129);
+    BAD(6, "name too long", AGG_HEAD "[alert %s%s]\nenabled = false\n", name129, name129);
+    BAD(6, "'enabled'", AGG_HEAD "[alert SpcConcern]\nenabled = maybe\n");
+    BAD(6, "'enabled'", AGG_HEAD "[alert SpcConcern]\nenabled = True\n");
+    BAD(6, "'enabled'", AGG_HEAD "[alert SpcConcern]\nenabled =\n");
+    BAD(6, "'for'", AGG_HEAD "[alert SpcConcern]\nfor = 10\n");
+    BAD(6, "'for'", AGG_HEAD "[alert SpcConcern]\nfor = 1.5h\n");
+    BAD(6, "'for'", AGG_HEAD "[alert SpcConcern]\nfor = -1s\n");
+    BAD(6, "'for'", AGG_HEAD "[alert SpcConcern]\nfor = 1h30m\n");
+    BAD(6, "'for'", AGG_HEAD "[alert SpcConcern]\nfor = 3651d\n");
+    BAD(6, "'keep_firing_for'", AGG_HEAD "[alert SpcConcern]\nkeep_firing_for = 2w\n");
+    BAD(6, "'keep_firing_for'", AGG_HEAD "[alert SpcConcern]\nkeep_firing_for = 5 m\n");
+    BAD(6, "'severity'", AGG_HEAD "[alert SpcConcern]\nseverity = high\n");
+    BAD(6, "'kind'", AGG_HEAD "[alert SpcConcern]\nkind = absent\n");
+    BAD(7, "'enabled'", AGG_HEAD "[alert SpcConcern]\nenabled = 1\nenabled = 0\n");
+    BAD(6, "'labels'", AGG_HEAD "[alert SpcConcern]\nlabels = x\n");
+    /* A built-in rule is tuned, not redefined: rule keys there are an error, wherever given. */
+    BAD(6, "'kpi'", AGG_HEAD "[alert SpcConcern]\nkpi = intrusive_episodes\nseverity = info\n");
+    BAD(7, "'value'", AGG_HEAD "[alert SpcConcern]\nseverity = info\nvalue = 3\n");
+    BAD(6, "'op'", AGG_HEAD "[alert SpcConcern]\nop = >\n");
+    BAD(6, "'summary'", AGG_HEAD "[alert SpcConcern]\nsummary = x\n");
+    BAD(6, "'centers'", AGG_HEAD "[alert SpcConcern]\ncenters = all\n");
+    BAD(6, "'period'", AGG_HEAD "[alert SpcConcern]\nperiod = r12\n");
+
+    /* kind = threshold: bad values, and the keys it needs (named at the section's line). */
+#define RULE "[alert BeltsAbove20]\nkind = threshold\n" /* lines 5 and 6 */
+    BAD(7, "'kpi'", AGG_HEAD RULE "kpi = Belts!\nop = >\nvalue = 1\n");
+    BAD(7, "'kpi'",
+        AGG_HEAD RULE "kpi = a123456789a123456789a123456789a123456789a123456789a123456789abcde\n");
+    BAD(7, "'period'", AGG_HEAD RULE "period = week\n");
+    BAD(7, "'op'", AGG_HEAD RULE "op = ==\n");
+    BAD(7, "'op'", AGG_HEAD RULE "op = =>\n");
+    BAD(7, "'value'", AGG_HEAD RULE "value = 20x\n");
+    BAD(7, "'centers'", AGG_HEAD RULE "centers = pc_a\n");
+    BAD(7, "'centers'", AGG_HEAD RULE "centers = pc-a,,pc-b\n");
+    BAD(7, "'centers'", AGG_HEAD RULE "centers = pc-a,\n");
+    BAD(7, "'centers'", AGG_HEAD RULE "centers = all, pc-a\n");
+    BAD(7, "'summary'", AGG_HEAD RULE "summary =\n");
+    BAD(5, "'kpi'", AGG_HEAD RULE "op = >\nvalue = 20\n");
+    BAD(5, "'op'", AGG_HEAD RULE "kpi = coercion_episodes:belt\nvalue = 20\n");
+    BAD(5, "'value'", AGG_HEAD RULE "kpi = coercion_episodes:belt\nop = >\n");
+    BAD(5, "'value'",
+        AGG_HEAD "[alert X]\nkpi = coercion_episodes:belt\nop = >\nkind = threshold\n");
+    /* A center named in a rule must be configured, also one whose section comes later. */
+    BAD(10, "'centers' in [alert BeltsAbove20]: there is no [center pc-z]",
+        AGG_HEAD RULE "kpi = coercion_episodes:belt\nop = >\nvalue = 20\n"
+                      "centers = pc-a, pc-z\n[center pc-a]\nname = A\n");
+#undef RULE
+
+    /* [notify] */
+    BAD(6, "'webhook'", AGG_HEAD "[notify]\nwebhook = ftp://hooks.example/\n");
+    BAD(6, "'webhook'", AGG_HEAD "[notify]\nwebhook =\n");
+    BAD(6, "'webhook'", AGG_HEAD "[notify]\nwebhook = http://a/, ,http://b/\n");
+    BAD(6, "'webhook'",
+        AGG_HEAD "[notify]\nwebhook = http://1/,http://2/,http://3/,http://4/,http://5/,"
+                 "http://6/,http://7/,http://8/,http://9/\n");
+    BAD(6, "'alertmanager'", AGG_HEAD "[notify]\nalertmanager = http://am:9093, am2:9093\n");
+    BAD(6, "'exec'", AGG_HEAD "[notify]\nexec =\n");
+    BAD(6, "'repeat_interval'", AGG_HEAD "[notify]\nrepeat_interval = 30s\n");
+    BAD(6, "'repeat_interval'", AGG_HEAD "[notify]\nrepeat_interval = 24\n");
+    BAD(6, "'send_resolved'", AGG_HEAD "[notify]\nsend_resolved = sometimes\n");
+    BAD(7, "'exec'", AGG_HEAD "[notify]\nexec = /bin/a\nexec = /bin/b\n");
+    BAD(6, "[notify mail]", AGG_HEAD "[notify mail]\nexec = /bin/a\n");
+    BAD(6, "'email'", AGG_HEAD "[notify]\nemail = a@b\n");
+    check_bad_agg(f, cases, n);
+
+    /* A URL longer than a buffer holds is refused, not cut. */
+    char text[2048];
+    snprintf(text, sizeof text, AGG_HEAD "[notify]\nwebhook = http://h/%0*d\n", PSY_URL_MAX, 0);
+    assert_int_equal(load_agg(f, text), -EINVAL);
+    assert_non_null(strstr(f->err, ":6: key 'webhook'"));
+    snprintf(text, sizeof text, AGG_HEAD "external_url = http://h/%0*d\n", PSY_URL_MAX, 0);
+    assert_int_equal(load_agg(f, text), -EINVAL);
+    assert_non_null(strstr(f->err, ":5: key 'external_url'"));
+    /* One that fits only without the '/' the parser adds. */
+    snprintf(text, sizeof text, AGG_HEAD "external_url = http://h/%0*d\n",
+             PSY_URL_MAX - (int)strlen("http://h/"), 0);
+    assert_int_equal(load_agg(f, text), -EINVAL);
+    assert_non_null(strstr(f->err, ":5: key 'external_url'"));
+}
+#undef BAD
+
+/* The [goal], [alert] and [notify] sections and external_url of interfaces.md. */
+static void
+test_agg_goal_alert_notify(void **state)
+{
+    fx_t *f = *state;
+    char want[PATH_MAX + 64];
+
+    if (load_agg(f, AGG_HEAD
+                 "external_url = https://psymon.regionh.example/dashboard\n" /* 5 */
+                 "[center pc-a]\n"
+                 "name = A\n"
+                 "[goal readmission_rate_30d]          ; optional, any KPI with an SPC chart:\n"
+                 "target = 20                          ; a constant target\n" /* 9 */
+                 "[goal consultations:social_physician:network_meeting]\n"
+                 "target = -2.5\n"
+                 "\n"
+                 "[alert SpcConcern]                   ; optional: tune a built-in rule\n" /* 13 */
+                 "enabled = true                       ; (alerts.md); durations as 90s, 15m,\n"
+                 "for = 0s                             ; 4h, 2d\n"
+                 "keep_firing_for = 1d\n"
+                 "severity = warning\n"
+                 "\n"
+                 "[alert BeltsAbove20]                 ; optional: a rule of one's own\n" /* 19 */
+                 "kind = threshold\n"
+                 "kpi = coercion_episodes:belt\n"
+                 "period = month                       ; month, quarter, year or r12\n"
+                 "op = >                               ; >, >=, <, <=\n"
+                 "value = 20\n"
+                 "centers = all                        ; all, region, or a list of center ids\n"
+                 "severity = warning\n"
+                 "summary = Flere end 20 bæltefikseringer på en måned\n"
+                 "\n"
+                 "[alert CoercionRegion]\n" /* 29 */
+                 "kind = threshold\n"
+                 "kpi = intrusive_per_1000_bed_days\n"
+                 "period = r12\n"
+                 "op = <=\n"
+                 "value = 4.25\n"
+                 "centers = pc-b , pc-a\n"
+                 "severity = critical\n"
+                 "\n"
+                 "[notify]                             ; optional: where alerts go\n"
+                 "webhook = http://127.0.0.1:9095/hook ; one or more URLs, comma-separated\n"
+                 "alertmanager = http://127.0.0.1:9093, https://am2.example:9093 ; two\n"
+                 "exec = bin/psymon-mail               ; a program, payload on stdin\n"
+                 "repeat_interval = 4h\n"
+                 "send_resolved = false\n"
+                 "[center pc-b]\n"
+                 "name = B\n") != 0)
+        fail_msg("%s", f->err);
+    const psy_agg_conf_t *c = &f->agg;
+
+    assert_string_equal(c->external_url, "https://psymon.regionh.example/dashboard/");
+
+    assert_int_equal(c->ngoals, 2);
+    assert_string_equal(c->goals[0].kpi, "readmission_rate_30d");
+    assert_true(c->goals[0].target == 20.0);
+    assert_int_equal(c->goals[0].line, 8);
+    /* Longer than inih keeps of a section name: kept whole all the same. */
+    assert_string_equal(c->goals[1].kpi, "consultations:social_physician:network_meeting");
+    assert_true(c->goals[1].target == -2.5);
+    assert_int_equal(c->goals[1].line, 10);
+
+    assert_int_equal(c->nalerts, 3);
+    const psy_alert_conf_t *a = &c->alerts[0];
+    assert_string_equal(a->name, "SpcConcern");
+    assert_int_equal(a->line, 13);
+    assert_int_equal(a->enabled, 1);
+    assert_int_equal(a->for_us, 0);
+    assert_int_equal(a->keep_firing_for_us, 86400 * INT64_C(1000000));
+    assert_string_equal(a->severity, "warning");
+    assert_false(a->threshold);
+
+    a = &c->alerts[1];
+    assert_string_equal(a->name, "BeltsAbove20");
+    assert_int_equal(a->line, 19);
+    assert_int_equal(a->enabled, -1);
+    assert_int_equal(a->for_us, -1);
+    assert_int_equal(a->keep_firing_for_us, -1);
+    assert_true(a->threshold);
+    assert_string_equal(a->kpi, "coercion_episodes:belt");
+    assert_int_equal(a->period, 0);
+    assert_int_equal(a->op, PSY_ALERT_OP_GT);
+    assert_true(a->value == 20.0);
+    assert_string_equal(a->centers, "all");
+    assert_string_equal(a->severity, "warning");
+    assert_string_equal(a->summary, "Flere end 20 bæltefikseringer på en måned");
+
+    a = &c->alerts[2];
+    assert_string_equal(a->name, "CoercionRegion");
+    assert_int_equal(a->period, 3);
+    assert_int_equal(a->op, PSY_ALERT_OP_LE);
+    assert_true(a->value == 4.25);
+    assert_string_equal(a->centers, "pc-b,pc-a"); /* without white space, in the file's order */
+    assert_string_equal(a->severity, "critical");
+    assert_string_equal(a->summary, "");
+
+    assert_int_equal(c->notify.nwebhook, 1);
+    assert_string_equal(c->notify.webhook[0], "http://127.0.0.1:9095/hook");
+    assert_int_equal(c->notify.nalertmanager, 2);
+    assert_string_equal(c->notify.alertmanager[0], "http://127.0.0.1:9093");
+    assert_string_equal(c->notify.alertmanager[1], "https://am2.example:9093");
+    snprintf(want, sizeof want, "%s/bin/psymon-mail", f->dir);
+    assert_string_equal(c->notify.exec, want);
+    assert_int_equal(c->notify.repeat_interval_us, 4 * 3600 * INT64_C(1000000));
+    assert_false(c->notify.send_resolved);
+}
+
+/* Without the new sections: no goals, no alerts, notifications nowhere, and their defaults. */
+static void
+test_agg_goal_alert_notify_defaults(void **state)
+{
+    fx_t *f = *state;
+    const psy_agg_conf_t *c = &f->agg;
+
+    assert_int_equal(load_agg(f, AGG_HEAD), 0);
+    assert_string_equal(c->external_url, "http://127.0.0.1:8470/");
+    assert_int_equal(c->ngoals, 0);
+    assert_int_equal(c->nalerts, 0);
+    assert_int_equal(c->notify.nwebhook, 0);
+    assert_int_equal(c->notify.nalertmanager, 0);
+    assert_string_equal(c->notify.exec, "");
+    assert_int_equal(c->notify.repeat_interval_us, 24 * 3600 * INT64_C(1000000));
+    assert_true(c->notify.send_resolved);
+
+    /* external_url follows http_listen, wherever that key stands. */
+    assert_int_equal(load_agg(f, AGG_HEAD "http_listen = 0.0.0.0:9000\n"), 0);
+    assert_string_equal(c->external_url, "http://0.0.0.0:9000/");
+    assert_int_equal(load_agg(f, AGG_HEAD "external_url = http://h:1/x/\n"), 0);
+    assert_string_equal(c->external_url, "http://h:1/x/");
+
+    /* A tuning section leaves unset what it does not give. */
+    assert_int_equal(load_agg(f, AGG_HEAD "[alert CollectorSilent]\nfor = 5m\n"), 0);
+    assert_int_equal(c->nalerts, 1);
+    assert_int_equal(c->alerts[0].enabled, -1);
+    assert_int_equal(c->alerts[0].for_us, 300 * INT64_C(1000000));
+    assert_int_equal(c->alerts[0].keep_firing_for_us, -1);
+    assert_string_equal(c->alerts[0].severity, "");
+    assert_false(c->alerts[0].threshold);
+    assert_string_equal(c->alerts[0].centers, "");
+
+    /* A threshold rule with only what it needs: month, all centers, warning. */
+    assert_int_equal(load_agg(f, AGG_HEAD "[alert Mine]\nkind = threshold\nkpi = patients\n"
+                                          "op = <\nvalue = 0\n"),
+                     0);
+    assert_true(c->alerts[0].threshold);
+    assert_int_equal(c->alerts[0].period, 0);
+    assert_int_equal(c->alerts[0].op, PSY_ALERT_OP_LT);
+    assert_string_equal(c->alerts[0].centers, "all");
+    assert_string_equal(c->alerts[0].severity, "warning");
+    assert_int_equal(c->alerts[0].enabled, -1);
+
+    /* Two sections of one name are one rule; a goal likewise. */
+    assert_int_equal(load_agg(f, AGG_HEAD "[alert Mine]\nkind = threshold\nkpi = patients\n"
+                                          "[goal patients]\ntarget = 1\n"
+                                          "[alert Mine]\nop = <\nvalue = 0\ncenters = region\n"),
+                     0);
+    assert_int_equal(c->nalerts, 1);
+    assert_int_equal(c->alerts[0].line, 5);
+    assert_string_equal(c->alerts[0].centers, "region");
+    assert_int_equal(c->ngoals, 1);
+}
+
+/* Each spelling of a duration, a boolean, a period and a comparison, and what it means. */
+static void
+test_agg_values(void **state)
+{
+    fx_t *f = *state;
+    const psy_agg_conf_t *c = &f->agg;
+    char text[1024];
+
+    static const struct {
+        const char *text;
+        int64_t us;
+    } durations[] = {
+        {"0s", 0},
+        {"90s", INT64_C(90000000)},
+        {"15m", INT64_C(900000000)},
+        {"4h", INT64_C(14400000000)},
+        {"2d", INT64_C(172800000000)},
+        {"3650d", INT64_C(3650) * 86400 * 1000000},
+    };
+    for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
+        snprintf(text, sizeof text,
+                 AGG_HEAD "[alert SpcConcern]\nfor = %s\nkeep_firing_for = %s\n"
+                          "[notify]\nrepeat_interval = %s\n",
+                 durations[i].text, durations[i].text,
+                 durations[i].us < 60000000 ? "1m" : durations[i].text);
+        if (load_agg(f, text) != 0)
+            fail_msg("%s: %s", durations[i].text, f->err);
+        assert_int_equal(c->alerts[0].for_us, durations[i].us);
+        assert_int_equal(c->alerts[0].keep_firing_for_us, durations[i].us);
+        if (durations[i].us >= 60000000)
+            assert_int_equal(c->notify.repeat_interval_us, durations[i].us);
+    }
+
+    static const struct {
+        const char *text;
+        int value;
+    } bools[] = {{"true", 1}, {"yes", 1}, {"1", 1}, {"false", 0}, {"no", 0}, {"0", 0}};
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+        snprintf(text, sizeof text,
+                 AGG_HEAD "[alert SpcConcern]\nenabled = %s\n[notify]\nsend_resolved = %s\n",
+                 bools[i].text, bools[i].text);
+        assert_int_equal(load_agg(f, text), 0);
+        assert_int_equal(c->alerts[0].enabled, bools[i].value);
+        assert_int_equal(c->notify.send_resolved, bools[i].value);
+    }
+
+    static const struct {
+        const char *period;
+        int kind;
+        const char *op;
+        psy_alert_op_t value;
+        const char *severity;
+    } rules[] = {
+        {"month", 0, ">", PSY_ALERT_OP_GT, "critical"},
+        {"quarter", 1, ">=", PSY_ALERT_OP_GE, "warning"},
+        {"year", 2, "<", PSY_ALERT_OP_LT, "info"},
+        {"r12", 3, "<=", PSY_ALERT_OP_LE, "warning"},
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        snprintf(text, sizeof text,
+                 AGG_HEAD "[alert R]\nkind = threshold\nkpi = patients\nperiod = %s\nop = %s\n"
+                          "value = -1e3\nseverity = %s\n",
+                 rules[i].period, rules[i].op, rules[i].severity);
+        if (load_agg(f, text) != 0)
+            fail_msg("%s", f->err);
+        assert_int_equal(c->alerts[0].period, rules[i].kind);
+        assert_int_equal(c->alerts[0].op, rules[i].value);
+        assert_string_equal(c->alerts[0].severity, rules[i].severity);
+        assert_true(c->alerts[0].value == -1000.0);
+    }
+
+    /* PSY_NOTIFY_MAX URLs of each kind, the longest that fit. */
+    char urls[PSY_NOTIFY_MAX * 32] = "", big[PSY_URL_MAX + 1];
+    for (int i = 0; i < PSY_NOTIFY_MAX; i++)
+        snprintf(urls + strlen(urls), sizeof urls - strlen(urls), "%shttp://h%d/", i ? ", " : "",
+                 i);
+    snprintf(big, sizeof big, "https://h/%0*d", PSY_URL_MAX - (int)strlen("https://h/"), 0);
+    static char long_text[8192];
+    snprintf(long_text, sizeof long_text, AGG_HEAD "[notify]\nwebhook = %s\nalertmanager = %s\n",
+             urls, big);
+    if (load_agg(f, long_text) != 0)
+        fail_msg("%s", f->err);
+    assert_int_equal(c->notify.nwebhook, PSY_NOTIFY_MAX);
+    assert_string_equal(c->notify.webhook[PSY_NOTIFY_MAX - 1], "http://h7/");
+    assert_int_equal(c->notify.nalertmanager, 1);
+    assert_string_equal(c->notify.alertmanager[0], big);
 }
 
 /* The same center given in two sections is one center; a key given in both is a duplicate. */
@@ -437,13 +821,13 @@ test_agg_many_keys(void **state)
         len += (size_t)snprintf(text + len, size - len, "[center c%d]\nname = C%d\n", c, c);
         for (int y = 0; y < PSY_POP_YEARS_MAX; y++)
             len += (size_t)snprintf(text + len, size - len, "population.%d = %d\n", 2000 + y,
-                                    c * 1000 + y);
+                                    c * 1000 + y + 1);
     }
     if (load_agg(f, text) != 0)
         fail_msg("%s", f->err);
     assert_int_equal(f->agg.ncenters, PSY_CENTERS_MAX);
     assert_int_equal(f->agg.centers[63].population.count, PSY_POP_YEARS_MAX);
-    assert_int_equal(psy_population_for(&f->agg.centers[63].population, 2063), 63063);
+    assert_int_equal(psy_population_for(&f->agg.centers[63].population, 2063), 63064);
 
     /* The same, plus a duplicate at the very end. */
     snprintf(text + len, size - len, "name = again\n");
@@ -493,7 +877,7 @@ test_population_from_file(void **state)
 
     assert_int_equal(load_agg(f, AGG_HEAD "[center pc-a]\npopulation.2024 = 240\n"
                                           "population.2021 = 210\npopulation.2023 = 230\n"
-                                          "[region]\npopulation.2022 = 0\n"),
+                                          "[region]\npopulation.2022 = 1880000\n"),
                      0);
     const psy_populations_t *p = &f->agg.centers[0].population;
     assert_int_equal(p->count, 3);
@@ -633,6 +1017,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_comments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relative_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agg_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agg_errors_goal_alert_notify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agg_goal_alert_notify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agg_goal_alert_notify_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agg_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agg_center_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agg_many_keys, setup, teardown),
         cmocka_unit_test(test_population_for),

@@ -399,6 +399,44 @@ test_now(void **state)
     assert_true(a / PSY_USEC >= (psy_time_t)b - 5 && a / PSY_USEC <= (psy_time_t)b + 5);
 }
 
+/* Durations as an operator writes them: a whole number and one unit. */
+static void
+test_duration_parse(void **state)
+{
+    static const struct {
+        const char *text;
+        int64_t us;
+    } good[] = {
+        {"0s", 0},
+        {"1s", PSY_USEC},
+        {"90s", 90 * PSY_USEC},
+        {"15m", 15 * 60 * PSY_USEC},
+        {"4h", 4 * PSY_HOUR},
+        {"2d", 2 * PSY_DAY},
+        {"007m", 7 * 60 * PSY_USEC},
+        {"36500d", 36500 * PSY_DAY},
+        {"876000h", 36500 * PSY_DAY},
+    };
+    static const char *const bad[] = {"",      "s",      "10",      "-1s",         "+1s", "1.5h",
+                                      "1h30m", " 1s",    "1s ",     "1 s",         "1w",  "1S",
+                                      "1ms",   "36501d", "876001h", "9999999999s", "1d\n"};
+    int64_t us;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        us = -1;
+        if (psy_duration_parse(good[i].text, &us) != 0)
+            fail_msg("'%s' refused", good[i].text);
+        assert_int_equal(us, good[i].us);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        us = 42;
+        if (psy_duration_parse(bad[i], &us) != -EINVAL)
+            fail_msg("'%s' accepted", bad[i]);
+        assert_int_equal(us, 42); /* untouched */
+    }
+}
+
 int
 main(void)
 {
@@ -414,6 +452,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_civil_date, setup_cph, teardown_utc),
         cmocka_unit_test_setup_teardown(test_tz_unknown, NULL, teardown_utc),
         cmocka_unit_test(test_now),
+        cmocka_unit_test(test_duration_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

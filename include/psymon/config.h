@@ -40,25 +40,35 @@ typedef struct {
     int line;      /* of the section header, for errors found after parsing */
 } psy_goal_conf_t;
 
-typedef enum { PSY_ALERT_OP_GT = 1, PSY_ALERT_OP_GE, PSY_ALERT_OP_LT, PSY_ALERT_OP_LE } psy_alert_op_t;
+typedef enum {
+    PSY_ALERT_OP_GT = 1,
+    PSY_ALERT_OP_GE,
+    PSY_ALERT_OP_LT,
+    PSY_ALERT_OP_LE
+} psy_alert_op_t;
 
 /*
  * [alert NAME]: tunes a built-in rule of alerts.md (kind empty) or defines
  * a rule of one's own (kind = threshold). Durations are microseconds;
  * -1 (or an empty string, or enabled = -1) means "not given: the rule's default".
+ * Whether NAME is a built-in rule, and whether kpi exists, the aggregator
+ * checks (config.c knows neither list). A threshold rule always has kpi, op
+ * and value; config.c fills in its severity ("warning") and centers ("all").
+ * A tuning section has no kpi, op, value, centers or summary.
  */
 typedef struct {
     char name[PSY_NAME_MAX + 1]; /* the alertname */
     int line;                    /* of the section header */
     int enabled;                 /* 1, 0, or -1 when not given */
     int64_t for_us, keep_firing_for_us;
-    char severity[16];    /* critical, warning, info, or "" */
-    bool threshold;       /* kind = threshold */
+    char severity[16]; /* critical, warning, info, or "" */
+    bool threshold;    /* kind = threshold */
     char kpi[PSY_KPI_NAME_MAX + 1];
-    int period;           /* kpi_period_kind_t of kpi.h: 0 month, 1 quarter, 2 year, 3 r12 */
+    int period; /* kpi_period_kind_t of kpi.h: 0 month, 1 quarter, 2 year, 3 r12 */
     psy_alert_op_t op;
     double value;
-    char centers[PSY_NAME_MAX * 4]; /* "all", "region", or center ids separated by commas */
+    /* "all", "region", or ids of configured centers separated by commas, no white space. */
+    char centers[PSY_NAME_MAX * 4];
     char summary[PSY_NAME_MAX * 2];
 } psy_alert_conf_t;
 
@@ -68,7 +78,7 @@ typedef struct {
     char webhook[PSY_NOTIFY_MAX][PSY_URL_MAX + 1];
     size_t nalertmanager;
     char alertmanager[PSY_NOTIFY_MAX][PSY_URL_MAX + 1];
-    char exec[PSY_PATH_MAX]; /* "" when not given */
+    char exec[PSY_PATH_MAX];    /* "" when not given */
     int64_t repeat_interval_us; /* default 24 h */
     bool send_resolved;         /* default true */
 } psy_notify_conf_t;
@@ -92,7 +102,8 @@ typedef struct {
     int first_year, first_month; /* target first_month */
     int last_year, last_month;   /* target last_month */
 
-    char external_url[PSY_URL_MAX + 1]; /* default "http://" http_listen "/" */
+    /* default "http://" http_listen "/"; always ends in '/', so a link is external_url + path */
+    char external_url[PSY_URL_MAX + 1];
 
     size_t ngoals;
     psy_goal_conf_t goals[PSY_GOALS_MAX]; /* in the file's order */

@@ -46,6 +46,15 @@ int psy_tz_set(const char *zone);
 bool psy_tz_exists(const char *zone);
 
 /*
+ * Parses a duration as an operator writes it: a whole number and one unit
+ * of s, m, h or d ("0s", "90s", "15m", "4h", "2d"). Returns 0 with the
+ * microseconds in *ret_us, or -EINVAL with *ret_us untouched. At most
+ * PSY_DURATION_MAX_DAYS days, so that sums of durations cannot overflow.
+ */
+#define PSY_DURATION_MAX_DAYS 36500
+int psy_duration_parse(const char *s, int64_t *ret_us);
+
+/*
  * The instant at which the civil day y-m-d starts in the installed zone
  * (m may run past 12 or below 1; it is normalised: 2024-13-01 is 2025-01-01).
  */

@@ -79,6 +79,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (agg.secret_key_file[0] != '/' || agg.data_dir[0] != '/')
             abort();
+        if (agg.ngoals > PSY_GOALS_MAX || agg.nalerts > PSY_ALERTS_MAX ||
+            agg.notify.nwebhook > PSY_NOTIFY_MAX || agg.notify.nalertmanager > PSY_NOTIFY_MAX)
+            abort();
+        /* Links are built as external_url + path. */
+        size_t len = strlen(agg.external_url);
+        if (strncmp(agg.external_url, "http", 4) != 0 || len == 0 ||
+            agg.external_url[len - 1] != '/')
+            abort();
+        for (size_t i = 0; i < agg.nalerts; i++) {
+            const psy_alert_conf_t *a = &agg.alerts[i];
+            if (a->threshold && (!a->kpi[0] || !a->op || !a->centers[0] || !a->severity[0]))
+                abort();
+            if (!a->threshold && (a->kpi[0] || a->op || a->centers[0] || a->summary[0]))
+                abort();
+        }
     }
 
     err[0] = '\0';
