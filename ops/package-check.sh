@@ -300,12 +300,13 @@ out=$(bash -c 'source "$1"; COMP_WORDS=(psymon s); COMP_CWORD=1; _psymon; echo "
 [ "$out" = "status spc silence simulate" ] || fail "bash completion of 'psymon s' gives '$out'"
 pass "bash completion loads and completes subcommands"
 
-if [ "$install_mode" = 1 ]; then
+if [ "$install_mode" = 1 ] &&
+    dpkg-query -W -f='${Status}' psymon 2>/dev/null | grep -q 'install ok installed'; then
+    # A machine that runs psymon from its package: leave it alone.
+    echo "skipped: dpkg -i (psymon is installed on this machine; not touching it)"
+elif [ "$install_mode" = 1 ]; then
     echo "== package: dpkg -i on this machine"
     [ "$(id -u)" = 0 ] || die "--install needs root"
-    if dpkg-query -W -f='${Status}' psymon 2>/dev/null | grep -q 'install ok installed'; then
-        die "psymon is already installed here; not touching it"
-    fi
     installed=1
     dpkg -i "$deb" >"$work/dpkg-i.log" 2>&1 || die "dpkg -i failed:"$'\n'"$(cat "$work/dpkg-i.log")"
     # dpkg's path-exclude (Debian's container images drop /usr/share/man and
