@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages psymon needs to build, test and run.
+# Installs the Debian 12 packages psymon needs to build, test and run, and
+# to build and check its Debian package (ops/package-check.sh).
 # Idempotent and quiet when everything is present. Needs root (or sudo).
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
     librrd-dev rrdtool libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev
     libinih-dev libsystemd-dev libcmocka-dev zlib1g-dev
     tzdata ca-certificates curl procps util-linux iproute2 python3 systemd
+    debhelper dpkg-dev fakeroot lintian man-db groff-base bash-completion
 )
 
 missing=()

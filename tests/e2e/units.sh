@@ -18,8 +18,8 @@ for unit in psymon-collector psymon-aggregator; do
     psymon-aggregator) bin=$AGGREGATOR ;;
     esac
     [ -x "$bin" ] || fail "$bin is not built"
-    grep -q "^ExecStart=/usr/bin/$unit " "$src" || fail "$unit: ExecStart is not /usr/bin/$unit"
-    sed "s#^ExecStart=/usr/bin/$unit #ExecStart=$bin #" "$src" >"$E2E_DIR/$unit.service"
+    grep -q "^ExecStart=/usr/sbin/$unit " "$src" || fail "$unit: ExecStart is not /usr/sbin/$unit"
+    sed "s#^ExecStart=/usr/sbin/$unit #ExecStart=$bin #" "$src" >"$E2E_DIR/$unit.service"
 
     out=$(cd "$E2E_DIR" && systemd-analyze verify --man=no "./$unit.service" 2>&1) ||
         fail "$unit: systemd-analyze verify failed:"$'\n'"$out"
