@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,7 @@ static void
 ckpt_start(store_t *s, const char *path)
 {
     ckpt_t *c = &s->ckpt;
+    sigset_t all, old;
 
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->wake, NULL);
@@ -403,7 +405,11 @@ ckpt_start(store_t *s, const char *path)
         return;
     }
     sqlite3_busy_timeout(c->db, STORE_BUSY_MS);
+    /* Signals are the daemon's business: the thread starts with every one blocked. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     c->started = pthread_create(&c->thread, NULL, ckpt_main, c) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!c->started) {
         sqlite3_close_v2(c->db);
         c->db = NULL;

@@ -48,7 +48,19 @@ struct sender {
     size_t nrecs;
 
     uint64_t batches_sent, acks;
+
+    /*
+     * Connection events, so that a refused handshake (a wrong key) repeated
+     * on every reconnect is one line and then a count, not a line per try
+     * alternating with "disconnected".
+     */
+    bool connected;          /* a handshake succeeded and no disconnect came since */
+    uint64_t hs_failed;      /* failed handshakes since the last success */
+    uint64_t hs_failed_told; /* of which the last line told */
+    psy_time_t hs_told_at;   /* when that line went out */
 };
+
+#define SENDER_HS_REPORT_S 300 /* a still failing handshake is counted in a line this often */
 
 static int
 set_int(void *sock, int opt, int v)
@@ -174,6 +186,12 @@ uint64_t
 sender_batches_sent(const sender_t *s)
 {
     return s->batches_sent;
+}
+
+uint64_t
+sender_handshakes_failed(const sender_t *s)
+{
+    return s->hs_failed;
 }
 
 uint64_t
@@ -345,6 +363,42 @@ sender_on_readable(sender_t *s, spool_t *spool)
     return 0;
 }
 
+/*
+ * A handshake failed: one clear line the first time, then, while it keeps
+ * failing on every reconnect, a count every SENDER_HS_REPORT_S seconds
+ * (libzmq retries every 10 s at most, which would otherwise be a line each
+ * time, interleaved with disconnects that the log's repeat filter cannot
+ * fold).
+ */
+static void
+on_handshake_failed(sender_t *s, uint16_t event, uint32_t value)
+{
+    psy_time_t now = psy_time_now();
+
+    s->connected = false;
+    s->hs_failed++;
+    if (s->hs_failed == 1) {
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            psy_err("sender: the aggregator refused this collector's key (status %u); "
+                    "records stay in the spool. Retrying; failures are counted, not logged",
+                    value);
+        else
+            psy_err("sender: the CURVE handshake with the aggregator failed (event 0x%x, value "
+                    "%u): check aggregator_public_key. Records stay in the spool. Retrying; "
+                    "failures are counted, not logged",
+                    event, value);
+        s->hs_failed_told = 1;
+        s->hs_told_at = now;
+    } else if (now - s->hs_told_at >= SENDER_HS_REPORT_S * PSY_USEC) {
+        psy_warn("sender: %" PRIu64 " more failed handshakes with the aggregator in %d s (%" PRIu64
+                 " since the last success)",
+                 s->hs_failed - s->hs_failed_told, (int)((now - s->hs_told_at) / PSY_USEC),
+                 s->hs_failed);
+        s->hs_failed_told = s->hs_failed;
+        s->hs_told_at = now;
+    }
+}
+
 /* Drains the monitor: a new connection resends what is unacknowledged and a heartbeat. */
 static void
 drain_monitor(sender_t *s)
@@ -371,20 +425,26 @@ drain_monitor(sender_t *s)
         }
         switch (event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-            psy_notice("sender: connected to the aggregator");
+            if (s->hs_failed > 0)
+                psy_notice("sender: connected to the aggregator after %" PRIu64
+                           " failed handshakes",
+                           s->hs_failed);
+            else
+                psy_notice("sender: connected to the aggregator");
+            s->connected = true;
+            s->hs_failed = s->hs_failed_told = 0;
             s->hb_due = true;
             s->rewind = true;
             break;
         case ZMQ_EVENT_DISCONNECTED:
-            psy_notice("sender: disconnected from the aggregator; records stay in the spool");
-            break;
-        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-            psy_err("sender: the aggregator refused this collector's key (status %u)", value);
+            /* After a failed handshake libzmq reports a disconnect too: that one says nothing new.
+             */
+            if (s->connected)
+                psy_notice("sender: disconnected from the aggregator; records stay in the spool");
+            s->connected = false;
             break;
         default:
-            psy_warn("sender: handshake with the aggregator failed (event 0x%x, value %u); "
-                     "check aggregator_public_key",
-                     event, value);
+            on_handshake_failed(s, event, value);
             break;
         }
     }

@@ -92,6 +92,8 @@ int sender_transmit(sender_t *s, const uint8_t *buf, size_t len);
 bool sender_holds_records(const sender_t *s);
 
 uint64_t sender_batches_sent(const sender_t *s);
+/* Handshakes that failed since the last one that succeeded (a wrong key, for logs and tests). */
+uint64_t sender_handshakes_failed(const sender_t *s);
 uint64_t sender_acks_received(const sender_t *s);
 
 #endif

@@ -15,6 +15,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -1045,6 +1046,54 @@ test_split(void **state)
     assert_false(sender_holds_records(f->sender));
 }
 
+/*
+ * A collector given the wrong aggregator key fails its handshake on every
+ * reconnect: one clear line says so, and neither the repeated failures nor
+ * the disconnect after each become lines of their own.
+ */
+static void
+test_wrong_server_key(void **state)
+{
+    fixture_t *f = *state;
+    char wrong_pub[41], wrong_sec[41], path[128], line[1024];
+    int saved, fd, i, said = 0, disconnected = 0;
+    FILE *log;
+
+    sender_destroy(&f->sender);
+    assert_int_equal(zmq_curve_keypair(wrong_pub, wrong_sec), 0);
+    memcpy(f->conf.server_key, wrong_pub, 41);
+    snprintf(path, sizeof path, "%s/stderr.log", f->dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    close(fd);
+
+    f->sender = sender_new(f->zctx, &f->conf);
+    assert_non_null(f->sender);
+    for (i = 0; i < 400 && sender_handshakes_failed(f->sender) < 3; i++) {
+        assert_int_equal(sender_tick(f->sender, f->spool, T0 + i * 10 * 1000), 0);
+        usleep(10 * 1000);
+    }
+    fflush(stderr);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    assert_true(sender_handshakes_failed(f->sender) >= 3);
+
+    log = fopen(path, "re");
+    assert_non_null(log);
+    while (fgets(line, sizeof line, log)) {
+        fputs(line, stderr); /* for whoever reads the test's output */
+        said += strstr(line, "handshake") != NULL || strstr(line, "refused") != NULL;
+        disconnected += strstr(line, "disconnected") != NULL;
+    }
+    fclose(log);
+    assert_int_equal(said, 1);
+    assert_int_equal(disconnected, 0);
+}
+
 int
 main(void)
 {
@@ -1057,6 +1106,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_regression, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_server_key, setup, teardown),
     };
 
     psy_log_init("test_sender", PSY_LOG_WARNING);
