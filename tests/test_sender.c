@@ -10,8 +10,6 @@
  * everything the sender sent so far, the test hands a marker message to
  * sender_transmit() and reads until the marker arrives: one connection
  * keeps the order of its messages.
- *
- * tests/sender.cmake wraps psy_codec_encode at link time: see test_split.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,36 +43,6 @@
 
 /* What the test hands to sender_transmit() to learn that the ROUTER has read everything before. */
 static const uint8_t marker[] = "test_sender: sync marker";
-
-/*
- * Link-time fake (tests/sender.cmake wraps psy_codec_encode): when
- * encode_limit is not 0, a batch whose encoding is larger is refused with
- * -EINVAL, exactly as the codec refuses one over PSY_MSG_MAX. This lets
- * test_split make the sender split when PSY_BATCH_MAX records of the
- * longest kind do not reach PSY_MSG_MAX.
- */
-static size_t encode_limit;
-
-int __real_psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len);
-int __wrap_psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len);
-
-int
-__wrap_psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int r = __real_psy_codec_encode(msg, &buf, &len);
-
-    if (r < 0)
-        return r;
-    if (encode_limit && msg->kind == PSY_MSG_BATCH && len > encode_limit) {
-        free(buf);
-        return -EINVAL;
-    }
-    *ret_buf = buf;
-    *ret_len = len;
-    return 0;
-}
 
 /* ---- what the ROUTER received ---- */
 
@@ -208,7 +176,6 @@ teardown(void **state)
 {
     fixture_t *f = *state;
 
-    encode_limit = 0;
     sender_destroy(&f->sender);
     assert_null(f->sender);
     sender_destroy(&f->sender); /* NULL is accepted */
@@ -975,9 +942,9 @@ test_ack_regression(void **state)
 /*
  * With today's limits PSY_BATCH_MAX of the longest records encode to far
  * less than PSY_MSG_MAX, so the codec never refuses a full batch. The test
- * then lowers the limit through the wrapped codec to a third of a full
+ * then lowers the sender's limit (sender_set_msg_max) to a third of a full
  * batch; should the limits change so that a full batch exceeds PSY_MSG_MAX,
- * the real limit applies and the fake stays off.
+ * the real limit applies.
  */
 static void
 test_split(void **state)
@@ -1014,9 +981,8 @@ test_split(void **state)
     got_clear(&g);
     spool_n(f, 1, PSY_BATCH_MAX, true);
     if (limit < PSY_MSG_MAX)
-        encode_limit = limit;
+        sender_set_msg_max(f->sender, limit);
     tick_drain(f, T0, &g);
-    encode_limit = 0;
 
     /* Every message fits; together the batches cover every sequence exactly once, in order. */
     assert_true(g.batches >= 2 && g.batches <= SENDER_WINDOW);
