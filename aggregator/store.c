@@ -1,30 +1,45 @@
 /*
  * store: the aggregator's SQLite database (data_dir/psymon.db).
  *
- * Tables:
- *   versions  append-only: every version of every record, with the center,
- *             the (epoch, seq) it came under, stored_at (aggregator
- *             clock, µs, never decreasing) and its origin (where the
- *             collector read it, NULL when the collector did not say). Its
- *             rowid is the order in which versions were appended, which is
- *             the collectors' read order.
- *   current   the latest version of each (center, id), kept up to date on
- *             every append, so that loading "now" is one sequential scan.
- *   seqs      the highest contiguous sequence stored per (center, epoch).
- *   centers   per center: last_seen, the number of distinct record ids and
- *             the latest heartbeat.
+ * Tables (schema 3):
+ *   centers   one row per center: cid (the small integer every other table
+ *             keys by), its name, last_seen, the number of distinct record
+ *             ids and the latest heartbeat.
+ *   seqs      per (cid, epoch): eid and the highest contiguous sequence
+ *             stored.
+ *   versions  append-only: every version of every record, once, as the
+ *             packed record (below) with its (cid, id), the (eid, seq) it
+ *             came under, stored_at (aggregator clock, µs, never
+ *             decreasing), its origin (where the collector read it, NULL
+ *             when the collector did not say) and prev, the vid of the
+ *             version it replaced (NULL for the first). Its rowid (vid) is
+ *             the order in which versions were appended, which is the
+ *             collectors' read order, and stored_at grows with it.
+ *   current   (cid, id) -> vid of the latest version and whether it is a
+ *             void; a narrow table, so that the one seek per record it
+ *             costs touches few pages.
  *
- * Schema 1 had no origin column; a writer adds it (schema 2) when it opens
- * such a database, so an upgraded aggregator keeps its data, and a reader
- * reads either.
+ * Per new record the ingest thread runs two statements: an insert into
+ * `current` that does nothing when the id is known, and the append of its
+ * version at the end of `versions`. A known id costs one lookup more.
+ *
+ * Schemas 1 (no origins) and 2 (each version as seventeen columns plus the
+ * packed record, `current` holding the packed record again, text keys)
+ * are migrated by the first writer that opens them, in one transaction, so
+ * an upgraded aggregator keeps its data. Readers read all three.
  *
  * The connection runs in WAL mode with synchronous=FULL, so a COMMIT that
  * returned is on disk before the ingest loop acknowledges it; readers (the
  * HTTP thread, the command line) open their own connections and do not
- * block the writer.
+ * block the writer. A writer's WAL is checkpointed by a thread of its own
+ * (with its own connection) rather than inside the ingest thread's
+ * COMMIT; the writer checkpoints by itself only when that thread falls far
+ * behind, so the WAL stays bounded.
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,43 +49,86 @@
 #include "store.h"
 
 #define STORE_FILE      "psymon.db"
-#define STORE_SCHEMA    2 /* 2: versions.origin */
+#define STORE_SCHEMA    3 /* 3: integer keys, each version stored once; 2: versions.origin */
 #define STORE_SCHEMA_V1 1
 #define STORE_BUSY_MS   10000
 #define STORE_MMAP_SIZE "1073741824"
-
-/* The columns of a psy_record_t, in the order bind_record uses (kept for reading by hand). */
-#define REC_COLS                                                                                   \
-    "type, void, time, patient, ward, contact, referral, mode, legal, outcome, coercion, end_t, "  \
-    "voluntary, role, consult, age, minutes"
-#define REC_NCOLS  17
-#define REC_PARAMS "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
-
-#define REC_COLDEFS                                                                                \
-    "type INTEGER NOT NULL, void INTEGER NOT NULL, time INTEGER NOT NULL, patient BLOB, "          \
-    "ward TEXT NOT NULL, contact TEXT NOT NULL, referral TEXT NOT NULL, mode INTEGER NOT NULL, "   \
-    "legal INTEGER NOT NULL, outcome INTEGER NOT NULL, coercion INTEGER NOT NULL, "                \
-    "end_t INTEGER NOT NULL, voluntary INTEGER NOT NULL, role INTEGER NOT NULL, "                  \
-    "consult INTEGER NOT NULL, age INTEGER NOT NULL, minutes INTEGER NOT NULL"
+/* WAL pages after a commit that wake the checkpoint thread (SQLite's own default). */
+#define CKPT_PAGES 1000
+/* WAL pages after which the writer checkpoints itself: the thread is not keeping up. */
+#define CKPT_PAGES_HARD 65536
+/* A WAL file left larger than this is truncated when it is reset. */
+#define WAL_SIZE_LIMIT "67108864"
+/* Center ids a loader maps at most (a conf holds far fewer centers). */
+#define CID_MAP_MAX 4096
 
 static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS versions ("
-    " vid INTEGER PRIMARY KEY, center TEXT NOT NULL, id TEXT NOT NULL,"
-    " epoch BLOB NOT NULL, seq INTEGER NOT NULL, stored_at INTEGER NOT NULL, " REC_COLDEFS ","
-    " rec BLOB NOT NULL, origin BLOB);"
-    "CREATE INDEX IF NOT EXISTS versions_key ON versions(center, id);"
-    "CREATE TABLE IF NOT EXISTS current ("
-    " center TEXT NOT NULL, id TEXT NOT NULL, vid INTEGER NOT NULL, void INTEGER NOT NULL,"
-    " rec BLOB NOT NULL,"
-    " PRIMARY KEY (center, id)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS seqs ("
-    " center TEXT NOT NULL, epoch BLOB NOT NULL, acked INTEGER NOT NULL,"
-    " PRIMARY KEY (center, epoch)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS centers ("
-    " center TEXT PRIMARY KEY NOT NULL, last_seen INTEGER, records INTEGER NOT NULL DEFAULT 0,"
+    " cid INTEGER PRIMARY KEY, center TEXT NOT NULL UNIQUE, last_seen INTEGER,"
+    " records INTEGER NOT NULL DEFAULT 0,"
     " hb_at INTEGER, hb_epoch BLOB, hb_last_seq INTEGER, hb_backlog INTEGER,"
     " hb_spool_bytes INTEGER, hb_rejected INTEGER, hb_spool_full INTEGER,"
-    " hb_clock_offset INTEGER, hb_version TEXT);";
+    " hb_clock_offset INTEGER, hb_version TEXT);"
+    "CREATE TABLE IF NOT EXISTS seqs ("
+    " eid INTEGER PRIMARY KEY, cid INTEGER NOT NULL, epoch BLOB NOT NULL,"
+    " acked INTEGER NOT NULL, UNIQUE (cid, epoch));"
+    "CREATE TABLE IF NOT EXISTS versions ("
+    " vid INTEGER PRIMARY KEY, cid INTEGER NOT NULL, id TEXT NOT NULL, eid INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL, stored_at INTEGER NOT NULL, rec BLOB NOT NULL, origin BLOB,"
+    " prev INTEGER);"
+    "CREATE TABLE IF NOT EXISTS current ("
+    " cid INTEGER NOT NULL, id TEXT NOT NULL, vid INTEGER NOT NULL, void INTEGER NOT NULL,"
+    " PRIMARY KEY (cid, id)) WITHOUT ROWID;";
+
+/*
+ * Schema 2 to 3 (after schema 1 got its origin column), inside the
+ * writer's opening transaction. prev is found through schema 2's index on
+ * (center, id), which goes with the old table.
+ */
+static const char migrate_v2_sql[] =
+    "ALTER TABLE versions RENAME TO old_versions;"
+    "ALTER TABLE current RENAME TO old_current;"
+    "ALTER TABLE seqs RENAME TO old_seqs;"
+    "ALTER TABLE centers RENAME TO old_centers;"
+    "CREATE TABLE centers ("
+    " cid INTEGER PRIMARY KEY, center TEXT NOT NULL UNIQUE, last_seen INTEGER,"
+    " records INTEGER NOT NULL DEFAULT 0,"
+    " hb_at INTEGER, hb_epoch BLOB, hb_last_seq INTEGER, hb_backlog INTEGER,"
+    " hb_spool_bytes INTEGER, hb_rejected INTEGER, hb_spool_full INTEGER,"
+    " hb_clock_offset INTEGER, hb_version TEXT);"
+    "CREATE TABLE seqs ("
+    " eid INTEGER PRIMARY KEY, cid INTEGER NOT NULL, epoch BLOB NOT NULL,"
+    " acked INTEGER NOT NULL, UNIQUE (cid, epoch));"
+    "CREATE TABLE versions ("
+    " vid INTEGER PRIMARY KEY, cid INTEGER NOT NULL, id TEXT NOT NULL, eid INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL, stored_at INTEGER NOT NULL, rec BLOB NOT NULL, origin BLOB,"
+    " prev INTEGER);"
+    "CREATE TABLE current ("
+    " cid INTEGER NOT NULL, id TEXT NOT NULL, vid INTEGER NOT NULL, void INTEGER NOT NULL,"
+    " PRIMARY KEY (cid, id)) WITHOUT ROWID;"
+    "INSERT INTO centers (center, last_seen, records, hb_at, hb_epoch, hb_last_seq, hb_backlog,"
+    " hb_spool_bytes, hb_rejected, hb_spool_full, hb_clock_offset, hb_version)"
+    " SELECT center, last_seen, records, hb_at, hb_epoch, hb_last_seq, hb_backlog,"
+    " hb_spool_bytes, hb_rejected, hb_spool_full, hb_clock_offset, hb_version"
+    " FROM old_centers ORDER BY center;"
+    "INSERT OR IGNORE INTO centers (center) SELECT center FROM old_seqs;"
+    "INSERT OR IGNORE INTO centers (center) SELECT DISTINCT center FROM old_versions;"
+    "INSERT INTO seqs (cid, epoch, acked) SELECT c.cid, s.epoch, s.acked"
+    " FROM old_seqs s JOIN centers c ON c.center = s.center;"
+    "INSERT OR IGNORE INTO seqs (cid, epoch, acked) SELECT DISTINCT c.cid, v.epoch, 0"
+    " FROM old_versions v JOIN centers c ON c.center = v.center;"
+    "INSERT INTO versions (vid, cid, id, eid, seq, stored_at, rec, origin, prev)"
+    " SELECT v.vid, c.cid, v.id, e.eid, v.seq, v.stored_at, v.rec, v.origin,"
+    " (SELECT max(p.vid) FROM old_versions p WHERE p.center = v.center AND p.id = v.id"
+    "  AND p.vid < v.vid)"
+    " FROM old_versions v JOIN centers c ON c.center = v.center"
+    " JOIN seqs e ON e.cid = c.cid AND e.epoch = v.epoch ORDER BY v.vid;"
+    "INSERT INTO current (cid, id, vid, void) SELECT c.cid, o.id, o.vid, o.void"
+    " FROM old_current o JOIN centers c ON c.center = o.center;"
+    "DROP TABLE old_versions;"
+    "DROP TABLE old_current;"
+    "DROP TABLE old_seqs;"
+    "DROP TABLE old_centers;";
 
 enum {
     ST_BEGIN,
@@ -78,16 +136,24 @@ enum {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_ACKED_GET,
-    ST_ACKED_SET,
-    ST_CUR_GET,
-    ST_VER_INS,
-    ST_VER_SAME_ORIGIN,
-    ST_CUR_PUT,
-    ST_SEEN,
-    ST_HB,
     ST_CENTER,
+    ST_HB,
     ST_LOAD_CUR,
     ST_LOAD_AT,
+    /* Schema 3 only (writers, and readers of a migrated database). */
+    ST_CID_PUT,
+    ST_CID_GET,
+    ST_CIDS,
+    ST_EPOCH_GET,
+    ST_EPOCH_PUT,
+    ST_EPOCH_SET,
+    ST_MAX_VID,
+    ST_CUR_NEW,
+    ST_CUR_GET,
+    ST_CUR_SET,
+    ST_VER_INS,
+    ST_VER_GET,
+    ST_SEEN,
     ST__COUNT
 };
 
@@ -96,20 +162,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_ACKED_GET] = "SELECT acked FROM seqs WHERE center = ?1 AND epoch = ?2",
-    [ST_ACKED_SET] = "INSERT INTO seqs (center, epoch, acked) VALUES (?1, ?2, ?3)"
-                     " ON CONFLICT (center, epoch) DO UPDATE SET acked = excluded.acked",
-    [ST_CUR_GET] = "SELECT rec FROM current WHERE center = ?1 AND id = ?2",
-    [ST_VER_INS] = "INSERT INTO versions (center, id, epoch, seq, stored_at, " REC_COLS
-                   ", rec, origin) VALUES (?,?,?,?,?," REC_PARAMS ",?,?)",
-    /* Runs on the versions_key index: only the versions of one (center, id) are looked at. */
-    [ST_VER_SAME_ORIGIN] = "SELECT 1 FROM versions WHERE center = ?1 AND id = ?2"
-                           " AND origin = ?3 AND rec = ?4 LIMIT 1",
-    [ST_CUR_PUT] = "INSERT OR REPLACE INTO current (center, id, vid, void, rec)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [ST_SEEN] = "INSERT INTO centers (center, last_seen, records) VALUES (?1, ?2, ?3)"
-                " ON CONFLICT (center) DO UPDATE SET last_seen = excluded.last_seen,"
-                " records = records + excluded.records",
+    [ST_ACKED_GET] = "SELECT s.acked FROM seqs s JOIN centers c ON c.cid = s.cid"
+                     " WHERE c.center = ?1 AND s.epoch = ?2",
+    [ST_CENTER] = "SELECT last_seen, hb_epoch, hb_last_seq, hb_rejected, hb_spool_full,"
+                  " hb_clock_offset, hb_version, records FROM centers WHERE center = ?1",
     [ST_HB] = "INSERT INTO centers (center, last_seen, hb_at, hb_epoch, hb_last_seq, hb_backlog,"
               " hb_spool_bytes, hb_rejected, hb_spool_full, hb_clock_offset, hb_version)"
               " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -119,20 +175,62 @@ static const char *const stmt_sql[ST__COUNT] = {
               " hb_spool_bytes = excluded.hb_spool_bytes, hb_rejected = excluded.hb_rejected,"
               " hb_spool_full = excluded.hb_spool_full,"
               " hb_clock_offset = excluded.hb_clock_offset, hb_version = excluded.hb_version",
-    [ST_CENTER] = "SELECT last_seen, hb_epoch, hb_last_seq, hb_rejected, hb_spool_full,"
-                  " hb_clock_offset, hb_version, records FROM centers WHERE center = ?1",
+    /* One seek per row into `versions`, by rowid; rows come grouped by cid. */
+    [ST_LOAD_CUR] = "SELECT c.cid, c.id, v.rec FROM current c JOIN versions v ON v.vid = c.vid"
+                    " WHERE c.void = 0",
+    [ST_LOAD_AT] = "SELECT cid, id, rec FROM versions WHERE stored_at <= ?1"
+                   " ORDER BY cid, id, vid",
+    [ST_CID_PUT] = "INSERT INTO centers (center) VALUES (?1) ON CONFLICT (center) DO NOTHING",
+    [ST_CID_GET] = "SELECT cid FROM centers WHERE center = ?1",
+    [ST_CIDS] = "SELECT cid, center FROM centers",
+    [ST_EPOCH_GET] = "SELECT eid, acked FROM seqs WHERE cid = ?1 AND epoch = ?2",
+    [ST_EPOCH_PUT] = "INSERT INTO seqs (cid, epoch, acked) VALUES (?1, ?2, 0)",
+    [ST_EPOCH_SET] = "UPDATE seqs SET acked = ?2 WHERE eid = ?1",
+    [ST_MAX_VID] = "SELECT max(vid) FROM versions",
+    [ST_CUR_NEW] = "INSERT INTO current (cid, id, vid, void) VALUES (?1, ?2, ?3, ?4)"
+                   " ON CONFLICT DO NOTHING",
+    [ST_CUR_GET] = "SELECT c.vid, v.rec FROM current c JOIN versions v ON v.vid = c.vid"
+                   " WHERE c.cid = ?1 AND c.id = ?2",
+    [ST_CUR_SET] = "UPDATE current SET vid = ?3, void = ?4 WHERE cid = ?1 AND id = ?2",
+    [ST_VER_INS] = "INSERT INTO versions (vid, cid, id, eid, seq, stored_at, rec, origin, prev)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_VER_GET] = "SELECT prev, origin, rec FROM versions WHERE vid = ?1",
+    [ST_SEEN] = "UPDATE centers SET last_seen = ?2, records = records + ?3 WHERE cid = ?1",
+};
+
+/* What a reader of schema 1 or 2 runs instead: the same columns, keyed by center name. */
+static const char *const stmt_sql_v2[ST__COUNT] = {
+    [ST_ACKED_GET] = "SELECT acked FROM seqs WHERE center = ?1 AND epoch = ?2",
     [ST_LOAD_CUR] = "SELECT center, id, rec FROM current WHERE void = 0",
     [ST_LOAD_AT] = "SELECT center, id, rec FROM versions WHERE stored_at <= ?1"
                    " ORDER BY center, id, vid",
 };
 
+/* The checkpoint thread of a writer. */
+typedef struct {
+    sqlite3 *db; /* its own connection */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool started, due, stop;
+} ckpt_t;
+
+/* Center ids of a schema-3 database mapped to indexes in a conf. */
+typedef struct {
+    int64_t cid;
+    int idx;
+} cid_map_t;
+
 struct store {
     sqlite3 *db;
     bool readonly;
+    int schema;
     sqlite3_stmt *st[ST__COUNT];
     psy_time_t last_stored_at; /* stored_at never decreases, even if the clock does */
+    ckpt_t ckpt;
+    cid_map_t *cids; /* during a load */
+    size_t ncids;
 };
-
 /* Maps an SQLite result code to the errno store's callers see. */
 static int
 sql_errno(int rc)
@@ -187,38 +285,157 @@ user_version(sqlite3 *db, int *ret)
     return rc;
 }
 
+/* 1 when the query returns a row, 0 when not, or an SQLite error code (negated). */
+static int
+sql_exists(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return -rc;
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : -rc;
+}
+
 /*
- * Brings a database created just now (user_version 0) or by a psymon
- * before origins (1) to STORE_SCHEMA, inside the caller's transaction: the
- * versions table gets its origin column when it lacks one (NULL in every
- * existing row: those versions were stored without an origin). A newer
- * schema is left alone for the version check to refuse.
+ * Brings the database to STORE_SCHEMA inside the caller's transaction: a
+ * new one gets the tables; schema 1 first gets the origin column of schema
+ * 2 (NULL in every existing row: those versions were stored without an
+ * origin), and schema 2 is copied into the tables of schema 3. A newer
+ * schema is left alone for the version check to refuse. Returns an SQLite
+ * result code.
  */
 static int
 migrate(sqlite3 *db)
 {
-    sqlite3_stmt *st = NULL;
-    bool has_origin = false;
-    int version = -1, rc;
+    int version = -1, rc, has;
 
     rc = user_version(db, &version);
-    if (rc != SQLITE_OK || version > STORE_SCHEMA_V1)
+    if (rc != SQLITE_OK || version >= STORE_SCHEMA)
         return rc;
-    rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('versions') WHERE name = 'origin'",
-                            -1, &st, NULL);
+    has = sql_exists(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'versions'");
+    if (has < 0)
+        return -has;
+    if (has) {
+        has = sql_exists(db, "SELECT 1 FROM pragma_table_info('versions') WHERE name = 'origin'");
+        if (has < 0)
+            return -has;
+        if (!has) {
+            rc = sqlite3_exec(db, "ALTER TABLE versions ADD COLUMN origin BLOB", NULL, NULL, NULL);
+            if (rc != SQLITE_OK)
+                return rc;
+        }
+        rc = sqlite3_exec(db, migrate_v2_sql, NULL, NULL, NULL);
+    } else {
+        rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+    }
     if (rc != SQLITE_OK)
         return rc;
-    rc = sqlite3_step(st);
-    has_origin = rc == SQLITE_ROW;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return rc;
-    if (!has_origin) {
-        rc = sqlite3_exec(db, "ALTER TABLE versions ADD COLUMN origin BLOB", NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-            return rc;
+    return sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL);
+}
+
+/*
+ * The checkpoint thread: copies the WAL into the database whenever the
+ * writer's commit hook says it grew past CKPT_PAGES. PASSIVE never waits
+ * for readers or the writer, so the ingest thread is never held up by it;
+ * the WAL starts over at the next write after a checkpoint that copied
+ * everything.
+ */
+static void *
+ckpt_main(void *arg)
+{
+    ckpt_t *c = arg;
+
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        while (!c->due && !c->stop)
+            pthread_cond_wait(&c->wake, &c->lock);
+        if (c->stop)
+            break;
+        c->due = false;
+        pthread_mutex_unlock(&c->lock);
+        (void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&c->lock);
     }
-    return sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL);
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/*
+ * Called by SQLite in the writer's thread after each commit, with the WAL's
+ * size in pages. Wakes the checkpoint thread; checkpoints inline only when
+ * the WAL grew far beyond what the thread should let it (it cannot keep
+ * up, or it failed to start), so that the WAL stays bounded either way.
+ */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    store_t *s = arg;
+
+    if (pages >= CKPT_PAGES_HARD || (!s->ckpt.started && pages >= CKPT_PAGES)) {
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&s->ckpt.lock);
+        s->ckpt.due = true;
+        pthread_cond_signal(&s->ckpt.wake);
+        pthread_mutex_unlock(&s->ckpt.lock);
+    }
+    return SQLITE_OK;
+}
+
+/* Starts the checkpoint thread; without it the writer checkpoints inline as SQLite would. */
+static void
+ckpt_start(store_t *s, const char *path)
+{
+    ckpt_t *c = &s->ckpt;
+    sigset_t all, old;
+
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    sqlite3_wal_hook(s->db, wal_hook, s); /* replaces SQLite's automatic checkpoint */
+    if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        sqlite3_exec(c->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close_v2(c->db);
+        c->db = NULL;
+        return;
+    }
+    sqlite3_busy_timeout(c->db, STORE_BUSY_MS);
+    /* Signals are the daemon's business: the thread starts with every one blocked. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    c->started = pthread_create(&c->thread, NULL, ckpt_main, c) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!c->started) {
+        sqlite3_close_v2(c->db);
+        c->db = NULL;
+    }
+}
+
+static void
+ckpt_stop(store_t *s)
+{
+    ckpt_t *c = &s->ckpt;
+
+    if (c->started) {
+        pthread_mutex_lock(&c->lock);
+        c->stop = true;
+        pthread_cond_signal(&c->wake);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->thread, NULL);
+        c->started = false;
+        /* The writer's connection, closed last, checkpoints what is left. */
+        sqlite3_close_v2(c->db);
+        c->db = NULL;
+    }
+    if (!s->readonly) {
+        pthread_cond_destroy(&c->wake);
+        pthread_mutex_destroy(&c->lock);
+    }
 }
 
 store_t *
@@ -236,28 +453,28 @@ store_new(const char *data_dir, bool readonly)
     s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->readonly = readonly;
+    s->readonly = true; /* until the checkpoint thread's lock exists (store_destroy) */
     flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK)
         goto fail;
     sqlite3_extended_result_codes(s->db, 0);
     sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
-    /* Loading every record is a scan of the whole `current` table: map it rather than copy it. */
+    /* Loading every record reads the whole database: map it rather than copy it. */
     sqlite3_exec(s->db, "PRAGMA mmap_size = " STORE_MMAP_SIZE, NULL, NULL, NULL);
 
     if (!readonly) {
         /* WAL lets readers run beside the writer; FULL makes every COMMIT durable. */
-        rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", NULL,
-                          NULL, NULL);
+        rc = sqlite3_exec(s->db,
+                          "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                          " PRAGMA journal_size_limit = " WAL_SIZE_LIMIT ";",
+                          NULL, NULL, NULL);
         if (rc != SQLITE_OK)
             goto fail;
         rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
             goto fail;
-        rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
-        if (rc == SQLITE_OK)
-            rc = migrate(s->db);
+        rc = migrate(s->db);
         if (rc != SQLITE_OK) {
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
@@ -269,26 +486,31 @@ store_new(const char *data_dir, bool readonly)
 
     /*
      * A database written by a newer psymon is not ours to interpret. A
-     * reader also takes schema 1 (not yet opened by an upgraded aggregator):
-     * what it reads is the same.
+     * reader also takes schemas 1 and 2 (not yet opened by an upgraded
+     * aggregator): what it reads is the same.
      */
-    {
-        int version = -1;
-        rc = user_version(s->db, &version);
-        if (rc != SQLITE_OK)
-            goto fail;
-        if (version != STORE_SCHEMA && !(readonly && version == STORE_SCHEMA_V1)) {
-            store_destroy(&s);
-            errno = version == 0 ? ENOENT : EPROTO;
-            return NULL;
-        }
+    rc = user_version(s->db, &s->schema);
+    if (rc != SQLITE_OK)
+        goto fail;
+    if (s->schema != STORE_SCHEMA &&
+        !(readonly && s->schema >= STORE_SCHEMA_V1 && s->schema < STORE_SCHEMA)) {
+        int e = s->schema == 0 ? ENOENT : EPROTO;
+        store_destroy(&s);
+        errno = e;
+        return NULL;
     }
 
     for (int i = 0; i < ST__COUNT; i++) {
-        /* A reader may open a schema-1 database, which has no origin: it never writes. */
-        if (readonly && (i == ST_VER_INS || i == ST_VER_SAME_ORIGIN))
+        const char *sql = stmt_sql[i];
+        if (s->schema < STORE_SCHEMA) {
+            if (i >= ST_CID_PUT)
+                continue; /* a reader of an old schema only reads */
+            if (stmt_sql_v2[i])
+                sql = stmt_sql_v2[i];
+        } else if (readonly && i >= ST_CID_PUT && i != ST_CIDS) {
             continue;
-        rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        }
+        rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (rc != SQLITE_OK)
             goto fail;
     }
@@ -302,6 +524,8 @@ store_new(const char *data_dir, bool readonly)
         if (sqlite3_step(m) == SQLITE_ROW && sqlite3_column_type(m, 0) != SQLITE_NULL)
             s->last_stored_at = sqlite3_column_int64(m, 0);
         sqlite3_finalize(m);
+        s->readonly = false;
+        ckpt_start(s, path);
     }
     return s;
 
@@ -320,40 +544,12 @@ store_destroy(store_t **sp)
     if (!sp || !*sp)
         return;
     s = *sp;
+    ckpt_stop(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close_v2(s->db);
     free(s);
     *sp = NULL;
-}
-
-/* Binds the REC_NCOLS columns of r from parameter `first` on. */
-static int
-bind_record(sqlite3_stmt *st, int first, const psy_record_t *r)
-{
-    int i = first, rc = 0;
-
-    rc |= sqlite3_bind_int(st, i++, r->type);
-    rc |= sqlite3_bind_int(st, i++, r->is_void);
-    rc |= sqlite3_bind_int64(st, i++, r->time);
-    if (r->has_patient)
-        rc |= sqlite3_bind_blob(st, i++, r->patient, PSY_PSEUDONYM_LEN, SQLITE_STATIC);
-    else
-        rc |= sqlite3_bind_null(st, i++);
-    rc |= sqlite3_bind_text(st, i++, r->ward, -1, SQLITE_STATIC);
-    rc |= sqlite3_bind_text(st, i++, r->contact, -1, SQLITE_STATIC);
-    rc |= sqlite3_bind_text(st, i++, r->referral, -1, SQLITE_STATIC);
-    rc |= sqlite3_bind_int(st, i++, r->mode);
-    rc |= sqlite3_bind_int(st, i++, r->legal);
-    rc |= sqlite3_bind_int(st, i++, r->outcome);
-    rc |= sqlite3_bind_int(st, i++, r->coercion);
-    rc |= sqlite3_bind_int64(st, i++, r->end);
-    rc |= sqlite3_bind_int(st, i++, r->voluntary);
-    rc |= sqlite3_bind_int(st, i++, r->role);
-    rc |= sqlite3_bind_int(st, i++, r->consult);
-    rc |= sqlite3_bind_int(st, i++, r->age);
-    rc |= sqlite3_bind_int(st, i++, r->minutes);
-    return rc == SQLITE_OK ? 0 : -EIO;
 }
 
 /* Copies a text column into buf (size bytes with the NUL); -EIO when it does not fit. */
@@ -549,30 +745,77 @@ store_acked(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], 
     return r;
 }
 
+/* Binds (cid, id) to parameters 1 and 2 of st. */
+static int
+bind_key(sqlite3_stmt *st, int64_t cid, const char *id)
+{
+    return sqlite3_bind_int64(st, 1, cid) || sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC) ? -EIO
+                                                                                             : 0;
+}
+
 /*
- * True (1) when the center holds a version of r's id read from r's origin
- * with r's content (packed): r is a replay of what is stored, e.g. a file
- * read again after the aggregator was restored. 0 when not, or -errno.
+ * True (1) when a version in the chain ending at `vid` (the current one is
+ * compared by the caller) was read from r's origin with r's content
+ * (packed): r is a replay of what is stored, e.g. a file read again after
+ * the aggregator was restored. 0 when not, or -errno. The chain holds the
+ * versions of one id, oldest last.
  */
 static int
-same_origin_stored(store_t *s, const char *center, const psy_record_t *r, const uint8_t *packed,
+same_origin_stored(store_t *s, int64_t vid, const psy_record_t *r, const uint8_t *packed,
                    size_t packed_len)
 {
-    sqlite3_stmt *st = s->st[ST_VER_SAME_ORIGIN];
-    int rc;
+    sqlite3_stmt *st = s->st[ST_VER_GET];
 
-    if (sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC) ||
-        sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC) ||
-        sqlite3_bind_blob(st, 3, r->origin, PSY_ORIGIN_LEN, SQLITE_STATIC) ||
-        sqlite3_bind_blob(st, 4, packed, (int)packed_len, SQLITE_STATIC)) {
+    while (vid > 0) {
+        const void *origin, *rec;
+        int rc;
+
+        sqlite3_bind_int64(st, 1, vid);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            st_done(st);
+            return rc == SQLITE_DONE ? -EIO : sql_errno(rc); /* a broken chain is damage */
+        }
+        origin = sqlite3_column_blob(st, 1);
+        rec = sqlite3_column_blob(st, 2);
+        if (origin && sqlite3_column_bytes(st, 1) == PSY_ORIGIN_LEN &&
+            memcmp(origin, r->origin, PSY_ORIGIN_LEN) == 0 && rec &&
+            (size_t)sqlite3_column_bytes(st, 2) == packed_len &&
+            memcmp(rec, packed, packed_len) == 0) {
+            st_done(st);
+            return 1;
+        }
+        vid = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+        st_done(st);
+    }
+    return 0;
+}
+
+/* What one batch's transaction works with. */
+typedef struct {
+    int64_t cid, eid;
+    int64_t next_vid;
+    psy_time_t stored_at;
+} apply_ctx_t;
+
+/* Appends the version `vid` of r, which replaces `prev` (0: none). */
+static int
+version_insert(store_t *s, const apply_ctx_t *a, uint64_t seq, const psy_record_t *r,
+               const uint8_t *packed, size_t packed_len, int64_t prev)
+{
+    sqlite3_stmt *st = s->st[ST_VER_INS];
+
+    if (sqlite3_bind_int64(st, 1, a->next_vid) || sqlite3_bind_int64(st, 2, a->cid) ||
+        sqlite3_bind_text(st, 3, r->id, -1, SQLITE_STATIC) || sqlite3_bind_int64(st, 4, a->eid) ||
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)seq) || sqlite3_bind_int64(st, 6, a->stored_at) ||
+        sqlite3_bind_blob(st, 7, packed, (int)packed_len, SQLITE_STATIC) ||
+        (r->has_origin ? sqlite3_bind_blob(st, 8, r->origin, PSY_ORIGIN_LEN, SQLITE_STATIC)
+                       : sqlite3_bind_null(st, 8)) ||
+        (prev > 0 ? sqlite3_bind_int64(st, 9, prev) : sqlite3_bind_null(st, 9))) {
         st_done(st);
         return -EIO;
     }
-    rc = sqlite3_step(st);
-    st_done(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : sql_errno(rc);
+    return st_exec(st);
 }
 
 /*
@@ -585,43 +828,62 @@ same_origin_stored(store_t *s, const char *center, const psy_record_t *r, const 
  * corrections and replays"): a correction, a void, or a bring-back read
  * from another place. Sets *ret_appended accordingly, and *ret_new_id when
  * the center had no record with this id before.
+ *
+ * A new id, the common case, costs an insert into `current` that claims
+ * the id (doing nothing when it is known) and the append of its version.
  */
 static int
-apply_record(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN], uint64_t seq,
-             psy_time_t stored_at, const psy_record_t *r, bool *ret_appended, bool *ret_new_id)
+apply_record(store_t *s, apply_ctx_t *a, uint64_t seq, const psy_record_t *r, bool *ret_appended,
+             bool *ret_new_id)
 {
-    sqlite3_stmt *st = s->st[ST_CUR_GET];
-    psy_record_t cur;
+    sqlite3_stmt *st = s->st[ST_CUR_NEW];
     uint8_t packed[PACK_MAX];
-    size_t packed_len;
-    sqlite3_int64 vid;
+    size_t packed_len = pack_record(r, packed);
+    psy_record_t cur;
+    int64_t cur_vid;
     int rc;
 
-    sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    *ret_new_id = rc != SQLITE_ROW;
-    if (rc == SQLITE_ROW) {
-        psy_record_init(&cur);
-        memcpy(cur.id, r->id, sizeof cur.id);
-        rc = col_packed(st, 0, &cur);
+    if (bind_key(st, a->cid, r->id) < 0 || sqlite3_bind_int64(st, 3, a->next_vid) ||
+        sqlite3_bind_int(st, 4, r->is_void)) {
         st_done(st);
+        return -EIO;
+    }
+    rc = st_exec(st);
+    if (rc < 0)
+        return rc;
+    *ret_new_id = sqlite3_changes(s->db) == 1;
+    if (*ret_new_id) {
+        rc = version_insert(s, a, seq, r, packed, packed_len, 0);
         if (rc < 0)
             return rc;
-        if (psy_record_equal(&cur, r)) {
-            *ret_appended = false;
-            return 0;
-        }
-    } else {
-        st_done(st);
-        if (rc != SQLITE_DONE)
-            return sql_errno(rc);
+        a->next_vid++;
+        *ret_appended = true;
+        return 0;
     }
 
-    packed_len = pack_record(r, packed);
-    /* Only a known id can have been stored from this origin before. */
-    if (!*ret_new_id && r->has_origin) {
-        rc = same_origin_stored(s, center, r, packed, packed_len);
+    st = s->st[ST_CUR_GET];
+    if (bind_key(st, a->cid, r->id) < 0) {
+        st_done(st);
+        return -EIO;
+    }
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        st_done(st);
+        return rc == SQLITE_DONE ? -EIO : sql_errno(rc); /* current names a missing version */
+    }
+    cur_vid = sqlite3_column_int64(st, 0);
+    psy_record_init(&cur);
+    memcpy(cur.id, r->id, sizeof cur.id);
+    rc = col_packed(st, 1, &cur); /* damage is an error, never compared as "different" */
+    st_done(st);
+    if (rc < 0)
+        return rc;
+    if (psy_record_equal(&cur, r)) {
+        *ret_appended = false;
+        return 0;
+    }
+    if (r->has_origin) {
+        rc = same_origin_stored(s, cur_vid, r, packed, packed_len);
         if (rc < 0)
             return rc;
         if (rc == 1) {
@@ -629,49 +891,75 @@ apply_record(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN],
             return 0;
         }
     }
-    st = s->st[ST_VER_INS];
-    if (sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC) ||
-        sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC) ||
-        sqlite3_bind_blob(st, 3, epoch, PSY_EPOCH_LEN, SQLITE_STATIC) ||
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)seq) || sqlite3_bind_int64(st, 5, stored_at) ||
-        bind_record(st, 6, r) < 0 ||
-        sqlite3_bind_blob(st, 6 + REC_NCOLS, packed, (int)packed_len, SQLITE_STATIC) ||
-        (r->has_origin
-             ? sqlite3_bind_blob(st, 7 + REC_NCOLS, r->origin, PSY_ORIGIN_LEN, SQLITE_STATIC)
-             : sqlite3_bind_null(st, 7 + REC_NCOLS))) {
+    rc = version_insert(s, a, seq, r, packed, packed_len, cur_vid);
+    if (rc < 0)
+        return rc;
+    st = s->st[ST_CUR_SET];
+    if (bind_key(st, a->cid, r->id) < 0 || sqlite3_bind_int64(st, 3, a->next_vid) ||
+        sqlite3_bind_int(st, 4, r->is_void)) {
         st_done(st);
         return -EIO;
     }
     rc = st_exec(st);
     if (rc < 0)
         return rc;
-    vid = sqlite3_last_insert_rowid(s->db);
-
-    st = s->st[ST_CUR_PUT];
-    if (sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC) ||
-        sqlite3_bind_text(st, 2, r->id, -1, SQLITE_STATIC) || sqlite3_bind_int64(st, 3, vid) ||
-        sqlite3_bind_int(st, 4, r->is_void) ||
-        sqlite3_bind_blob(st, 5, packed, (int)packed_len, SQLITE_STATIC)) {
-        st_done(st);
-        return -EIO;
-    }
-    rc = st_exec(st);
-    if (rc < 0)
-        return rc;
+    a->next_vid++;
     *ret_appended = true;
     return 0;
 }
 
-/* Records the receipt of a batch and counts the record ids it added. */
+/* A single integer (or NULL: *ret = dflt) from a statement with its parameters bound. */
 static int
-seen(store_t *s, const char *center, psy_time_t now, uint64_t new_ids)
+st_int64(sqlite3_stmt *st, int64_t dflt, int64_t *ret)
 {
-    sqlite3_stmt *st = s->st[ST_SEEN];
+    int rc = sqlite3_step(st);
 
-    sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)new_ids);
-    return st_exec(st);
+    if (rc == SQLITE_ROW) {
+        *ret = sqlite3_column_type(st, 0) == SQLITE_NULL ? dflt : sqlite3_column_int64(st, 0);
+        rc = SQLITE_DONE;
+    } else if (rc == SQLITE_DONE) {
+        *ret = dflt;
+    }
+    st_done(st);
+    return rc == SQLITE_DONE ? 0 : sql_errno(rc);
+}
+
+/* The cid of `center`, giving it one when it has none (inside the transaction). */
+static int
+center_cid(store_t *s, const char *center, int64_t *ret)
+{
+    int r;
+
+    sqlite3_bind_text(s->st[ST_CID_PUT], 1, center, -1, SQLITE_STATIC);
+    r = st_exec(s->st[ST_CID_PUT]);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(s->st[ST_CID_GET], 1, center, -1, SQLITE_STATIC);
+    r = st_int64(s->st[ST_CID_GET], -1, ret);
+    return r == 0 && *ret < 0 ? -EIO : r;
+}
+
+/* The eid and highest stored sequence of (cid, epoch); eid 0 when the epoch is new. */
+static int
+epoch_get(store_t *s, int64_t cid, const uint8_t epoch[PSY_EPOCH_LEN], int64_t *ret_eid,
+          uint64_t *ret_acked)
+{
+    sqlite3_stmt *st = s->st[ST_EPOCH_GET];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, cid);
+    sqlite3_bind_blob(st, 2, epoch, PSY_EPOCH_LEN, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    *ret_eid = 0;
+    *ret_acked = 0;
+    if (rc == SQLITE_ROW) {
+        sqlite3_int64 v = sqlite3_column_int64(st, 1);
+        *ret_eid = sqlite3_column_int64(st, 0);
+        *ret_acked = v > 0 ? (uint64_t)v : 0;
+        rc = SQLITE_DONE;
+    }
+    st_done(st);
+    return rc == SQLITE_DONE ? 0 : sql_errno(rc);
 }
 
 int
@@ -679,7 +967,7 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
             store_apply_result_t *ret)
 {
     store_apply_result_t res = {0};
-    psy_time_t stored_at;
+    apply_ctx_t a = {0};
     uint64_t highest, last, i0, new_ids = 0;
     int r;
 
@@ -692,12 +980,14 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
         b->first_seq > (uint64_t)INT64_MAX - b->count)
         return -EINVAL;
     last = b->first_seq + b->count - 1;
-    stored_at = now > s->last_stored_at ? now : s->last_stored_at;
+    a.stored_at = now > s->last_stored_at ? now : s->last_stored_at;
 
     r = st_exec(s->st[ST_BEGIN]);
     if (r < 0)
         return r;
-    r = acked_get(s, center, b->epoch, &highest);
+    r = center_cid(s, center, &a.cid);
+    if (r == 0)
+        r = epoch_get(s, a.cid, b->epoch, &a.eid, &highest);
     if (r < 0)
         goto rollback;
 
@@ -707,10 +997,24 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
     } else {
         i0 = highest >= b->first_seq ? highest - b->first_seq + 1 : 0;
         res.duplicate = i0 < b->count ? i0 : b->count;
+        if (i0 < b->count && a.eid == 0) {
+            sqlite3_bind_int64(s->st[ST_EPOCH_PUT], 1, a.cid);
+            sqlite3_bind_blob(s->st[ST_EPOCH_PUT], 2, b->epoch, PSY_EPOCH_LEN, SQLITE_STATIC);
+            r = st_exec(s->st[ST_EPOCH_PUT]);
+            if (r < 0)
+                goto rollback;
+            a.eid = sqlite3_last_insert_rowid(s->db);
+        }
+        if (i0 < b->count) {
+            /* The one writer appends: the next vid is known, so `current` can be claimed first. */
+            r = st_int64(s->st[ST_MAX_VID], 0, &a.next_vid);
+            if (r < 0)
+                goto rollback;
+            a.next_vid++;
+        }
         for (uint64_t i = i0; i < b->count; i++) {
             bool appended, new_id;
-            r = apply_record(s, center, b->epoch, b->first_seq + i, stored_at, &b->records[i],
-                             &appended, &new_id);
+            r = apply_record(s, &a, b->first_seq + i, &b->records[i], &appended, &new_id);
             if (r < 0)
                 goto rollback;
             new_ids += new_id;
@@ -720,10 +1024,9 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
                 res.duplicate++;
         }
         if (last > highest) {
-            sqlite3_stmt *st = s->st[ST_ACKED_SET];
-            sqlite3_bind_text(st, 1, center, -1, SQLITE_STATIC);
-            sqlite3_bind_blob(st, 2, b->epoch, PSY_EPOCH_LEN, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 3, (sqlite3_int64)last);
+            sqlite3_stmt *st = s->st[ST_EPOCH_SET];
+            sqlite3_bind_int64(st, 1, a.eid);
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)last);
             r = st_exec(st);
             if (r < 0)
                 goto rollback;
@@ -731,14 +1034,17 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
         }
         res.acked = highest;
     }
-    r = seen(s, center, now, new_ids);
+    sqlite3_bind_int64(s->st[ST_SEEN], 1, a.cid);
+    sqlite3_bind_int64(s->st[ST_SEEN], 2, now);
+    sqlite3_bind_int64(s->st[ST_SEEN], 3, (sqlite3_int64)new_ids);
+    r = st_exec(s->st[ST_SEEN]);
     if (r < 0)
         goto rollback;
     r = st_exec(s->st[ST_COMMIT]);
     if (r < 0)
         goto rollback;
     if (res.appended > 0)
-        s->last_stored_at = stored_at;
+        s->last_stored_at = a.stored_at;
     *ret = res;
     return 0;
 
@@ -881,15 +1187,24 @@ records_reserve(kpi_records_t *v, size_t need)
 }
 
 /*
- * The index in conf->centers of the center named in column 0, or -1. Rows
- * come grouped by center, so the previous answer is nearly always right.
+ * The index in conf->centers of the center in column 0 (a cid of schema 3,
+ * mapped by store_load, or a name of schemas 1 and 2), or -1. Rows come
+ * grouped by center, so the previous answer is nearly always right.
  */
 static int
-center_index(sqlite3_stmt *st, const psy_agg_conf_t *conf, char *last, size_t last_size,
-             int *last_idx)
+center_index(const store_t *s, sqlite3_stmt *st, const psy_agg_conf_t *conf, char *last,
+             size_t last_size, int *last_idx)
 {
-    const char *c = (const char *)sqlite3_column_text(st, 0);
+    const char *c;
 
+    if (sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+        int64_t cid = sqlite3_column_int64(st, 0);
+        for (size_t i = 0; i < s->ncids; i++)
+            if (s->cids[i].cid == cid)
+                return s->cids[i].idx;
+        return -1;
+    }
+    c = (const char *)sqlite3_column_text(st, 0);
     if (!c)
         return -1;
     if (strcmp(c, last) == 0)
@@ -902,6 +1217,41 @@ center_index(sqlite3_stmt *st, const psy_agg_conf_t *conf, char *last, size_t la
     return *last_idx;
 }
 
+/* Maps the cids of the configured centers (schema 3), for center_index. */
+static int
+map_cids(store_t *s, const psy_agg_conf_t *conf)
+{
+    sqlite3_stmt *st = s->st[ST_CIDS];
+    int rc, r = 0;
+
+    s->ncids = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *c = (const char *)sqlite3_column_text(st, 1);
+        int idx = -1;
+        for (size_t i = 0; c && i < conf->ncenters && i <= UINT16_MAX; i++)
+            if (strcmp(conf->centers[i].id, c) == 0)
+                idx = (int)i;
+        if (idx < 0)
+            continue;
+        if (s->ncids >= CID_MAP_MAX) {
+            r = -E2BIG;
+            break;
+        }
+        if (!s->cids) {
+            s->cids = malloc(CID_MAP_MAX * sizeof *s->cids);
+            if (!s->cids) {
+                r = -ENOMEM;
+                break;
+            }
+        }
+        s->cids[s->ncids++] = (cid_map_t){.cid = sqlite3_column_int64(st, 0), .idx = idx};
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = sql_errno(rc);
+    st_done(st);
+    return r;
+}
+
 /* Everything current, from the `current` table. */
 static int
 load_current(store_t *s, const psy_agg_conf_t *conf, kpi_records_t *v)
@@ -911,7 +1261,7 @@ load_current(store_t *s, const psy_agg_conf_t *conf, kpi_records_t *v)
     int last_idx = -1, rc, r = 0;
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int idx = center_index(st, conf, last, sizeof last, &last_idx);
+        int idx = center_index(s, st, conf, last, sizeof last, &last_idx);
         kpi_record_t *k;
         if (idx < 0)
             continue;
@@ -948,7 +1298,7 @@ load_at(store_t *s, const psy_agg_conf_t *conf, psy_time_t known_at, kpi_records
 
     sqlite3_bind_int64(st, 1, known_at);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int idx = center_index(st, conf, last, sizeof last, &last_idx);
+        int idx = center_index(s, st, conf, last, sizeof last, &last_idx);
         const char *id = (const char *)sqlite3_column_text(st, 1);
         kpi_record_t *k;
 
@@ -1020,11 +1370,16 @@ store_load(store_t *s, const psy_agg_conf_t *conf, psy_time_t known_at, kpi_reco
     r = st_exec(s->st[ST_BEGIN_READ]);
     if (r < 0)
         return r;
-    if (known_at == PSY_TIME_NONE)
+    if (s->schema >= STORE_SCHEMA)
+        r = map_cids(s, conf);
+    if (r == 0 && known_at == PSY_TIME_NONE)
         r = load_current(s, conf, &v);
-    else
+    else if (r == 0)
         r = load_at(s, conf, known_at, &v);
     (void)st_exec(s->st[ST_COMMIT]);
+    free(s->cids);
+    s->cids = NULL;
+    s->ncids = 0;
     if (r < 0) {
         free(v.items);
         return r;

@@ -92,6 +92,8 @@ last_seq() { # STATE_DIR: highest committed sequence of the spool, from the coll
 }
 
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+# CPU time (user + system) a process used so far, in microseconds.
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000000 / hz}' "/proc/$1/stat"; }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 
@@ -136,6 +138,8 @@ PIDS+=("$CB")
 total=$((n_a + n_b))
 sleep 1
 
+ca0=$(cpu_us "$CA")
+cb0=$(cpu_us "$CB")
 "$AGG" -c r1/aggregator.conf 2>r1/aggregator.log &
 AP=$!
 PIDS+=("$AP")
@@ -164,6 +168,11 @@ else:
     sys.exit("drain did not finish")
 PY
 sleep 2
+# CPU per record: a measure that a machine shared with other work disturbs far less than the rate.
+python3 -c "
+a, ca, cb, n = $(cpu_us "$AP"), $(cpu_us "$CA") - $ca0, $(cpu_us "$CB") - $cb0, $total
+print(f'CPU per record while draining: aggregator {a / n:.2f} µs (including its start), '
+      f'collectors {(ca + cb) / n:.2f} µs ({ca / $n_a:.2f} / {cb / $n_b:.2f})')"
 echo "collector peak RSS after draining: pc-amager $(kib $CA VmHWM) KiB, pc-ballerup" \
     "$(kib $CB VmHWM) KiB (VmHWM); now $(kib $CA VmRSS) / $(kib $CB VmRSS) KiB (VmRSS)"
 echo "collector RSS breakdown now: pc-amager RssAnon $(kib $CA RssAnon) KiB, RssFile" \

@@ -39,16 +39,32 @@ struct sender {
     size_t nflight;
 
     /*
-     * Records read from the spool, not yet sent (a batch that did not fit).
-     * Allocated while there is something to send, freed when there is not:
-     * an idle collector holds no batch (about 350 KB).
+     * The next batch, built from the spool's bytes as they are (no decoding
+     * and encoding again): PSY_CODEC_BATCH_HEAD_MAX bytes left free for the
+     * head, then each record as a field of the Batch. Allocated while there
+     * is something to send, freed when there is not: an idle collector
+     * holds no batch.
      */
-    psy_record_t *recs;
-    uint64_t *seqs;
+    uint8_t *raw;
+    size_t raw_cap, body_len;
+    uint64_t first; /* sequence of the first record in it */
     size_t nrecs;
+    size_t msg_max; /* PSY_MSG_MAX; tests make it smaller */
 
     uint64_t batches_sent, acks;
+
+    /*
+     * Connection events, so that a refused handshake (a wrong key) repeated
+     * on every reconnect is one line and then a count, not a line per try
+     * alternating with "disconnected".
+     */
+    bool connected;          /* a handshake succeeded and no disconnect came since */
+    uint64_t hs_failed;      /* failed handshakes since the last success */
+    uint64_t hs_failed_told; /* of which the last line told */
+    psy_time_t hs_told_at;   /* when that line went out */
 };
+
+#define SENDER_HS_REPORT_S 300 /* a still failing handshake is counted in a line this often */
 
 static int
 set_int(void *sock, int opt, int v)
@@ -65,6 +81,7 @@ sender_new(void *zctx, const sender_conf_t *conf)
         return NULL;
     }
     s->resend_s = SENDER_RESEND_S;
+    s->msg_max = PSY_MSG_MAX;
     s->sock = zmq_socket(zctx, ZMQ_DEALER);
     int e = 0;
     int64_t maxmsg = PSY_MSG_MAX; /* an answer larger than this drops the connection */
@@ -126,8 +143,7 @@ sender_destroy(sender_t **sp)
     }
     if (s->monitor)
         zmq_close(s->monitor);
-    free(s->recs);
-    free(s->seqs);
+    free(s->raw);
     free(s);
     *sp = NULL;
 }
@@ -149,10 +165,10 @@ static void
 drop_buffer(sender_t *s)
 {
     s->nrecs = 0;
-    free(s->recs);
-    free(s->seqs);
-    s->recs = NULL;
-    s->seqs = NULL;
+    s->body_len = 0;
+    free(s->raw);
+    s->raw = NULL;
+    s->raw_cap = 0;
 }
 
 void
@@ -167,13 +183,25 @@ sender_reset(sender_t *s)
 bool
 sender_holds_records(const sender_t *s)
 {
-    return s->recs != NULL;
+    return s->raw != NULL;
+}
+
+void
+sender_set_msg_max(sender_t *s, size_t bytes)
+{
+    s->msg_max = bytes < 4096 ? 4096 : bytes > PSY_MSG_MAX ? PSY_MSG_MAX : bytes;
 }
 
 uint64_t
 sender_batches_sent(const sender_t *s)
 {
     return s->batches_sent;
+}
+
+uint64_t
+sender_handshakes_failed(const sender_t *s)
+{
+    return s->hs_failed;
 }
 
 uint64_t
@@ -310,9 +338,19 @@ on_ack(sender_t *s, spool_t *spool, const psy_ack_t *ack)
     return 0;
 }
 
+/*
+ * Receives every pending message. Acknowledgements that only move forward
+ * are folded into the highest of them, so that several arriving together
+ * (a window of batches) cost one durable write of the spool's acked
+ * sequence, not one each; anything else is applied in order after them.
+ */
 int
 sender_on_readable(sender_t *s, spool_t *spool)
 {
+    psy_ack_t ahead = {0};
+    uint64_t folded = 0; /* acknowledgements folded into `ahead` */
+    int r = 0;
+
     /* Bounded: a peer that floods us cannot keep this loop from returning. */
     for (int budget = 0; budget < 1000; budget++) {
         zmq_msg_t m;
@@ -320,29 +358,86 @@ sender_on_readable(sender_t *s, spool_t *spool)
         if (zmq_msg_recv(&m, s->sock, ZMQ_DONTWAIT) < 0) {
             int e = errno;
             zmq_msg_close(&m);
-            if (e == EAGAIN || e == EINTR)
-                return 0;
-            psy_warn("sender: receive failed: %s", zmq_strerror(e));
-            return 0;
+            if (e != EAGAIN && e != EINTR)
+                psy_warn("sender: receive failed: %s", zmq_strerror(e));
+            break;
         }
         size_t len = zmq_msg_size(&m);
         psy_msg_t msg;
-        int r = len == 0 ? -EBADMSG : psy_codec_decode(zmq_msg_data(&m), len, &msg);
+        r = len == 0 ? -EBADMSG : psy_codec_decode(zmq_msg_data(&m), len, &msg);
         zmq_msg_close(&m);
         if (r < 0) {
             if (len != 0)
                 psy_warn("sender: dropped a malformed message from the aggregator");
+            r = 0;
             continue;
         }
-        if (msg.kind == PSY_MSG_ACK)
-            r = on_ack(s, spool, &msg.u.ack);
-        else
+        if (msg.kind == PSY_MSG_ACK) {
+            const psy_ack_t *a = &msg.u.ack;
+            bool forward = memcmp(a->epoch, spool_epoch(spool), PSY_EPOCH_LEN) == 0 &&
+                           a->acked_seq >= spool_acked(spool) &&
+                           a->acked_seq <= spool_last_seq(spool) && !s->suspect;
+            if (forward) {
+                if (folded == 0 || a->acked_seq > ahead.acked_seq)
+                    ahead = *a;
+                folded++;
+            } else {
+                if (folded > 0) {
+                    r = on_ack(s, spool, &ahead);
+                    s->acks += folded - 1;
+                    folded = 0;
+                }
+                if (r == 0)
+                    r = on_ack(s, spool, a);
+            }
+        } else {
             psy_warn("sender: dropped an unexpected message from the aggregator");
+        }
         psy_msg_clear(&msg);
         if (r < 0)
             return r;
     }
-    return 0;
+    if (folded > 0) {
+        r = on_ack(s, spool, &ahead);
+        s->acks += folded - 1;
+    }
+    return r < 0 ? r : 0;
+}
+
+/*
+ * A handshake failed: one clear line the first time, then, while it keeps
+ * failing on every reconnect, a count every SENDER_HS_REPORT_S seconds
+ * (libzmq retries every 10 s at most, which would otherwise be a line each
+ * time, interleaved with disconnects that the log's repeat filter cannot
+ * fold).
+ */
+static void
+on_handshake_failed(sender_t *s, uint16_t event, uint32_t value)
+{
+    psy_time_t now = psy_time_now();
+
+    s->connected = false;
+    s->hs_failed++;
+    if (s->hs_failed == 1) {
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            psy_err("sender: the aggregator refused this collector's key (status %u); "
+                    "records stay in the spool. Retrying; failures are counted, not logged",
+                    value);
+        else
+            psy_err("sender: the CURVE handshake with the aggregator failed (event 0x%x, value "
+                    "%u): check aggregator_public_key. Records stay in the spool. Retrying; "
+                    "failures are counted, not logged",
+                    event, value);
+        s->hs_failed_told = 1;
+        s->hs_told_at = now;
+    } else if (now - s->hs_told_at >= SENDER_HS_REPORT_S * PSY_USEC) {
+        psy_warn("sender: %" PRIu64 " more failed handshakes with the aggregator in %d s (%" PRIu64
+                 " since the last success)",
+                 s->hs_failed - s->hs_failed_told, (int)((now - s->hs_told_at) / PSY_USEC),
+                 s->hs_failed);
+        s->hs_failed_told = s->hs_failed;
+        s->hs_told_at = now;
+    }
 }
 
 /* Drains the monitor: a new connection resends what is unacknowledged and a heartbeat. */
@@ -371,99 +466,115 @@ drain_monitor(sender_t *s)
         }
         switch (event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-            psy_notice("sender: connected to the aggregator");
+            if (s->hs_failed > 0)
+                psy_notice("sender: connected to the aggregator after %" PRIu64
+                           " failed handshakes",
+                           s->hs_failed);
+            else
+                psy_notice("sender: connected to the aggregator");
+            s->connected = true;
+            s->hs_failed = s->hs_failed_told = 0;
             s->hb_due = true;
             s->rewind = true;
             break;
         case ZMQ_EVENT_DISCONNECTED:
-            psy_notice("sender: disconnected from the aggregator; records stay in the spool");
-            break;
-        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-            psy_err("sender: the aggregator refused this collector's key (status %u)", value);
+            /* After a failed handshake libzmq reports a disconnect too: that one says nothing new.
+             */
+            if (s->connected)
+                psy_notice("sender: disconnected from the aggregator; records stay in the spool");
+            s->connected = false;
             break;
         default:
-            psy_warn("sender: handshake with the aggregator failed (event 0x%x, value %u); "
-                     "check aggregator_public_key",
-                     event, value);
+            on_handshake_failed(s, event, value);
             break;
         }
     }
 }
 
-/* Tops up the record buffer from the spool, stopping at a gap in the sequence. */
+/* Makes room for `need` more bytes of batch; false when memory is short. */
+static bool
+raw_reserve(sender_t *s, size_t need)
+{
+    size_t want = PSY_CODEC_BATCH_HEAD_MAX + s->body_len + need, cap;
+    uint8_t *n;
+
+    if (want <= s->raw_cap)
+        return true;
+    cap = s->raw_cap ? s->raw_cap : 64 * 1024;
+    while (cap < want)
+        cap *= 2;
+    n = realloc(s->raw, cap);
+    if (!n)
+        return false;
+    s->raw = n;
+    s->raw_cap = cap;
+    return true;
+}
+
+/*
+ * Tops up the next batch from the spool with the records' bytes as spooled,
+ * stopping at a gap in the sequence or when the next record would take the
+ * message over msg_max; that record is left in the spool for the batch
+ * after.
+ */
 static int
 fill(sender_t *s, spool_t *spool)
 {
     while (s->nrecs < PSY_BATCH_MAX) {
-        psy_record_t rec;
+        const uint8_t *rec;
+        size_t len;
         uint64_t seq;
-        int r = spool_next(spool, &rec, &seq);
+        int r = spool_next_raw(spool, &rec, &len, &seq);
         if (r <= 0)
             return r;
-        if (!s->recs) {
-            s->recs = malloc(PSY_BATCH_MAX * sizeof *s->recs);
-            s->seqs = malloc(PSY_BATCH_MAX * sizeof *s->seqs);
-            if (!s->recs || !s->seqs) {
-                psy_warn("sender: out of memory for a batch; trying again");
-                drop_buffer(s);
-                s->rewind = true; /* the record stays in the spool: the rewind reads it again */
-                return 0;
-            }
+        size_t add = len + PSY_CODEC_RECORD_OVERHEAD;
+        if (s->nrecs > 0 && (seq != s->first + s->nrecs ||
+                             PSY_CODEC_BATCH_HEAD_MAX + s->body_len + add > s->msg_max)) {
+            spool_unread(spool, seq);
+            return 0;
         }
-        s->recs[s->nrecs] = rec;
-        s->seqs[s->nrecs] = seq;
+        if (!raw_reserve(s, add)) {
+            psy_warn("sender: out of memory for a batch; trying again");
+            drop_buffer(s);
+            s->rewind = true; /* the record stays in the spool: the rewind reads it again */
+            return 0;
+        }
+        if (s->nrecs == 0)
+            s->first = seq;
+        s->body_len +=
+            psy_codec_batch_put_record(s->raw + PSY_CODEC_BATCH_HEAD_MAX + s->body_len, rec, len);
         s->nrecs++;
     }
     return 0;
 }
 
 /*
- * Sends one batch from the front of the record buffer: as many contiguous
- * records as fit in PSY_MSG_MAX. Returns 1 when sent, 0 when there was
- * nothing to send, -EAGAIN when no aggregator is connected, or -errno.
+ * Sends the batch built by fill(). Returns 1 when sent, 0 when there was
+ * nothing to send, -EAGAIN when no aggregator is connected (the batch is
+ * kept), or -errno.
  */
 static int
 send_batch(sender_t *s, spool_t *spool, psy_time_t now)
 {
+    uint8_t head[PSY_CODEC_BATCH_HEAD_MAX];
+    size_t hlen;
+    uint8_t *msg;
+    int r;
+
     if (s->nrecs == 0)
         return 0;
-    size_t count = 1;
-    while (count < s->nrecs && s->seqs[count] == s->seqs[0] + count)
-        count++;
-    psy_msg_t msg = {.kind = PSY_MSG_BATCH};
-    memcpy(msg.u.batch.epoch, spool_epoch(spool), PSY_EPOCH_LEN);
-    msg.u.batch.first_seq = s->seqs[0];
-    msg.u.batch.records = s->recs;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int r;
-    for (;;) {
-        msg.u.batch.count = count;
-        r = psy_codec_encode(&msg, &buf, &len);
-        if (r != -EINVAL || count == 1)
-            break;
-        count /= 2; /* over PSY_MSG_MAX: split */
-    }
-    if (r == -EINVAL) {
-        /* It was encoded once to be spooled, so this cannot happen; never stall on it. */
-        psy_err("sender: record %" PRIu64 " cannot be encoded; skipped", s->seqs[0]);
-        r = 0;
-    } else if (r < 0) {
+    hlen = psy_codec_batch_head(head, spool_epoch(spool), s->first, s->body_len);
+    msg = s->raw + PSY_CODEC_BATCH_HEAD_MAX - hlen;
+    memcpy(msg, head, hlen);
+    r = sender_transmit(s, msg, hlen + s->body_len);
+    if (r < 0)
         return r;
-    } else {
-        r = sender_transmit(s, buf, len);
-        free(buf);
-        if (r < 0)
-            return r;
-        s->flight[s->nflight++] =
-            (flight_t){.first = s->seqs[0], .last = s->seqs[0] + count - 1, .sent_at = now};
-        s->batches_sent++;
-        r = 1;
-    }
-    memmove(s->recs, s->recs + count, (s->nrecs - count) * sizeof *s->recs);
-    memmove(s->seqs, s->seqs + count, (s->nrecs - count) * sizeof *s->seqs);
-    s->nrecs -= count;
-    return r;
+    s->flight[s->nflight++] =
+        (flight_t){.first = s->first, .last = s->first + s->nrecs - 1, .sent_at = now};
+    s->batches_sent++;
+    s->nrecs = 0;
+    s->body_len = 0;
+    return 1;
 }
 
 int
@@ -510,6 +621,7 @@ sender_tick(sender_t *s, spool_t *spool, psy_time_t now)
     if (s->rewind) {
         s->nflight = 0;
         s->nrecs = 0;
+        s->body_len = 0;
         s->rewind = false;
         int r = spool_rewind(spool);
         if (r < 0)

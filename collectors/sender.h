@@ -4,6 +4,8 @@
  *
  * Unacknowledged records go out in batches of at most PSY_BATCH_MAX records
  * and PSY_MSG_MAX encoded bytes, at most SENDER_WINDOW batches in flight.
+ * A batch is built from the records' bytes as the spool holds them: they
+ * were validated and encoded when spooled, and are not decoded again.
  * An acknowledgement of this spool's epoch advances the spool's acked
  * sequence. When the oldest batch in flight is not acknowledged within
  * SENDER_RESEND_S seconds (doubling up to SENDER_RESEND_MAX_S while nothing
@@ -87,11 +89,17 @@ void sender_reset(sender_t *s);
  */
 int sender_transmit(sender_t *s, const uint8_t *buf, size_t len);
 
-/* Batches sent and acknowledgements received since creation (for logs and tests). */
 /* True while records read from the spool wait in memory to be sent. */
 bool sender_holds_records(const sender_t *s);
 
+/* Sets the largest batch message in bytes (at least 4096, at most PSY_MSG_MAX; tests). */
+void sender_set_msg_max(sender_t *s, size_t bytes);
+
+/* Batches sent and acknowledgements received since creation (for logs and tests). */
+
 uint64_t sender_batches_sent(const sender_t *s);
+/* Handshakes that failed since the last one that succeeded (a wrong key, for logs and tests). */
+uint64_t sender_handshakes_failed(const sender_t *s);
 uint64_t sender_acks_received(const sender_t *s);
 
 #endif

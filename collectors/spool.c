@@ -660,9 +660,10 @@ acked_load(spool_t *s)
 }
 
 /*
- * Overwrites the acked file in place. Used only when the disk is full: the
- * line has a fixed width, so the write needs no new block, and it lies
- * within the first sector, which disks write whole.
+ * Overwrites the acked file in place: the line has a fixed width, so the
+ * write needs no new block (it works on a full disk too), and it lies
+ * within the first sector, which disks write whole. -ENOENT when the file
+ * is missing, -ENOSPC when its line has another width.
  */
 static int
 acked_overwrite(const spool_t *s, const char *line, size_t len)
@@ -685,12 +686,21 @@ acked_overwrite(const spool_t *s, const char *line, size_t len)
         else if ((size_t)n != len)
             r = -EIO;
     }
-    if (r == 0 && fsync(fd) < 0)
+    if (r == 0 && fdatasync(fd) < 0)
         r = -errno;
     close(fd);
     return r;
 }
 
+/*
+ * Persists the acked sequence. The line has a fixed width, so once the file
+ * exists each acknowledgement overwrites it in place and fdatasyncs it: no
+ * new file, no rename, no fsync of the folder, no metadata for the journal
+ * (it was the collector's largest cost per batch). The line lies within
+ * the first sector, which a disk writes whole, so a crash leaves the old
+ * or the new line. A missing file, or one of another width (an older
+ * psymon's), is replaced atomically instead.
+ */
 static int
 acked_store(spool_t *s)
 {
@@ -698,13 +708,9 @@ acked_store(spool_t *s)
     char buf[128];
     sodium_bin2hex(hex, sizeof hex, s->epoch, PSY_EPOCH_LEN);
     int n = snprintf(buf, sizeof buf, "epoch %s acked_seq %020" PRIu64 "\n", hex, s->acked);
-    int r = write_file_atomic(s->dir, "acked", buf, (size_t)n);
-    if (r == -ENOSPC || r == -EDQUOT) {
-        int r2 = acked_overwrite(s, buf, (size_t)n);
-        if (r2 == 0)
-            return 0;
-    }
-    return r;
+    if (acked_overwrite(s, buf, (size_t)n) == 0)
+        return 0;
+    return write_file_atomic(s->dir, "acked", buf, (size_t)n);
 }
 
 static int
@@ -1112,6 +1118,39 @@ spool_next(spool_t *s, psy_record_t *ret, uint64_t *ret_seq)
     psy_msg_clear(&msg);
     *ret_seq = seq;
     return 1;
+}
+
+int
+spool_next_raw(spool_t *s, const uint8_t **ret_rec, size_t *ret_len, uint64_t *ret_seq)
+{
+    if (s->broken)
+        return -EIO;
+    if (!s->cur.valid) {
+        int r = spool_rewind(s);
+        if (r < 0)
+            return r;
+    }
+    const uint8_t *body;
+    size_t len;
+    uint64_t seq;
+    int r = cursor_frame(s, &body, &len, &seq);
+    if (r <= 0)
+        return r;
+    /* The frame's CRC held; the record was validated and encoded when it was spooled. */
+    r = psy_codec_batch_record(body, len, seq, ret_rec, ret_len);
+    if (r < 0)
+        return r;
+    *ret_seq = seq;
+    return 1;
+}
+
+void
+spool_unread(spool_t *s, uint64_t seq)
+{
+    if (!s->cur.valid || s->cur.next_seq != seq + 1)
+        return;
+    rbuf_init(&s->cur.rb, s->cur.rb.fd, s->cur.frame_off);
+    s->cur.next_seq = seq;
 }
 
 const uint8_t *

@@ -7,9 +7,10 @@
  *                    created; the aggregator deduplicates by (center, epoch,
  *                    sequence), so a spool that lost its state starts a new
  *                    epoch rather than reusing sequence numbers.
- *   acked            "acked_seq N": every record up to N is stored at the
- *                    aggregator (written to a temporary file, fsynced and
- *                    renamed into place).
+ *   acked            "epoch E acked_seq N" (fixed width): every record up
+ *                    to N is stored at the aggregator. Created atomically
+ *                    (temporary file, fsync, rename), then overwritten in
+ *                    place and fdatasynced on each acknowledgement.
  *   spool/NNN.seg    append-only segments, named by the sequence number of
  *                    their first record (20 digits, so names sort as numbers).
  *
@@ -187,6 +188,21 @@ int spool_rewind(spool_t *s);
  * errno.
  */
 int spool_next(spool_t *s, psy_record_t *ret, uint64_t *ret_seq);
+
+/*
+ * As spool_next(), without decoding: *ret_rec and *ret_len are the record's
+ * encoding (a protobuf Record, as it goes into a Batch), pointing into the
+ * spool's read buffer and valid until the next call on the spool. For the
+ * sender, which forwards the bytes into a batch as they are.
+ */
+int spool_next_raw(spool_t *s, const uint8_t **ret_rec, size_t *ret_len, uint64_t *ret_seq);
+
+/*
+ * Steps the read cursor back before the record `seq` that spool_next_raw()
+ * returned last, so that the next read returns it again (a batch it did
+ * not fit in). Does nothing when `seq` is not the record read last.
+ */
+void spool_unread(spool_t *s, uint64_t seq);
 
 const uint8_t *spool_epoch(const spool_t *s); /* PSY_EPOCH_LEN bytes */
 uint64_t spool_last_seq(const spool_t *s);    /* highest committed sequence, 0 when none */

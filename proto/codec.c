@@ -428,3 +428,123 @@ psy_msg_clear(psy_msg_t *msg)
         free(msg->u.batch.records);
     memset(msg, 0, sizeof(*msg));
 }
+
+/* ---- batches of records already encoded (protobuf wire format by hand) ---- */
+
+enum {
+    WIRE_VARINT = 0,
+    WIRE_LEN = 2,
+    KEY_MESSAGE_BATCH = (1 << 3) | WIRE_LEN, /* Message.batch */
+    KEY_BATCH_EPOCH = (1 << 3) | WIRE_LEN,
+    KEY_BATCH_FIRST_SEQ = (2 << 3) | WIRE_VARINT,
+    KEY_BATCH_RECORDS = (3 << 3) | WIRE_LEN,
+};
+
+static size_t
+varint_len(uint64_t v)
+{
+    size_t n = 1;
+
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *
+put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Reads a varint of at most 10 bytes; NULL when it runs past end or is too long. */
+static const uint8_t *
+get_varint(const uint8_t *p, const uint8_t *end, uint64_t *ret)
+{
+    uint64_t v = 0;
+
+    for (int shift = 0; p < end && shift < 64; shift += 7) {
+        uint8_t b = *p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *ret = v;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+int
+psy_codec_batch_record(const uint8_t *buf, size_t len, uint64_t seq, const uint8_t **ret_rec,
+                       size_t *ret_len)
+{
+    const uint8_t *p = buf, *end = buf + len, *rec = NULL;
+    uint64_t n, key, first = 0;
+    size_t rlen = 0;
+
+    if (!buf || len < 2 || *p++ != KEY_MESSAGE_BATCH || !(p = get_varint(p, end, &n)) ||
+        n != (uint64_t)(end - p))
+        return -EBADMSG;
+    while (p < end) {
+        if (!(p = get_varint(p, end, &key)))
+            return -EBADMSG;
+        if ((key & 7) == WIRE_VARINT) {
+            if (!(p = get_varint(p, end, &n)))
+                return -EBADMSG;
+            if (key == KEY_BATCH_FIRST_SEQ)
+                first = n;
+        } else if ((key & 7) == WIRE_LEN) {
+            if (!(p = get_varint(p, end, &n)) || n > (uint64_t)(end - p))
+                return -EBADMSG;
+            if (key == KEY_BATCH_RECORDS) {
+                if (rec)
+                    return -EBADMSG; /* one record per spooled batch */
+                rec = p;
+                rlen = (size_t)n;
+            }
+            p += n;
+        } else {
+            return -EBADMSG;
+        }
+    }
+    if (!rec || first != seq || rlen == 0)
+        return -EBADMSG;
+    *ret_rec = rec;
+    *ret_len = rlen;
+    return 0;
+}
+
+size_t
+psy_codec_batch_put_record(uint8_t *dst, const uint8_t *rec, size_t len)
+{
+    uint8_t *p = dst;
+
+    *p++ = KEY_BATCH_RECORDS;
+    p = put_varint(p, len);
+    memcpy(p, rec, len);
+    return (size_t)(p - dst) + len;
+}
+
+size_t
+psy_codec_batch_head(uint8_t *head, const uint8_t epoch[PSY_EPOCH_LEN], uint64_t first_seq,
+                     size_t body_len)
+{
+    size_t batch_len = 2 + PSY_EPOCH_LEN + 1 + varint_len(first_seq) + body_len;
+    uint8_t *p = head;
+
+    *p++ = KEY_MESSAGE_BATCH;
+    p = put_varint(p, batch_len);
+    *p++ = KEY_BATCH_EPOCH;
+    *p++ = PSY_EPOCH_LEN;
+    memcpy(p, epoch, PSY_EPOCH_LEN);
+    p += PSY_EPOCH_LEN;
+    *p++ = KEY_BATCH_FIRST_SEQ;
+    p = put_varint(p, first_seq);
+    return (size_t)(p - head);
+}

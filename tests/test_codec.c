@@ -1294,6 +1294,52 @@ test_decode_wire_oddities(void **state)
     pb_free(&b);
 }
 
+/*
+ * A batch put together from one-record batches as the spool holds them
+ * (psy_codec_batch_record, _put_record, _head) is byte for byte what
+ * psy_codec_encode writes for the whole batch; framing that is not a
+ * one-record batch of the expected sequence is refused.
+ */
+static void
+test_raw_batch(void **state)
+{
+    psy_record_t recs[128];
+    psy_msg_t one = {.kind = PSY_MSG_BATCH}, all = {.kind = PSY_MSG_BATCH};
+    uint8_t *body = malloc(PSY_MSG_MAX), *buf = NULL, *want = NULL, head[PSY_CODEC_BATCH_HEAD_MAX];
+    size_t n = sample_records(recs), body_len = 0, len = 0, want_len = 0, hlen, rlen;
+    const uint8_t *rec;
+    (void)state;
+
+    assert_non_null(body);
+    memcpy(one.u.batch.epoch, EPOCH, 16);
+    memcpy(all.u.batch.epoch, EPOCH, 16);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t seq = 300 + i; /* two-byte varints */
+        one.u.batch.first_seq = seq;
+        one.u.batch.count = 1;
+        one.u.batch.records = &recs[i];
+        assert_int_equal(psy_codec_encode(&one, &buf, &len), 0);
+        assert_int_equal(psy_codec_batch_record(buf, len, seq + 1, &rec, &rlen), -EBADMSG);
+        assert_int_equal(psy_codec_batch_record(buf, len - 1, seq, &rec, &rlen), -EBADMSG);
+        assert_int_equal(psy_codec_batch_record(buf, len, seq, &rec, &rlen), 0);
+        assert_true(rec > buf && rec + rlen <= buf + len);
+        body_len += psy_codec_batch_put_record(body + body_len, rec, rlen);
+        free(buf);
+    }
+    all.u.batch.first_seq = 300;
+    all.u.batch.count = n;
+    all.u.batch.records = recs;
+    assert_int_equal(psy_codec_encode(&all, &want, &want_len), 0);
+    hlen = psy_codec_batch_head(head, EPOCH, 300, body_len);
+    assert_int_equal(hlen + body_len, want_len);
+    assert_memory_equal(head, want, hlen);
+    assert_memory_equal(body, want + hlen, body_len);
+    /* A whole batch of several records is not a spooled one. */
+    assert_int_equal(psy_codec_batch_record(want, want_len, 300, &rec, &rlen), -EBADMSG);
+    free(want);
+    free(body);
+}
+
 int
 main(void)
 {
@@ -1313,6 +1359,7 @@ main(void)
         cmocka_unit_test(test_decode_random),
         cmocka_unit_test(test_decode_size_limit),
         cmocka_unit_test(test_decode_wire_oddities),
+        cmocka_unit_test(test_raw_batch),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,11 +10,10 @@
  * everything the sender sent so far, the test hands a marker message to
  * sender_transmit() and reads until the marker arrives: one connection
  * keeps the order of its messages.
- *
- * tests/sender.cmake wraps psy_codec_encode at link time: see test_split.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -44,36 +43,6 @@
 
 /* What the test hands to sender_transmit() to learn that the ROUTER has read everything before. */
 static const uint8_t marker[] = "test_sender: sync marker";
-
-/*
- * Link-time fake (tests/sender.cmake wraps psy_codec_encode): when
- * encode_limit is not 0, a batch whose encoding is larger is refused with
- * -EINVAL, exactly as the codec refuses one over PSY_MSG_MAX. This lets
- * test_split make the sender split when PSY_BATCH_MAX records of the
- * longest kind do not reach PSY_MSG_MAX.
- */
-static size_t encode_limit;
-
-int __real_psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len);
-int __wrap_psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len);
-
-int
-__wrap_psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int r = __real_psy_codec_encode(msg, &buf, &len);
-
-    if (r < 0)
-        return r;
-    if (encode_limit && msg->kind == PSY_MSG_BATCH && len > encode_limit) {
-        free(buf);
-        return -EINVAL;
-    }
-    *ret_buf = buf;
-    *ret_len = len;
-    return 0;
-}
 
 /* ---- what the ROUTER received ---- */
 
@@ -207,7 +176,6 @@ teardown(void **state)
 {
     fixture_t *f = *state;
 
-    encode_limit = 0;
     sender_destroy(&f->sender);
     assert_null(f->sender);
     sender_destroy(&f->sender); /* NULL is accepted */
@@ -974,9 +942,9 @@ test_ack_regression(void **state)
 /*
  * With today's limits PSY_BATCH_MAX of the longest records encode to far
  * less than PSY_MSG_MAX, so the codec never refuses a full batch. The test
- * then lowers the limit through the wrapped codec to a third of a full
+ * then lowers the sender's limit (sender_set_msg_max) to a third of a full
  * batch; should the limits change so that a full batch exceeds PSY_MSG_MAX,
- * the real limit applies and the fake stays off.
+ * the real limit applies.
  */
 static void
 test_split(void **state)
@@ -1013,9 +981,8 @@ test_split(void **state)
     got_clear(&g);
     spool_n(f, 1, PSY_BATCH_MAX, true);
     if (limit < PSY_MSG_MAX)
-        encode_limit = limit;
+        sender_set_msg_max(f->sender, limit);
     tick_drain(f, T0, &g);
-    encode_limit = 0;
 
     /* Every message fits; together the batches cover every sequence exactly once, in order. */
     assert_true(g.batches >= 2 && g.batches <= SENDER_WINDOW);
@@ -1045,6 +1012,54 @@ test_split(void **state)
     assert_false(sender_holds_records(f->sender));
 }
 
+/*
+ * A collector given the wrong aggregator key fails its handshake on every
+ * reconnect: one clear line says so, and neither the repeated failures nor
+ * the disconnect after each become lines of their own.
+ */
+static void
+test_wrong_server_key(void **state)
+{
+    fixture_t *f = *state;
+    char wrong_pub[41], wrong_sec[41], path[128], line[1024];
+    int saved, fd, i, said = 0, disconnected = 0;
+    FILE *log;
+
+    sender_destroy(&f->sender);
+    assert_int_equal(zmq_curve_keypair(wrong_pub, wrong_sec), 0);
+    memcpy(f->conf.server_key, wrong_pub, 41);
+    snprintf(path, sizeof path, "%s/stderr.log", f->dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    close(fd);
+
+    f->sender = sender_new(f->zctx, &f->conf);
+    assert_non_null(f->sender);
+    for (i = 0; i < 400 && sender_handshakes_failed(f->sender) < 3; i++) {
+        assert_int_equal(sender_tick(f->sender, f->spool, T0 + i * 10 * 1000), 0);
+        usleep(10 * 1000);
+    }
+    fflush(stderr);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    assert_true(sender_handshakes_failed(f->sender) >= 3);
+
+    log = fopen(path, "re");
+    assert_non_null(log);
+    while (fgets(line, sizeof line, log)) {
+        fputs(line, stderr); /* for whoever reads the test's output */
+        said += strstr(line, "handshake") != NULL || strstr(line, "refused") != NULL;
+        disconnected += strstr(line, "disconnected") != NULL;
+    }
+    fclose(log);
+    assert_int_equal(said, 1);
+    assert_int_equal(disconnected, 0);
+}
+
 int
 main(void)
 {
@@ -1057,6 +1072,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_regression, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_server_key, setup, teardown),
     };
 
     psy_log_init("test_sender", PSY_LOG_WARNING);

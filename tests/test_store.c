@@ -561,8 +561,6 @@ test_damaged_row(void **state)
     assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
     snprintf(path, sizeof path, "%s/psymon.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE current SET rec = x'01ff'", NULL, NULL, NULL),
-                     SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "UPDATE versions SET rec = x'0103'", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -595,6 +593,20 @@ apply1(fixture_t *f, uint8_t epoch, uint64_t seq, psy_record_t r, psy_time_t now
     return res.appended == 1;
 }
 
+/*
+ * The ward in a packed record (store.c's layout: 29 fixed bytes, the
+ * pseudonym when flag 2 is set, then the ward as u8 length + bytes).
+ */
+static void
+packed_ward(const uint8_t *p, int len, char *buf, size_t size)
+{
+    int off = 29 + ((p[2] & 2) ? PSY_PSEUDONYM_LEN : 0);
+
+    assert_true(len > off);
+    assert_true(len >= off + 1 + p[off]);
+    snprintf(buf, size, "%.*s", p[off], (const char *)p + off + 1);
+}
+
 /* The versions of pc-a's `id` in the order stored, one "<ward or void>@<origin byte or ->" each. */
 static void
 history(fixture_t *f, const char *id, char *buf, size_t size)
@@ -606,19 +618,22 @@ history(fixture_t *f, const char *id, char *buf, size_t size)
     snprintf(path, sizeof path, "%s/psymon.db", f->dir);
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT void, ward, origin FROM versions WHERE center ="
-                                        " 'pc-a' AND id = ?1 ORDER BY vid",
+                                        "SELECT v.rec, v.origin FROM versions v JOIN centers c"
+                                        " USING (cid) WHERE c.center = 'pc-a' AND v.id = ?1"
+                                        " ORDER BY v.vid",
                                         -1, &st, NULL),
                      SQLITE_OK);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     buf[0] = '\0';
     while (sqlite3_step(st) == SQLITE_ROW) {
-        char one[64];
-        const uint8_t *o = sqlite3_column_blob(st, 2);
-        int olen = sqlite3_column_bytes(st, 2);
+        char one[64], ward[PSY_WARD_MAX + 1];
+        const uint8_t *rec = sqlite3_column_blob(st, 0);
+        const uint8_t *o = sqlite3_column_blob(st, 1);
+        int olen = sqlite3_column_bytes(st, 1);
         assert_true(o == NULL || olen == PSY_ORIGIN_LEN);
-        snprintf(one, sizeof one, "%s%s@%c", buf[0] ? " " : "",
-                 sqlite3_column_int(st, 0) ? "void" : (const char *)sqlite3_column_text(st, 1),
+        assert_non_null(rec);
+        packed_ward(rec, sqlite3_column_bytes(st, 0), ward, sizeof ward);
+        snprintf(one, sizeof one, "%s%s@%c", buf[0] ? " " : "", (rec[2] & 1) ? "void" : ward,
                  o ? (char)o[0] : '-');
         strncat(buf, one, size - strlen(buf) - 1);
     }
@@ -808,9 +823,44 @@ test_old_schema_upgraded(void **state)
     char h[256], w[64];
 
     assert_int_equal(store_apply(f->s, "pc-a", &b, T0, &res), 0);
+    assert_true(apply1(f, 3, 1, admission("A2", T0, "M2"), T0 + 1)); /* a correction */
     store_destroy(&f->s);
-    /* Back to schema 1: the columns and the version number of a store before origins. */
-    exec_sql(f, "ALTER TABLE versions DROP COLUMN origin; PRAGMA user_version = 1;");
+    /*
+     * Back to schema 1, as a store before origins left it: each version as
+     * seventeen columns and the packed record, `current` holding the packed
+     * record again, everything keyed by the center's name.
+     */
+    exec_sql(
+        f,
+        "CREATE TABLE v1 (vid INTEGER PRIMARY KEY, center TEXT NOT NULL, id TEXT NOT NULL,"
+        " epoch BLOB NOT NULL, seq INTEGER NOT NULL, stored_at INTEGER NOT NULL,"
+        " type INTEGER NOT NULL, void INTEGER NOT NULL, time INTEGER NOT NULL, patient BLOB,"
+        " ward TEXT NOT NULL, contact TEXT NOT NULL, referral TEXT NOT NULL,"
+        " mode INTEGER NOT NULL, legal INTEGER NOT NULL, outcome INTEGER NOT NULL,"
+        " coercion INTEGER NOT NULL, end_t INTEGER NOT NULL, voluntary INTEGER NOT NULL,"
+        " role INTEGER NOT NULL, consult INTEGER NOT NULL, age INTEGER NOT NULL,"
+        " minutes INTEGER NOT NULL, rec BLOB NOT NULL);"
+        "INSERT INTO v1 SELECT v.vid, c.center, v.id, s.epoch, v.seq, v.stored_at,"
+        " 1, 0, 0, NULL, '', '', '', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, v.rec"
+        " FROM versions v JOIN centers c USING (cid) JOIN seqs s USING (eid);"
+        "CREATE TABLE c1 (center TEXT NOT NULL, id TEXT NOT NULL, vid INTEGER NOT NULL,"
+        " void INTEGER NOT NULL, rec BLOB NOT NULL, PRIMARY KEY (center, id)) WITHOUT ROWID;"
+        "INSERT INTO c1 SELECT c.center, k.id, k.vid, k.void, v.rec FROM current k"
+        " JOIN centers c USING (cid) JOIN versions v ON v.vid = k.vid;"
+        "CREATE TABLE s1 (center TEXT NOT NULL, epoch BLOB NOT NULL, acked INTEGER NOT NULL,"
+        " PRIMARY KEY (center, epoch)) WITHOUT ROWID;"
+        "INSERT INTO s1 SELECT c.center, s.epoch, s.acked FROM seqs s JOIN centers c USING (cid);"
+        "CREATE TABLE n1 (center TEXT PRIMARY KEY NOT NULL, last_seen INTEGER,"
+        " records INTEGER NOT NULL DEFAULT 0, hb_at INTEGER, hb_epoch BLOB, hb_last_seq INTEGER,"
+        " hb_backlog INTEGER, hb_spool_bytes INTEGER, hb_rejected INTEGER,"
+        " hb_spool_full INTEGER, hb_clock_offset INTEGER, hb_version TEXT);"
+        "INSERT INTO n1 (center, last_seen, records) SELECT center, last_seen, records"
+        " FROM centers;"
+        "DROP TABLE versions; DROP TABLE current; DROP TABLE seqs; DROP TABLE centers;"
+        "ALTER TABLE v1 RENAME TO versions; ALTER TABLE c1 RENAME TO current;"
+        "ALTER TABLE s1 RENAME TO seqs; ALTER TABLE n1 RENAME TO centers;"
+        "CREATE INDEX versions_key ON versions(center, id);"
+        "PRAGMA user_version = 1;");
     assert_int_equal(int_sql(f, "SELECT count(*) FROM pragma_table_info('versions')"
                                 " WHERE name = 'origin'"),
                      0);
@@ -820,13 +870,25 @@ test_old_schema_upgraded(void **state)
     assert_int_equal(store_load(ro, f->conf, PSY_TIME_NONE, &v), 0);
     assert_int_equal(v.count, 2);
     free(v.items);
+    assert_int_equal(store_load(ro, f->conf, T0, &v), 0);
+    assert_int_equal(v.count, 2);
+    free(v.items);
+    assert_int_equal(store_acked(ro, "pc-a", b.epoch, &acked), 0);
+    assert_int_equal(acked, 2);
     store_destroy(&ro);
     assert_int_equal(int_sql(f, "PRAGMA user_version"), 1);
 
     f->s = store_new(f->dir, false);
     assert_non_null(f->s);
-    assert_int_equal(int_sql(f, "PRAGMA user_version"), 2);
-    assert_int_equal(int_sql(f, "SELECT count(*) FROM versions WHERE origin IS NULL"), 2);
+    assert_int_equal(int_sql(f, "PRAGMA user_version"), 3);
+    assert_int_equal(int_sql(f, "SELECT count(*) FROM versions WHERE origin IS NULL"), 3);
+    assert_int_equal(int_sql(f, "SELECT count(*) FROM pragma_table_info('versions')"), 9);
+    /* The correction points back at the version it replaced. */
+    assert_int_equal(int_sql(f, "SELECT count(*) FROM versions v JOIN versions p ON p.vid = v.prev"
+                                " WHERE v.id = 'A2' AND p.id = 'A2'"),
+                     1);
+    current_ward(f, "A2", w, sizeof w);
+    assert_string_equal(w, "M2");
     assert_int_equal(store_acked(f->s, "pc-a", b.epoch, &acked), 0);
     assert_int_equal(acked, 2);
     assert_int_equal(store_load(f->s, f->conf, PSY_TIME_NONE, &v), 0);
@@ -846,18 +908,18 @@ test_old_schema_upgraded(void **state)
     store_destroy(&f->s);
     f->s = store_new(f->dir, false);
     assert_non_null(f->s);
-    assert_int_equal(int_sql(f, "SELECT count(*) FROM versions"), 4);
+    assert_int_equal(int_sql(f, "SELECT count(*) FROM versions"), 5);
 
     /* A schema newer than this psymon's is refused, by writers and readers. */
     store_destroy(&f->s);
-    exec_sql(f, "PRAGMA user_version = 3;");
+    exec_sql(f, "PRAGMA user_version = 4;");
     errno = 0;
     assert_null(store_new(f->dir, false));
     assert_int_equal(errno, EPROTO);
     assert_null(store_new(f->dir, true));
     assert_int_equal(errno, EPROTO);
-    assert_int_equal(int_sql(f, "PRAGMA user_version"), 3);
-    exec_sql(f, "PRAGMA user_version = 2;");
+    assert_int_equal(int_sql(f, "PRAGMA user_version"), 4);
+    exec_sql(f, "PRAGMA user_version = 3;");
     f->s = store_new(f->dir, false);
     assert_non_null(f->s);
 }

@@ -72,6 +72,37 @@ int psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len);
  */
 int psy_codec_decode(const uint8_t *buf, size_t len, psy_msg_t *ret);
 
+/*
+ * Batches from records already encoded, without decoding and encoding them
+ * again (the collector forwards what its spool holds). The bytes are those
+ * psy_codec_encode() writes: a Message whose Batch holds the epoch, the
+ * first sequence and each Record as a length-delimited field.
+ */
+
+/* Room psy_codec_batch_head() needs; what psy_codec_batch_put_record() adds to a record. */
+#define PSY_CODEC_BATCH_HEAD_MAX  (1 + 10 + 2 + PSY_EPOCH_LEN + 1 + 10)
+#define PSY_CODEC_RECORD_OVERHEAD (1 + 10)
+
+/*
+ * Finds the Record inside the encoding of a one-record batch of sequence
+ * `seq` (what psy_codec_encode() wrote for it), checking the framing only:
+ * *ret_rec points into buf. Returns 0 or -EBADMSG.
+ */
+int psy_codec_batch_record(const uint8_t *buf, size_t len, uint64_t seq, const uint8_t **ret_rec,
+                           size_t *ret_len);
+
+/* Writes rec (len bytes of an encoded Record) as one field of a batch at dst; returns the bytes
+ * written. */
+size_t psy_codec_batch_put_record(uint8_t *dst, const uint8_t *rec, size_t len);
+
+/*
+ * Writes into head (PSY_CODEC_BATCH_HEAD_MAX bytes) what precedes
+ * body_len bytes of psy_codec_batch_put_record() output to make a whole
+ * message; returns its length.
+ */
+size_t psy_codec_batch_head(uint8_t *head, const uint8_t epoch[PSY_EPOCH_LEN], uint64_t first_seq,
+                            size_t body_len);
+
 /* Frees what psy_codec_decode allocated and zeroes msg. Accepts NULL. */
 void psy_msg_clear(psy_msg_t *msg);
 

@@ -173,7 +173,7 @@ start_collector rb
 # Both runs are complete when the backlog is 0 and the inboxes are empty and
 # the record counts agree with the reference.
 ref_count() { # CENTER
-    sqlite3 "$E2E_DIR/ref-data/psymon.db" "SELECT count(*) FROM current WHERE center = '$1'"
+    sqlite3 "$E2E_DIR/ref-data/psymon.db" "SELECT count(*) FROM current k JOIN centers n USING (cid) WHERE n.center = '$1'"
 }
 settled() {
     inbox_empty a && inbox_empty b && inbox_empty ra && inbox_empty rb || return 1
@@ -209,15 +209,15 @@ pass "SIGTERM: every daemon exited cleanly within 10 s"
 # ---- exactly once ----
 DB="$E2E_DIR/aggregator-data/psymon.db"
 REF_DB="$E2E_DIR/ref-data/psymon.db"
-dups=$(sqlite3 "$DB" "SELECT count(*) FROM (SELECT center, id FROM current GROUP BY center, id HAVING count(*) > 1)")
+dups=$(sqlite3 "$DB" "SELECT count(*) FROM (SELECT cid, id FROM current GROUP BY cid, id HAVING count(*) > 1)")
 [ "$dups" = 0 ] || fail "$dups ids stored more than once"
 # Every version the fault-free run stored, in the same order per id, and no other.
 dump_versions() {
-    sqlite3 "$1" "SELECT center, id, hex(rec) FROM versions ORDER BY center, id, vid" | md5sum
+    sqlite3 "$1" "SELECT n.center, v.id, hex(v.rec) FROM versions v JOIN centers n USING (cid) ORDER BY n.center, v.id, v.vid" | md5sum
 }
 [ "$(dump_versions "$DB")" = "$(dump_versions "$REF_DB")" ] ||
     fail "the versions table differs from the fault-free run's (a record doubled or lost)"
-dump_current() { sqlite3 "$1" "SELECT center, id, void, hex(rec) FROM current ORDER BY center, id" | md5sum; }
+dump_current() { sqlite3 "$1" "SELECT n.center, k.id, k.void, hex(v.rec) FROM current k JOIN centers n USING (cid) JOIN versions v ON v.vid = k.vid ORDER BY n.center, k.id" | md5sum; }
 [ "$(dump_current "$DB")" = "$(dump_current "$REF_DB")" ] ||
     fail "the current records differ from the fault-free run's"
 ids=$(sqlite3 "$DB" "SELECT count(*) FROM current")

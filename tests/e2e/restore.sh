@@ -58,7 +58,7 @@ now_us() { python3 -c 'import time; print(int(time.time() * 1e6))'; }
 # sequence that the store holds for that epoch, i.e. everything the
 # collector had spooled by then is stored.
 stored() {
-    [ "$(sqlite3 "$DB" "SELECT count(*) FROM centers c JOIN seqs s ON s.center = c.center
+    [ "$(sqlite3 "$DB" "SELECT count(*) FROM centers c JOIN seqs s ON s.cid = c.cid
         AND s.epoch = c.hb_epoch WHERE c.center = '$1' AND c.hb_at > $2
         AND s.acked = c.hb_last_seq" 2>/dev/null)" = 1 ]
 }
@@ -82,8 +82,8 @@ stop_aggregator() {
 }
 
 count_current() { sqlite3 "$DB" "SELECT count(*) FROM current"; }
-dump_versions() { sqlite3 "$DB" "SELECT center, id, hex(rec) FROM versions ORDER BY center, id, vid"; }
-dump_current() { sqlite3 "$DB" "SELECT center, id, void, hex(rec) FROM current ORDER BY center, id"; }
+dump_versions() { sqlite3 "$DB" "SELECT n.center, v.id, hex(v.rec) FROM versions v JOIN centers n USING (cid) ORDER BY n.center, v.id, v.vid"; }
+dump_current() { sqlite3 "$DB" "SELECT n.center, k.id, k.void, hex(v.rec) FROM current k JOIN centers n USING (cid) JOIN versions v ON v.vid = k.vid ORDER BY n.center, k.id"; }
 first_year=${YEARS%% *}
 last_year=${YEARS##* }
 kpi() {
@@ -94,11 +94,11 @@ kpi() {
 # check_once WHAT: no id is current twice and no record has two equal versions in a row
 check_once() {
     local dups doubled
-    dups=$(sqlite3 "$DB" "SELECT count(*) FROM (SELECT center, id FROM current
-        GROUP BY center, id HAVING count(*) > 1)")
+    dups=$(sqlite3 "$DB" "SELECT count(*) FROM (SELECT cid, id FROM current
+        GROUP BY cid, id HAVING count(*) > 1)")
     [ "$dups" = 0 ] || fail "$1: $dups ids are current more than once"
-    doubled=$(sqlite3 "$DB" "SELECT count(*) FROM (SELECT center, id, rec FROM versions
-        GROUP BY center, id, rec HAVING count(*) > 1)")
+    doubled=$(sqlite3 "$DB" "SELECT count(*) FROM (SELECT cid, id, rec FROM versions
+        GROUP BY cid, id, rec HAVING count(*) > 1)")
     [ "$doubled" = 0 ] || fail "$1: $doubled record versions are stored twice"
 }
 
