@@ -119,8 +119,9 @@ static const char *const stmt_sql[ST__COUNT] = {
               " hb_spool_bytes = excluded.hb_spool_bytes, hb_rejected = excluded.hb_rejected,"
               " hb_spool_full = excluded.hb_spool_full,"
               " hb_clock_offset = excluded.hb_clock_offset, hb_version = excluded.hb_version",
-    [ST_CENTER] = "SELECT last_seen, hb_epoch, hb_last_seq, hb_rejected, hb_spool_full,"
-                  " hb_clock_offset, hb_version, records FROM centers WHERE center = ?1",
+    [ST_CENTER] =
+        "SELECT last_seen, hb_epoch, hb_last_seq, hb_rejected, hb_spool_full,"
+        " hb_clock_offset, hb_version, records, hb_spool_bytes FROM centers WHERE center = ?1",
     [ST_LOAD_CUR] = "SELECT center, id, rec FROM current WHERE void = 0",
     [ST_LOAD_AT] = "SELECT center, id, rec FROM versions WHERE stored_at <= ?1"
                    " ORDER BY center, id, vid",
@@ -832,6 +833,7 @@ store_status(store_t *s, const char *center, store_status_t *ret)
             out.rejected = (uint64_t)sqlite3_column_int64(st, 3);
             out.spool_full = sqlite3_column_int(st, 4) != 0;
             out.clock_offset = sqlite3_column_int64(st, 5);
+            out.spool_bytes = (uint64_t)sqlite3_column_int64(st, 8);
             if (col_text(st, 6, out.version, sizeof out.version) < 0)
                 r = -EIO;
         }

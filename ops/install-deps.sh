@@ -9,6 +9,7 @@ packages=(
     librrd-dev rrdtool libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev
     libinih-dev libsystemd-dev libcmocka-dev zlib1g-dev
     tzdata ca-certificates curl procps util-linux iproute2 python3 systemd
+    prometheus
 )
 
 missing=()
