@@ -398,7 +398,7 @@ test_metrics(void **state)
     store_t *st = store_new(f->dir, false);
     assert_non_null(st);
     psy_time_t now = psy_time_now();
-    psy_heartbeat_t hb = {.clock = now + 200 * PSY_USEC};
+    psy_heartbeat_t hb = {.clock = now + 200 * PSY_USEC, .spool_bytes = 4096};
     snprintf(hb.version, sizeof hb.version, "0.1.0");
     assert_int_equal(store_heartbeat(st, "pc-a", &hb, now), 0);
     store_destroy(&st);
@@ -417,7 +417,12 @@ test_metrics(void **state)
     assert_null(strstr(r.body, "psymon_center_last_seen_age_seconds{center=\"pc-b\"}"));
     assert_non_null(strstr(r.body, "psymon_ready 0\n"));
     assert_non_null(strstr(r.body, "# TYPE psymon_kpi gauge\n"));
-    assert_non_null(strstr(r.body, "psymon_kpi{kpi=\"admissions\",center=\"pc-a\",period=\"r12:"));
+    assert_non_null(
+        strstr(r.body, "psymon_kpi{window=\"r12\",center=\"pc-a\",kpi=\"admissions\"} "));
+    assert_non_null(
+        strstr(r.body, "psymon_kpi{window=\"month\",center=\"region\",kpi=\"admissions\"} "));
+    assert_null(strstr(r.body, "period="));
+    assert_non_null(strstr(r.body, "psymon_center_spool_bytes{center=\"pc-a\"} 4096\n"));
     reply_free(&r);
 }
 
