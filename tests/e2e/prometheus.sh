@@ -84,6 +84,20 @@ sys.exit(0 if c["records"] == 4 and c["backlog"] == 0 and c["version"] else 1)'
 wait_for 60 "region ra delivered" delivered ra
 wait_for 60 "region rb delivered" delivered rb
 
+# psymon status shows what the collector last reported (docs/operations.md).
+st=$("$PSYMON" status -c "$E2E_DIR/ra/aggregator.conf")
+head -n 1 <<<"$st" | grep -Eq '^center +records +rejected +backlog +version +spool +full +clock +last seen$' ||
+    fail "psymon status header: $st"
+grep -Eq '^pc-amager +4 +0 +0 +[0-9][^ ]* +[0-9.]+ (B|KiB|MiB) +no +[-+][0-9]+s +[0-9]+s ago$' <<<"$st" ||
+    fail "psymon status row: $st"
+"$PSYMON" status -c "$E2E_DIR/ra/aggregator.conf" --json | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["centers"][0]
+assert c["spool_bytes"] > 0 and c["spool_full"] is False and isinstance(c["clock_offset_s"], int), c
+assert set(c) >= {"center", "records", "rejected", "backlog", "last_seen"}, c' ||
+    fail "psymon status --json lacks the collector's report"
+pass "psymon status: version, spool, full, clock offset, last seen"
+
 metrics() { curl -fsS "http://127.0.0.1:$1/metrics"; }
 has_kpi() { metrics "$1" | grep -q "^psymon_kpi{window=\"month\",center=\"region\",kpi=\"admissions\"} 1.0000$"; }
 wait_for 30 "the month's KPIs in /metrics" has_kpi "$HTTP_ra"
