@@ -1542,7 +1542,7 @@ cmd_simulate(int argc, char **argv)
     optind = 0;
     opterr = 0;
     int o;
-    while ((o = getopt_long(argc, argv, "+o:f:t:s:c:l:nh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "+:o:f:t:s:c:l:nh", opts, NULL)) != -1) {
         char *end;
         switch (o) {
         case 'o':
@@ -1568,7 +1568,9 @@ cmd_simulate(int argc, char **argv)
                 if (strcmp(optarg, centers[i].id) == 0)
                     break;
             if (i == NCENTERS) {
-                fprintf(stderr, "psymon simulate: --center: unknown center '%s'\n", optarg);
+                fprintf(stderr, "psymon simulate: --center: unknown center '%s'; one of", optarg);
+                for (i = 0; i < NCENTERS; i++)
+                    fprintf(stderr, " %s%s", centers[i].id, i + 1 < NCENTERS ? "," : "\n");
                 return 2;
             }
             s.all_centers = false;
@@ -1593,8 +1595,8 @@ cmd_simulate(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            fprintf(stderr, "psymon simulate: bad option '%s'\n", argv[optind - 1]);
-            usage(stderr);
+            fprintf(stderr, "psymon simulate: %s '%s' (see --help)\n",
+                    o == ':' ? "a value is missing after" : "unknown option", argv[optind - 1]);
             return 2;
         }
     }
@@ -1603,8 +1605,7 @@ cmd_simulate(int argc, char **argv)
         return 2;
     }
     if (!out) {
-        fprintf(stderr, "psymon simulate: --out DIR is required\n");
-        usage(stderr);
+        fprintf(stderr, "psymon simulate: --out DIR is required (see --help)\n");
         return 2;
     }
     if (s.all_centers)

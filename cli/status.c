@@ -23,23 +23,6 @@ usage(FILE *out)
                  "aggregator runs.\n");
 }
 
-int
-cli_load_agg_conf(const char *path, psy_agg_conf_t *ret)
-{
-    char err[600];
-    int r = psy_agg_conf_load(path, ret, err, sizeof(err));
-
-    if (r < 0) {
-        fprintf(stderr, "%s\n", err);
-        return 2;
-    }
-    if (psy_tz_set(ret->timezone) < 0) {
-        fprintf(stderr, "%s: key 'timezone': unknown time zone\n", path);
-        return 2;
-    }
-    return 0;
-}
-
 /* Bytes in B, KiB, MiB or GiB, one decimal: a spool is read at a glance. */
 static void
 format_bytes(json_t *v, char *buf, size_t size)
@@ -141,7 +124,7 @@ cmd_status(int argc, char **argv)
     json_t *status = NULL;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "c:h", opts)) != -1) {
         switch (o) {
         case 'c':
             conf_path = optarg;
@@ -153,14 +136,11 @@ cmd_status(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
             return 2;
         }
     }
-    if (!conf_path || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    if ((rc = cli_check_args(conf_path, "AGGREGATOR.conf", argc, argv)) != 0)
+        return rc;
     conf = calloc(1, sizeof(*conf));
     if (!conf)
         return 1;
@@ -169,13 +149,12 @@ cmd_status(int argc, char **argv)
     rc = 1;
     store = store_new(conf->data_dir, true);
     if (!store) {
-        fprintf(stderr, "psymon status: cannot open the store in %s: %s\n", conf->data_dir,
-                strerror(errno));
+        cli_error("cannot open the store in %s: %s", conf->data_dir, strerror(errno));
         goto out;
     }
     status = status_json(store, conf);
     if (!status) {
-        fprintf(stderr, "psymon status: reading the store failed: %s\n", strerror(errno));
+        cli_error("reading the store failed: %s", strerror(errno));
         goto out;
     }
     if (json) {
