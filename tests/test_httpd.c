@@ -379,7 +379,8 @@ test_status(void **state)
     assert_true(json_is_null(json_object_get(c, "version")));
     assert_true(json_is_null(json_object_get(c, "clock_offset_s")));
     assert_true(json_is_false(json_object_get(c, "clock_off")));
-    assert_int_equal(json_object_size(c), 9);
+    assert_true(json_is_null(json_object_get(c, "spool_bytes")));
+    assert_int_equal(json_object_size(c), 10);
     c = json_array_get(centers, 1);
     assert_string_equal(json_string_value(json_object_get(c, "center")), "pc-b");
     assert_int_equal(json_integer_value(json_object_get(c, "records")), 0);
