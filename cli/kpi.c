@@ -37,7 +37,19 @@ usage(FILE *out)
                  "holding --to (r12: ending months --from through --to). --center defaults to all\n"
                  "(every center and the region), --kpi to every KPI, --as-of to now. --known-at T\n"
                  "uses only what the aggregator had stored by T, to reproduce a past report.\n"
-                 "--format defaults to table on a terminal and csv otherwise.\n");
+                 "--format defaults to table on a terminal and csv otherwise.\n\n"
+                 "KPIs (docs/kpis.md):\n");
+    /* Wrapped at 80 columns: the names are what --kpi takes. */
+    size_t col = 0;
+    for (size_t i = 0; i < kpi_count(); i++) {
+        size_t len = strlen(kpi_name(i));
+        if (col > 0 && col + 1 + len > 78) {
+            fputc('\n', out);
+            col = 0;
+        }
+        col += (size_t)fprintf(out, "%s%s", col ? " " : "  ", kpi_name(i));
+    }
+    fputc('\n', out);
 }
 
 /*

@@ -105,6 +105,7 @@ for cmd in status kpi requeue keygen simulate; do
     grep -q "^Usage: psymon $cmd" out.txt || fail "psymon $cmd --help: no usage on stdout"
     [ ! -s err.txt ] || fail "psymon $cmd --help wrote to stderr"
 done
+"$PSYMON" kpi --help | grep -q ' wait_within_60d_share ' || fail "psymon kpi --help lists no KPIs"
 pass "--help of every subcommand: usage on stdout, exit 0"
 
 set +e
