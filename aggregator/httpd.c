@@ -17,6 +17,7 @@
 #include "dashboard.h"
 #include "kpi_format.h"
 #include "kpi_query.h"
+#include "metrics.h"
 #include "series.h"
 #include "status.h"
 #include "store.h"
@@ -408,62 +409,29 @@ httpd_status(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     json_decref(j);
 }
 
-static void
-httpd_metric_head(FILE *f, const char *name, const char *type, const char *help)
-{
-    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
+/*
+ * /metrics: gathers what metrics_write() prints, the latest complete r12 and
+ * month of every KPI and level, and each center's status. A store that
+ * cannot be read leaves its part out rather than failing the scrape.
+ */
 static void
 httpd_metrics(httpd_t *h, httpd_reply_t *rep)
 {
-    static const struct {
-        const char *name;
-        const char *help;
-        size_t off;
-    } counters[] = {
-        {"psymon_batches_total", "Batches committed.", offsetof(agg_counters_t, batches)},
-        {"psymon_records_stored_total", "Record versions appended to the store.",
-         offsetof(agg_counters_t, records_stored)},
-        {"psymon_records_duplicate_total", "Records already stored, skipped.",
-         offsetof(agg_counters_t, records_duplicate)},
-        {"psymon_heartbeats_total", "Collector heartbeats received.",
-         offsetof(agg_counters_t, heartbeats)},
-        {"psymon_msgs_malformed_total", "Messages undecodable or over a limit.",
-         offsetof(agg_counters_t, msgs_malformed)},
-        {"psymon_msgs_denied_total", "Messages from a key no longer allowed.",
-         offsetof(agg_counters_t, msgs_denied)},
-        {"psymon_auth_denied_total", "CURVE authentications refused.",
-         offsetof(agg_counters_t, auth_denied)},
-        {"psymon_store_errors_total", "Store failures.", offsetof(agg_counters_t, store_errors)},
-        {"psymon_heartbeats_limited_total",
-         "Collector heartbeats over the per-center rate, not stored.",
-         offsetof(agg_counters_t, heartbeats_limited)},
-    };
-    static const char *const kpis[] = {"intrusive_episodes", "intrusive_per_100k",
-                                       "intrusive_reduction", "readmission_rate_30d", "admissions"};
     psy_time_t now = psy_time_now();
     store_status_t *st = NULL;
-    kpi_period_t p = httpd_last_r12(now);
-    kpi_row_t *rows = NULL;
-    size_t nrows = 0;
+    metrics_window_t w[2] = {{.name = "r12", .period = httpd_last_r12(now)},
+                             {.name = "month", .period = httpd_last_r12(now)}};
+    metrics_input_t in = {.counters = &h->agg->counters,
+                          .ready = atomic_load(&h->agg->ready),
+                          .conf = h->conf,
+                          .now = now};
+    kpi_row_t *rows[2] = {NULL, NULL};
     char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+    size_t len = 0, nrows;
+    FILE *f;
+    int r;
 
-    if (!f) {
-        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-        return;
-    }
-    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
-        const atomic_uint_fast64_t *c =
-            (const atomic_uint_fast64_t *)((const char *)&h->agg->counters + counters[i].off);
-        httpd_metric_head(f, counters[i].name, "counter", counters[i].help);
-        fprintf(f, "%s %llu\n", counters[i].name, (unsigned long long)atomic_load(c));
-    }
-    httpd_metric_head(f, "psymon_ready", "gauge", "1 when the aggregator is ready.");
-    fprintf(f, "psymon_ready %d\n", atomic_load(&h->agg->ready) ? 1 : 0);
-
+    w[1].period.kind = KPI_MONTH;
     if (httpd_store(h) == 0 && h->conf->ncenters > 0) {
         st = calloc(h->conf->ncenters, sizeof(*st));
         for (size_t i = 0; st && i < h->conf->ncenters; i++) {
@@ -473,81 +441,29 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
             }
         }
     }
-    if (st) {
-        static const struct {
-            const char *name, *help;
-        } per[] = {
-            {"psymon_center_records", "Distinct record ids stored for the center."},
-            {"psymon_center_rejected", "Records the center's collector rejected."},
-            {"psymon_center_backlog", "Records spooled at the collector, not yet acknowledged."},
-            {"psymon_center_last_seen_age_seconds",
-             "Seconds since the last batch or heartbeat (absent when never heard from)."},
-            {"psymon_center_spool_full", "1 when the collector's spool is full."},
-            {"psymon_center_clock_offset_seconds",
-             "Collector clock minus aggregator clock at its last heartbeat (absent before one)."},
-        };
-        for (size_t k = 0; k < sizeof(per) / sizeof(per[0]); k++) {
-            httpd_metric_head(f, per[k].name, "gauge", per[k].help);
-            for (size_t i = 0; i < h->conf->ncenters; i++) {
-                const char *id = h->conf->centers[i].id;
-                switch (k) {
-                case 0:
-                    fprintf(f, "%s{center=\"%s\"} %llu\n", per[k].name, id,
-                            (unsigned long long)st[i].records);
-                    break;
-                case 1:
-                    fprintf(f, "%s{center=\"%s\"} %llu\n", per[k].name, id,
-                            (unsigned long long)st[i].rejected);
-                    break;
-                case 2:
-                    fprintf(f, "%s{center=\"%s\"} %llu\n", per[k].name, id,
-                            (unsigned long long)st[i].backlog);
-                    break;
-                case 3:
-                    if (st[i].last_seen != PSY_TIME_NONE)
-                        fprintf(f, "%s{center=\"%s\"} %.3f\n", per[k].name, id,
-                                (double)(now - st[i].last_seen) / (double)PSY_USEC);
-                    break;
-                case 4:
-                    fprintf(f, "%s{center=\"%s\"} %d\n", per[k].name, id, st[i].spool_full ? 1 : 0);
-                    break;
-                default:
-                    if (st[i].version[0] != '\0') /* a heartbeat was received */
-                        fprintf(f, "%s{center=\"%s\"} %.3f\n", per[k].name, id,
-                                (double)st[i].clock_offset / (double)PSY_USEC);
-                }
-            }
+    in.status = st;
+    for (size_t i = 0; i < 2; i++) {
+        if (httpd_compute_all(h, &w[i].period, now, &rows[i], &nrows) == 0) {
+            w[i].rows = rows[i];
+            w[i].nrows = nrows;
+            in.nwindows = i + 1;
         }
     }
-    if (httpd_compute_all(h, &p, now, &rows, &nrows) == 0) {
-        char pname[16];
-        kpi_period_name(&p, pname, sizeof(pname));
-        httpd_metric_head(f, "psymon_kpi", "gauge",
-                          "KPI values of the rolling twelve months ending last month.");
-        for (size_t i = 0; i < sizeof(kpis) / sizeof(kpis[0]); i++) {
-            int k = kpi_find(kpis[i]);
-            if (k < 0)
-                continue;
-            for (size_t l = 0; l <= h->conf->ncenters; l++) {
-                size_t idx = l * kpi_count() + (size_t)k;
-                if (idx >= nrows || !rows[idx].value.set)
-                    continue;
-                fprintf(f, "psymon_kpi{kpi=\"%s\",center=\"%s\",period=\"%s\"} %.4f\n", kpis[i],
-                        l == 0 ? "region" : h->conf->centers[l - 1].id, pname, rows[idx].value.v);
-            }
-        }
-    }
-    free(rows);
-    free(st);
-    if (fclose(f) != 0) {
+    in.windows = in.nwindows > 0 ? w : NULL;
+    f = open_memstream(&buf, &len);
+    r = f ? metrics_write(f, &in) : -ENOMEM;
+    if (!f || fclose(f) != 0 || r < 0) {
         free(buf);
         httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write metrics\n");
-        return;
+    } else {
+        rep->status = MHD_HTTP_OK;
+        rep->type = "text/plain; version=0.0.4; charset=utf-8";
+        rep->body = buf;
+        rep->len = len;
     }
-    rep->status = MHD_HTTP_OK;
-    rep->type = "text/plain; version=0.0.4; charset=utf-8";
-    rep->body = buf;
-    rep->len = len;
+    free(rows[0]);
+    free(rows[1]);
+    free(st);
 }
 
 /*

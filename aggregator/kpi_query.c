@@ -2,6 +2,8 @@
  * Parsing of the KPI options shared by the command line and the HTTP API.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,88 @@ next_token(const char **s, size_t *ret_len)
     return t;
 }
 
+/* Appends to err (bounded, NUL-terminated) what fits of the formatted text. */
+static void __attribute__((format(printf, 3, 4)))
+err_append(char *err, size_t err_size, const char *fmt, ...)
+{
+    size_t used = strnlen(err, err_size);
+    va_list ap;
+
+    if (used + 1 >= err_size)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err + used, err_size - used, fmt, ap);
+    va_end(ap);
+}
+
+/* The names a user may give to --center, after an unknown one: they are few. */
+static void
+hint_centers(const psy_agg_conf_t *conf, char *err, size_t err_size)
+{
+    err_append(err, err_size, "; one of");
+    for (size_t i = 0; i < conf->ncenters; i++)
+        err_append(err, err_size, " %s,", conf->centers[i].id);
+    err_append(err, err_size, " region or all");
+}
+
+/* Edit distance of a and b, both shorter than 128 bytes. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[128];
+
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/*
+ * After an unknown KPI: the KPIs of a family when name is one
+ * ("coercion_episodes" -> coercion_episodes:belt, ...), else the nearest
+ * name when it is near, else where the list is.
+ */
+static void
+hint_kpi(const char *name, char *err, size_t err_size)
+{
+    size_t len = strlen(name), best_d = SIZE_MAX, nfamily = 0;
+    const char *best = NULL;
+
+    for (size_t i = 0; i < kpi_count(); i++) {
+        const char *k = kpi_name(i);
+        if (strncmp(k, name, len) == 0 && k[len] == ':') {
+            err_append(err, err_size, "%s %s", nfamily++ ? "," : "; one of", k);
+            continue;
+        }
+        if (strlen(k) < 128) {
+            size_t d = edit_distance(name, k);
+            if (d < best_d) {
+                best_d = d;
+                best = k;
+            }
+        }
+    }
+    if (nfamily > 0)
+        return;
+    if (best && best_d <= 2 + len / 4)
+        err_append(err, err_size, "; did you mean '%s'?", best);
+    else
+        err_append(err, err_size, "; the KPIs are those of docs/kpis.md");
+}
+
 static int
 parse_levels(const psy_agg_conf_t *conf, const char *center, int **ret, size_t *ret_n, char *err,
              size_t err_size)
@@ -112,6 +196,7 @@ parse_levels(const psy_agg_conf_t *conf, const char *center, int **ret, size_t *
                 break;
         if (i == conf->ncenters) {
             snprintf(err, err_size, "unknown center '%.*s'", (int)(len > 64 ? 64 : len), t);
+            hint_centers(conf, err, err_size);
             free(v);
             return -EINVAL;
         }
@@ -164,6 +249,7 @@ parse_kpis(const char *kpis, int **ret, size_t *ret_n, char *err, size_t err_siz
         k = kpi_find(name);
         if (k < 0) {
             snprintf(err, err_size, "unknown KPI '%s'", name);
+            hint_kpi(name, err, err_size);
             free(v);
             return -EINVAL;
         }

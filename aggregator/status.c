@@ -47,6 +47,8 @@ status_json(store_t *s, const psy_agg_conf_t *conf)
         if (obj) {
             bool hb = st.version[0] != '\0';
             psy_time_t off = st.clock_offset;
+            json_object_set_new(obj, "spool_bytes",
+                                hb ? json_integer((json_int_t)st.spool_bytes) : json_null());
             json_object_set_new(obj, "spool_full", json_boolean(hb && st.spool_full));
             json_object_set_new(obj, "version", hb ? json_string(st.version) : json_null());
             json_object_set_new(obj, "clock_offset_s",

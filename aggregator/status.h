@@ -12,7 +12,9 @@
 
 /*
  * Builds {"centers":[{"center":ID,"records":N,"rejected":N,"backlog":N,
- * "last_seen":"RFC 3339" or null}, ...]} with one entry per configured
+ * "last_seen":"RFC 3339" or null, and what its collector last reported:
+ * "version", "spool_bytes", "clock_offset_s" (null before its first
+ * heartbeat), "spool_full", "clock_off"}, ...]} with one entry per configured
  * center, in the configuration's order. Returns a new reference (caller
  * owns it and must json_decref it), or NULL with errno set when the store
  * fails (EIO) or memory runs out (ENOMEM).

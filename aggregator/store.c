@@ -164,8 +164,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_ACKED_GET] = "SELECT s.acked FROM seqs s JOIN centers c ON c.cid = s.cid"
                      " WHERE c.center = ?1 AND s.epoch = ?2",
-    [ST_CENTER] = "SELECT last_seen, hb_epoch, hb_last_seq, hb_rejected, hb_spool_full,"
-                  " hb_clock_offset, hb_version, records FROM centers WHERE center = ?1",
+    [ST_CENTER] =
+        "SELECT last_seen, hb_epoch, hb_last_seq, hb_rejected, hb_spool_full,"
+        " hb_clock_offset, hb_version, records, hb_spool_bytes FROM centers WHERE center = ?1",
     [ST_HB] = "INSERT INTO centers (center, last_seen, hb_at, hb_epoch, hb_last_seq, hb_backlog,"
               " hb_spool_bytes, hb_rejected, hb_spool_full, hb_clock_offset, hb_version)"
               " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -1138,6 +1139,7 @@ store_status(store_t *s, const char *center, store_status_t *ret)
             out.rejected = (uint64_t)sqlite3_column_int64(st, 3);
             out.spool_full = sqlite3_column_int(st, 4) != 0;
             out.clock_offset = sqlite3_column_int64(st, 5);
+            out.spool_bytes = (uint64_t)sqlite3_column_int64(st, 8);
             if (col_text(st, 6, out.version, sizeof out.version) < 0)
                 r = -EIO;
         }

@@ -91,6 +91,7 @@ typedef struct {
     uint64_t backlog;        /* from the latest heartbeat, less what was acked since */
     psy_time_t last_seen;    /* latest batch or heartbeat; PSY_TIME_NONE when never */
     psy_time_t clock_offset; /* collector clock - aggregator clock at last heartbeat */
+    uint64_t spool_bytes;    /* the collector's spool size at its last heartbeat */
     bool spool_full;
     char version[PSY_VERSION_MAX + 1];
 } store_status_t;

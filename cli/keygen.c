@@ -29,18 +29,31 @@ cmd_keygen(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--pseudonym") == 0) {
         r = psy_keys_generate_pseudonym(argv[2]);
         if (r < 0) {
-            fprintf(stderr, "psymon keygen: %s: %s\n", argv[2], strerror(-r));
+            cli_error("%s: %s", argv[2], strerror(-r));
             return 1;
         }
         return 0;
     }
-    if (argc != 2 || argv[1][0] == '-' || !argv[1][0] || strchr(argv[1], '/')) {
-        usage(stderr);
+    if (argc == 2 && strcmp(argv[1], "--pseudonym") == 0) {
+        cli_error("--pseudonym needs a FILE (see --help)");
+        return 2;
+    }
+    if (argc != 2) {
+        cli_error(argc < 2 ? "a NAME is required (see --help)"
+                           : "one NAME, or --pseudonym FILE (see --help)");
+        return 2;
+    }
+    if (argv[1][0] == '-') {
+        cli_error("unknown option '%s' (see --help)", argv[1]);
+        return 2;
+    }
+    if (!argv[1][0] || strchr(argv[1], '/')) {
+        cli_error("NAME '%s' must be a file name in the current folder, without '/'", argv[1]);
         return 2;
     }
     r = psy_keys_generate_curve(".", argv[1]);
     if (r < 0) {
-        fprintf(stderr, "psymon keygen: %s.key/.pub: %s\n", argv[1], strerror(-r));
+        cli_error("%s.key/.pub: %s", argv[1], strerror(-r));
         return 1;
     }
     return 0;

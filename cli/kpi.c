@@ -37,7 +37,19 @@ usage(FILE *out)
                  "holding --to (r12: ending months --from through --to). --center defaults to all\n"
                  "(every center and the region), --kpi to every KPI, --as-of to now. --known-at T\n"
                  "uses only what the aggregator had stored by T, to reproduce a past report.\n"
-                 "--format defaults to table on a terminal and csv otherwise.\n");
+                 "--format defaults to table on a terminal and csv otherwise.\n\n"
+                 "KPIs (docs/kpis.md):\n");
+    /* Wrapped at 80 columns: the names are what --kpi takes. */
+    size_t col = 0;
+    for (size_t i = 0; i < kpi_count(); i++) {
+        size_t len = strlen(kpi_name(i));
+        if (col > 0 && col + 1 + len > 78) {
+            fputc('\n', out);
+            col = 0;
+        }
+        col += (size_t)fprintf(out, "%s%s", col ? " " : "  ", kpi_name(i));
+    }
+    fputc('\n', out);
 }
 
 /*
@@ -121,11 +133,11 @@ cmd_kpi(int argc, char **argv)
     store_t *store = NULL;
     kpi_format_t fmt = isatty(STDOUT_FILENO) ? KPI_FORMAT_TABLE : KPI_FORMAT_CSV;
     psy_time_t known_at = PSY_TIME_NONE;
-    char err[256];
+    char err[1024];
     int o, r, rc = 2;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "c:h", opts)) != -1) {
         switch (o) {
         case 'c':
             conf_path = optarg;
@@ -158,20 +170,17 @@ cmd_kpi(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
             return 2;
         }
     }
-    if (!conf_path || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    if ((rc = cli_check_args(conf_path, "AGGREGATOR.conf", argc, argv)) != 0)
+        return rc;
     if (format_s && kpi_format_parse(format_s, &fmt) < 0) {
-        fprintf(stderr, "psymon kpi: --format must be csv, json or table\n");
+        cli_error("--format must be csv, json or table, not '%s'", format_s);
         return 2;
     }
     if (known_at_s && psy_time_parse(known_at_s, strlen(known_at_s), &known_at) < 0) {
-        fprintf(stderr, "psymon kpi: --known-at must be an RFC 3339 date-time\n");
+        cli_error("--known-at must be an RFC 3339 date-time, e.g. 2024-03-01T00:00:00Z");
         return 2;
     }
     conf = calloc(1, sizeof(*conf));
@@ -182,7 +191,7 @@ cmd_kpi(int argc, char **argv)
     r = kpi_query_build(conf, period, from, to, center, kpis, as_of, psy_time_now(), &q, err,
                         sizeof(err));
     if (r < 0) {
-        fprintf(stderr, "psymon kpi: %s\n", r == -EINVAL ? err : strerror(-r));
+        cli_error("%s", r == -EINVAL ? err : strerror(-r));
         rc = r == -EINVAL ? 2 : 1;
         goto out;
     }
@@ -190,8 +199,7 @@ cmd_kpi(int argc, char **argv)
     rc = 1;
     store = store_new(conf->data_dir, true);
     if (!store) {
-        fprintf(stderr, "psymon kpi: cannot open the store in %s: %s\n", conf->data_dir,
-                strerror(errno));
+        cli_error("cannot open the store in %s: %s", conf->data_dir, strerror(errno));
         goto out;
     }
     if (known_at == PSY_TIME_NONE)
@@ -199,16 +207,16 @@ cmd_kpi(int argc, char **argv)
     else if ((r = store_load(store, conf, known_at, &recs)) == 0)
         r = kpi_compute(&recs, &q, &rows, &nrows);
     if (r == -EIO) {
-        fprintf(stderr, "psymon kpi: reading the store failed: %s\n", strerror(-r));
+        cli_error("reading the store failed: %s", strerror(-r));
         goto out;
     }
     if (r < 0) {
-        fprintf(stderr, "psymon kpi: %s\n", strerror(-r));
+        cli_error("%s", strerror(-r));
         goto out;
     }
     r = kpi_format_write(stdout, fmt, conf, rows, nrows);
     if (r < 0 || fflush(stdout) != 0) {
-        fprintf(stderr, "psymon kpi: writing the output failed\n");
+        cli_error("writing the output failed");
         goto out;
     }
     rc = 0;

@@ -64,7 +64,7 @@ cmd_requeue(int argc, char **argv)
     int o;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "c:s:nh", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "c:s:nh", opts)) != -1) {
         switch (o) {
         case 'c':
             conf_path = optarg;
@@ -79,18 +79,13 @@ cmd_requeue(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
             return 2;
         }
     }
-    if (!conf_path || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    if ((o = cli_check_args(conf_path, "COLLECTOR.conf", argc, argv)) != 0)
+        return o;
     if (since_arg && requeue_parse_since(since_arg, &since) < 0) {
-        fprintf(stderr,
-                "psymon requeue: --since '%s': expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]\n",
-                since_arg);
+        cli_error("--since '%s': expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]", since_arg);
         return 2;
     }
 
@@ -99,7 +94,7 @@ cmd_requeue(int argc, char **argv)
         return 1;
     char err[600];
     if (psy_coll_conf_load(conf_path, conf, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
+        cli_error("%s", err);
         free(conf);
         return 2;
     }

@@ -38,7 +38,6 @@
 
 #define DAY_S  INT64_C(86400)
 #define HOUR_S INT64_C(3600)
-#define OPEN   INT64_MAX /* a contact without a discharge */
 #define NO_END INT64_MIN /* a coercion episode without an end */
 
 /* Catchment populations, 2024 ballpark, with yearly growth. */
@@ -151,6 +150,14 @@ rng_lognormal(rng_t *r, double median, double sigma)
     return median * exp(sigma * rng_normal(r));
 }
 
+/* The splitmix64 finaliser: a good 64-bit mix of x. */
+static uint64_t
+mix64(uint64_t x)
+{
+    rng_t r = {x};
+    return rng_u64(&r);
+}
+
 /* ---- Civil time in Europe/Copenhagen --------------------------------- */
 
 static int64_t
@@ -242,11 +249,11 @@ typedef struct {
     uint8_t home;  /* center index */
     uint8_t revolving;
     uint8_t nodash; /* this person's CPR is exported without the dash */
-    uint8_t open;   /* has a contact open at --to, or died: not admitted live */
+    uint8_t open;   /* has a contact open at the cut, or died: not admitted live */
 } person_t;
 
 typedef struct {
-    int64_t start, end; /* end: OPEN */
+    int64_t start, end; /* end may lie after the cut: then the contact is open there */
     int32_t person;
     uint32_t num; /* admission number within its center */
     uint8_t center, acute, legal, outcome, ward, revolving;
@@ -308,7 +315,13 @@ static const double center_trend[] = {0.98, 1.00, 1.12, 1.10, 0.95, 1.00, 1.02, 
 _Static_assert(sizeof(center_trend) / sizeof(center_trend[0]) == NCENTERS, "one per center");
 
 typedef struct {
-    int64_t from, to; /* [from, to): local midnight of --from and the end of --to */
+    /*
+     * [from, cut) is the history written: local midnight of --from and the
+     * end of --to. The model runs on to `to`, the end of cut's year, so that
+     * what happens before cut never depends on where cut lies (see
+     * sim_stream).
+     */
+    int64_t from, cut, to;
     uint64_t seed;
     bool all_centers;
     bool want[NCENTERS];
@@ -322,6 +335,31 @@ typedef struct {
     size_t nrecs, cap_recs;
     uint32_t counter[NCENTERS][REC__N];
 } sim_t;
+
+/* What a stream of random numbers is for: one part of the model each. */
+enum {
+    STREAM_ARRIVALS = 1,
+    STREAM_PERSON,
+    STREAM_AGE,
+    STREAM_COERCION,
+    STREAM_CONSULT,
+    STREAM_REFERRAL,
+    STREAM_NOISE
+};
+
+/*
+ * Points s->rng at the stream of one piece of the model: an arriving
+ * person's chain, a center's coercion in a year, one record's noise. Each
+ * stream depends on the seed and its key only, never on how many numbers
+ * other pieces drew before it, so that moving --to (and with it how far
+ * the model runs) leaves every earlier piece, and so the history before the
+ * earlier --to, exactly as it was.
+ */
+static void
+sim_stream(sim_t *s, uint64_t what, uint64_t a, uint64_t b)
+{
+    s->rng.s = mix64(mix64(mix64(mix64(s->seed) ^ what) ^ a) ^ b);
+}
 
 /* Grows an array of `size`-byte items to hold one more; -ENOMEM on failure. */
 static int
@@ -432,7 +470,7 @@ contact_add(sim_t *s, int32_t person, int center, int64_t start, int64_t end, bo
         return -ENOMEM;
     contact_t *c = &s->contacts[s->ncontacts++];
     c->start = start;
-    c->end = end >= s->to ? OPEN : end;
+    c->end = end;
     c->person = person;
     c->center = (uint8_t)center;
     c->acute = acute;
@@ -440,8 +478,6 @@ contact_add(sim_t *s, int32_t person, int center, int64_t start, int64_t end, bo
     c->outcome = (uint8_t)outcome;
     c->ward = (uint8_t)(1 + rng_below(&s->rng, 6));
     c->revolving = s->persons[person].revolving;
-    if (c->end == OPEN)
-        s->persons[person].open = 1;
     return 0;
 }
 
@@ -499,8 +535,6 @@ person_chain(sim_t *s, int64_t t, bool child)
         } else if (contact_add(s, p, home, t, end, acute, legal, outcome) < 0) {
             return -ENOMEM;
         }
-        if (outcome == OUT_DEATH)
-            s->persons[p].open = 1;
         if (outcome == OUT_DEATH || end >= s->to)
             break;
 
@@ -539,11 +573,16 @@ gen_contacts(sim_t *s)
     /* Five years of warm-up, so that the first year already holds returning patients. */
     int64_t t = s->from - 5 * 365 * DAY_S;
     double mean_gap = 365.2425 * DAY_S / ARRIVALS_PER_YEAR;
-    for (;;) {
-        t += (int64_t)rng_exp(&s->rng, mean_gap);
+    rng_t arrivals;
+    sim_stream(s, STREAM_ARRIVALS, 0, 0);
+    arrivals = s->rng;
+    for (uint64_t i = 0;; i++) {
+        t += (int64_t)rng_exp(&arrivals, mean_gap);
         if (t >= s->to)
             break;
-        int r = person_chain(s, t / 60 * 60, rng_chance(&s->rng, 0.08));
+        bool child = rng_chance(&arrivals, 0.08);
+        sim_stream(s, STREAM_PERSON, i, 0);
+        int r = person_chain(s, t / 60 * 60, child);
         if (r < 0)
             return r;
     }
@@ -561,14 +600,21 @@ gen_contacts(sim_t *s)
         r->a = c->acute;
         r->b = c->legal;
         r->ward = c->ward;
+        sim_stream(s, STREAM_AGE, (uint64_t)c->person, (uint64_t)c->start);
         if (rng_chance(&s->rng, 0.3)) {
             r->flags |= F_AGE;
             r->n = (int16_t)age_at(s, c->person, c->start);
         }
-        if (c->end != OPEN) {
+        /*
+         * Every discharge is made, also one after the cut (write_history
+         * leaves it out), and is numbered as its admission: a count of
+         * discharges would number the later ones by where the cut lies.
+         */
+        {
             rec_t *d = rec_add(s, REC_DIS, c->center, c->end);
             if (!d)
                 return -ENOMEM;
+            d->num = r->num;
             d->person = c->person;
             d->ref = s->contacts[i].num;
             d->a = c->outcome;
@@ -625,7 +671,7 @@ cands_collect(const sim_t *s, cands_t *c, int center, int y, bool coercion)
         const contact_t *k = &s->contacts[i];
         if (k->center != center)
             continue;
-        int64_t lo = k->start + HOUR_S, hi = (k->end == OPEN ? s->to : k->end) - HOUR_S;
+        int64_t lo = k->start + HOUR_S, hi = k->end - HOUR_S;
         if (!year_window(s, y, &lo, &hi))
             continue;
         double days = fmin((double)(hi - lo) / DAY_S, 60.0);
@@ -670,7 +716,7 @@ cands_pick(sim_t *s, const cands_t *c)
 static int64_t
 instant_in(sim_t *s, const contact_t *k, int y)
 {
-    int64_t lo = k->start + HOUR_S, hi = (k->end == OPEN ? s->to : k->end) - HOUR_S;
+    int64_t lo = k->start + HOUR_S, hi = k->end - HOUR_S;
     year_window(s, y, &lo, &hi);
     return rng_between(&s->rng, lo, hi) / 60 * 60;
 }
@@ -699,6 +745,7 @@ gen_coercion(sim_t *s, cands_t *cands, int center, int y)
         return r;
     if (cands->n == 0)
         return 0;
+    sim_stream(s, STREAM_COERCION, (uint64_t)center, (uint64_t)y);
     double frac = year_fraction(s, y) * coercion_share(center);
     for (size_t kind = 0; kind < NKINDS; kind++) {
         double yearly = kind_rate[kind].yearly;
@@ -728,12 +775,11 @@ gen_coercion(sim_t *s, cands_t *cands, int center, int y)
                 hours = 24 + rng_exp(&s->rng, 72);
             if (hours >= 0) {
                 int64_t end = e->t + (int64_t)(hours * 3600) / 60 * 60;
-                int64_t kend = k->end == OPEN ? s->to : k->end;
-                if (end > kend - 15 * 60)
-                    end = kend - 15 * 60;
+                if (end > k->end - 15 * 60)
+                    end = k->end - 15 * 60;
                 if (end <= e->t)
                     end = e->t + 15 * 60;
-                e->end = end >= s->to ? NO_END : end;
+                e->end = end; /* written only when before the cut */
             }
             if (i >= count)
                 e->flags |= F_VOLUNTARY;
@@ -751,6 +797,7 @@ gen_consultations(sim_t *s, cands_t *cands, int center, int y)
     int r = cands_collect(s, cands, center, y, false);
     if (r < 0)
         return r;
+    sim_stream(s, STREAM_CONSULT, (uint64_t)center, (uint64_t)y);
     double n = 2600.0 * pow(1.15, y - 2022) * year_fraction(s, y) * coercion_share(center);
     long count = lround(n);
     for (long i = 0; i < count; i++) {
@@ -791,6 +838,7 @@ gen_referrals(sim_t *s, int y)
     int64_t lo = INT64_MIN, hi = INT64_MAX;
     if (!year_window(s, y, &lo, &hi))
         return 0;
+    sim_stream(s, STREAM_REFERRAL, (uint64_t)y, 0);
     long count = lround(4200.0 * pow(1.03, y - 2021) * year_fraction(s, y));
     /* Waits grow a little each year, so the 60-day share moves. */
     double median_wait = 36.0 + 2.0 * (y - 2021);
@@ -810,8 +858,9 @@ gen_referrals(sim_t *s, int y)
         uint32_t ref = e->num;
         double wait = fmax(rng_lognormal(&s->rng, median_wait, 0.55), 2.0);
         int64_t start = t + (int64_t)(wait * DAY_S) / 60 * 60;
-        if (start >= s->to || rng_chance(&s->rng, 0.02))
-            continue; /* still waiting, or referred elsewhere */
+        /* Referred elsewhere; one that starts after the cut is still waiting there. */
+        if (rng_chance(&s->rng, 0.02))
+            continue;
         rec_t *ts = rec_add(s, REC_TRS, BUC, start);
         if (!ts)
             return -ENOMEM;
@@ -824,18 +873,20 @@ gen_referrals(sim_t *s, int y)
 /*
  * Corrections (the same id re-sent later with a changed field), voids and
  * bad records, each in a file one to three months later than the record it
- * touches, and only in a file the history has.
+ * touches. Each record draws from a stream of its own, and those whose file
+ * comes after the cut are left out when writing, so that the noise of the
+ * history does not depend on the cut.
  */
 static int
 gen_noise(sim_t *s)
 {
-    int last_month = month_index(s->to - 1);
     size_t n = s->nrecs;
     for (size_t i = 0; i < n; i++) {
         rec_t r = s->recs[i];
+        sim_stream(s, STREAM_NOISE, (uint64_t)r.type << 8 | r.center, r.num);
         double x = rng_unit(&s->rng);
         int later = r.fmonth + 1 + (int)rng_below(&s->rng, 3);
-        if (x < 0.004 && later <= last_month && r.type != REC_REF) {
+        if (x < 0.004 && r.type != REC_REF) {
             rec_t *c = rec_add(s, r.type, r.center, r.t);
             if (!c)
                 return -ENOMEM;
@@ -843,10 +894,9 @@ gen_noise(sim_t *s)
             *c = r;
             c->fmonth = later;
             c->ward = (uint8_t)(1 + (r.ward % 6));
-            if (r.type == REC_COE && r.end != NO_END && r.end + 1800 < s->to)
+            if (r.type == REC_COE && r.end != NO_END)
                 c->end = r.end + 1800;
-        } else if (x < 0.0055 && later <= last_month &&
-                   ((r.type == REC_COE && r.a >= 3) || r.type == REC_CON)) {
+        } else if (x < 0.0055 && ((r.type == REC_COE && r.a >= 3) || r.type == REC_CON)) {
             rec_t *v = rec_add(s, r.type, r.center, r.t);
             if (!v)
                 return -ENOMEM;
@@ -858,6 +908,8 @@ gen_noise(sim_t *s)
             rec_t *b = rec_add(s, REC_BAD, r.center, r.t);
             if (!b)
                 return -ENOMEM;
+            /* Numbered after the record it copies: a count would depend on the cut. */
+            b->num = (uint32_t)r.type * 100000000u + r.num;
             b->person = r.person;
             b->a = (uint8_t)rng_below(&s->rng, 4);
         }
@@ -890,7 +942,29 @@ rec_cmp(const void *a, const void *b)
     return (x->flags & F_VOID) - (y->flags & F_VOID);
 }
 
-/* Runs the whole model into s->recs, sorted for writing. */
+/*
+ * Keeps what the centers had exported by the cut: records before it, in
+ * files of months up to its own. Marks who is in a stay at the cut, or died
+ * in one begun before it: the live events do not admit them again.
+ */
+static void
+sim_cut(sim_t *s)
+{
+    int last_month = month_index(s->cut - 1);
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->nrecs; i++)
+        if (s->recs[i].t < s->cut && s->recs[i].fmonth <= last_month)
+            s->recs[n++] = s->recs[i];
+    s->nrecs = n;
+    for (size_t i = 0; i < s->ncontacts; i++) {
+        const contact_t *c = &s->contacts[i];
+        if (c->start < s->cut && (c->end >= s->cut || c->outcome == OUT_DEATH))
+            s->persons[c->person].open = 1;
+    }
+}
+
+/* Runs the whole model into s->recs, cut and sorted for writing. */
 static int
 sim_run(sim_t *s)
 {
@@ -912,9 +986,11 @@ sim_run(sim_t *s)
     free(cands.cum);
     if (r == 0)
         r = gen_noise(s);
-    if (r == 0)
-        qsort(s->recs, s->nrecs, sizeof(rec_t), rec_cmp);
-    return r;
+    if (r < 0)
+        return r;
+    sim_cut(s);
+    qsort(s->recs, s->nrecs, sizeof(rec_t), rec_cmp);
+    return 0;
 }
 
 /* ---- Writing ---------------------------------------------------------- */
@@ -1017,7 +1093,7 @@ row_fill(const sim_t *s, const rec_t *r, row_t *w)
         row_set(w, COL_KIND, "%s", kind_name[r->a]);
         if (r->ref)
             row_set(w, COL_ADMISSION, "ADM-%07" PRIu32, r->ref);
-        if (r->end != NO_END) {
+        if (r->end != NO_END && r->end < s->cut) { /* else still going on at the cut */
             format_time(r->end, tb, sizeof(tb));
             row_set(w, COL_END, "%s", tb);
         }
@@ -1466,7 +1542,7 @@ cmd_simulate(int argc, char **argv)
     optind = 0;
     opterr = 0;
     int o;
-    while ((o = getopt_long(argc, argv, "+o:f:t:s:c:l:nh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "+:o:f:t:s:c:l:nh", opts, NULL)) != -1) {
         char *end;
         switch (o) {
         case 'o':
@@ -1492,7 +1568,9 @@ cmd_simulate(int argc, char **argv)
                 if (strcmp(optarg, centers[i].id) == 0)
                     break;
             if (i == NCENTERS) {
-                fprintf(stderr, "psymon simulate: --center: unknown center '%s'\n", optarg);
+                fprintf(stderr, "psymon simulate: --center: unknown center '%s'; one of", optarg);
+                for (i = 0; i < NCENTERS; i++)
+                    fprintf(stderr, " %s%s", centers[i].id, i + 1 < NCENTERS ? "," : "\n");
                 return 2;
             }
             s.all_centers = false;
@@ -1517,8 +1595,8 @@ cmd_simulate(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            fprintf(stderr, "psymon simulate: bad option '%s'\n", argv[optind - 1]);
-            usage(stderr);
+            fprintf(stderr, "psymon simulate: %s '%s' (see --help)\n",
+                    o == ':' ? "a value is missing after" : "unknown option", argv[optind - 1]);
             return 2;
         }
     }
@@ -1527,8 +1605,7 @@ cmd_simulate(int argc, char **argv)
         return 2;
     }
     if (!out) {
-        fprintf(stderr, "psymon simulate: --out DIR is required\n");
-        usage(stderr);
+        fprintf(stderr, "psymon simulate: --out DIR is required (see --help)\n");
         return 2;
     }
     if (s.all_centers)
@@ -1543,21 +1620,21 @@ cmd_simulate(int argc, char **argv)
     s.from = local_midnight(y, m, d);
     int64_t now = (int64_t)time(NULL);
     if (strcmp(to, "now") == 0) {
-        s.to = now;
+        s.cut = now;
     } else if (parse_date(to, &y, &m, &d)) {
-        s.to = local_midnight(y, m, d + 1); /* the whole day; day 32 normalises */
+        s.cut = local_midnight(y, m, d + 1); /* the whole day; day 32 normalises */
     } else {
         fprintf(stderr, "psymon simulate: --to: want YYYY-MM-DD or now: %s\n", to);
         return 2;
     }
-    if (s.to > now + 24 * HOUR_S)
+    if (s.cut > now + 24 * HOUR_S)
         fprintf(stderr, "psymon simulate: warning: --to lies in the future; a collector "
                         "rejects records more than 24 h ahead of its clock\n");
-    if (s.to <= s.from) {
+    if (s.cut <= s.from) {
         fprintf(stderr, "psymon simulate: --to must lie after --from\n");
         return 2;
     }
-    s.rng.s = s.seed;
+    s.to = local_midnight(to_local(s.cut - 1).y + 1, 1, 1);
 
     int r = mkdir_p(out);
     if (r < 0) {

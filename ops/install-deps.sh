@@ -11,6 +11,7 @@ packages=(
     libinih-dev libsystemd-dev libcmocka-dev zlib1g-dev
     tzdata ca-certificates curl procps util-linux iproute2 python3 systemd
     debhelper dpkg-dev fakeroot lintian man-db groff-base bash-completion
+    prometheus
 )
 
 missing=()

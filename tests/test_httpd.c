@@ -384,7 +384,8 @@ test_status(void **state)
     assert_true(json_is_null(json_object_get(c, "version")));
     assert_true(json_is_null(json_object_get(c, "clock_offset_s")));
     assert_true(json_is_false(json_object_get(c, "clock_off")));
-    assert_int_equal(json_object_size(c), 9);
+    assert_true(json_is_null(json_object_get(c, "spool_bytes")));
+    assert_int_equal(json_object_size(c), 10);
     c = json_array_get(centers, 1);
     assert_string_equal(json_string_value(json_object_get(c, "center")), "pc-b");
     assert_int_equal(json_integer_value(json_object_get(c, "records")), 0);
@@ -403,7 +404,7 @@ test_metrics(void **state)
     store_t *st = store_new(f->dir, false);
     assert_non_null(st);
     psy_time_t now = psy_time_now();
-    psy_heartbeat_t hb = {.clock = now + 200 * PSY_USEC};
+    psy_heartbeat_t hb = {.clock = now + 200 * PSY_USEC, .spool_bytes = 4096};
     snprintf(hb.version, sizeof hb.version, "0.1.0");
     assert_int_equal(store_heartbeat(st, "pc-a", &hb, now), 0);
     store_destroy(&st);
@@ -422,7 +423,12 @@ test_metrics(void **state)
     assert_null(strstr(r.body, "psymon_center_last_seen_age_seconds{center=\"pc-b\"}"));
     assert_non_null(strstr(r.body, "psymon_ready 0\n"));
     assert_non_null(strstr(r.body, "# TYPE psymon_kpi gauge\n"));
-    assert_non_null(strstr(r.body, "psymon_kpi{kpi=\"admissions\",center=\"pc-a\",period=\"r12:"));
+    assert_non_null(
+        strstr(r.body, "psymon_kpi{window=\"r12\",center=\"pc-a\",kpi=\"admissions\"} "));
+    assert_non_null(
+        strstr(r.body, "psymon_kpi{window=\"month\",center=\"region\",kpi=\"admissions\"} "));
+    assert_null(strstr(r.body, "period="));
+    assert_non_null(strstr(r.body, "psymon_center_spool_bytes{center=\"pc-a\"} 4096\n"));
     reply_free(&r);
 }
 

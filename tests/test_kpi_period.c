@@ -194,6 +194,15 @@ test_query_errors(void **state)
         {"month", "2024-03", NULL, NULL, "coercion_episodes:rope", NULL,
          "unknown KPI 'coercion_episodes:rope'"},
         {"month", "2024-03", NULL, NULL, NULL, "yesterday", "--as-of must be"},
+        /* An unknown name comes with the valid choices or a hint. */
+        {"month", "2024-03", NULL, "pc-amagr", NULL, NULL,
+         "unknown center 'pc-amagr'; one of pc-amager, pc-ballerup, region or all"},
+        {"month", "2024-03", NULL, NULL, "admisions", NULL,
+         "unknown KPI 'admisions'; did you mean 'admissions'?"},
+        {"month", "2024-03", NULL, NULL, "coercion_episodes", NULL,
+         "unknown KPI 'coercion_episodes'; one of coercion_episodes:belt, "
+         "coercion_episodes:physical_restraint,"},
+        {"month", "2024-03", NULL, NULL, "x", NULL, "; the KPIs are those of docs/kpis.md"},
     };
     (void)state;
     make_conf();

@@ -379,6 +379,7 @@ test_status_and_heartbeat(void **state)
     assert_int_equal(st.backlog, 10);
     assert_int_equal(st.rejected, 7);
     assert_true(st.spool_full);
+    assert_int_equal(st.spool_bytes, 4096);
     assert_string_equal(st.version, "0.1.0");
     assert_int_equal(st.clock_offset, 150 * PSY_USEC);
     assert_int_equal(st.last_seen, T0);
@@ -395,9 +396,11 @@ test_status_and_heartbeat(void **state)
     hb.last_seq = 2;
     hb.rejected = 0;
     hb.spool_full = false;
+    hb.spool_bytes = 128;
     assert_int_equal(store_heartbeat(f->s, "pc-a", &hb, T0 + 2 * PSY_USEC), 0);
     assert_int_equal(store_status(f->s, "pc-a", &st), 0);
     assert_int_equal(st.backlog, 2);
+    assert_int_equal(st.spool_bytes, 128);
     assert_int_equal(st.rejected, 0);
     assert_false(st.spool_full);
 
