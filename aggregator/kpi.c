@@ -48,6 +48,7 @@ enum {
     K_REDUCTION,
     K_TARGET_RED,
     K_ON_TRACK,
+    K_TARGET_EP,
     K_READM30,
     K_READM7,
     K_READM_MEDIAN,
@@ -95,6 +96,7 @@ static const char *const kpi_names[K__COUNT] = {
     "intrusive_reduction",
     "intrusive_target_reduction",
     "intrusive_on_track",
+    "intrusive_target_episodes",
     "readmission_rate_30d",
     "readmission_rate_7d",
     "median_days_to_readmission",
@@ -1845,20 +1847,62 @@ baseline(const eng_t *e, size_t nq, size_t slot, double *ret)
     return true;
 }
 
-/* The target trajectory for the period's last month, in percent. */
-static bool
-target_reduction(const eng_t *e, const kpi_period_t *p, double *ret)
+/* The calendar month (year * 12 + month - 1) in which period p ends. */
+static int
+period_last_month(const kpi_period_t *p)
 {
-    const psy_agg_conf_t *c = e->conf;
-    int last = p->kind == KPI_YEAR ? p->year * 12 + 11 : p->year * 12 + p->month - 1;
+    switch (p->kind) {
+    case KPI_YEAR:
+        return p->year * 12 + 11;
+    case KPI_QUARTER:
+        return p->year * 12 + p->month + 1;
+    default:
+        return p->year * 12 + p->month - 1;
+    }
+}
+
+/*
+ * The target trajectory at period p's last month, in percent: the target
+ * falls linearly from the first through the last target month (kpis.md).
+ */
+static bool
+trajectory(const psy_agg_conf_t *c, const kpi_period_t *p, double *ret)
+{
     int first = c->first_year * 12 + c->first_month - 1;
     int K = c->last_year * 12 + c->last_month - 1 - first + 1;
     double f;
 
-    if (!period_yearly(p) || K <= 0)
+    if (K <= 0)
         return false;
-    f = (double)(last - first + 1) / (double)K;
+    f = (double)(period_last_month(p) - first + 1) / (double)K;
     *ret = c->target_pct * (f < 0 ? 0 : f > 1 ? 1 : f);
+    return true;
+}
+
+/* intrusive_target_reduction: the trajectory, for year and r12 periods only. */
+static bool
+target_reduction(const eng_t *e, const kpi_period_t *p, double *ret)
+{
+    return period_yearly(p) && trajectory(e->conf, p, ret);
+}
+
+/*
+ * intrusive_target_episodes: the episodes period p may hold and stay on
+ * the trajectory, = baseline · population / 100,000 · (1 − t / 100) · m / 12
+ * with m the period's length in months (kpis.md). Every period kind.
+ */
+static bool
+target_episodes(const eng_t *e, uint32_t p, size_t nq, size_t slot, double *ret)
+{
+    const kpi_period_t *per = &e->per[p];
+    double base, t;
+    int months = per->kind == KPI_MONTH ? 1 : per->kind == KPI_QUARTER ? 3 : 12;
+    long pop;
+
+    if (!baseline(e, nq, slot, &base) || !trajectory(e->conf, per, &t))
+        return false;
+    pop = level_population(e, slot, period_last_month(per) / 12);
+    *ret = base * (double)pop / 100000.0 * (1.0 - t / 100.0) * (double)months / 12.0;
     return true;
 }
 
@@ -1962,6 +2006,10 @@ row_fill(const eng_t *e, uint32_t p, size_t nq, size_t slot, kpi_row_t *row)
     case K_ON_TRACK:
         if (reduction(e, p, nq, slot, &v) && target_reduction(e, per, &t))
             row->value = num_int(v >= t);
+        break;
+    case K_TARGET_EP:
+        if (target_episodes(e, p, nq, slot, &v))
+            row->value = num_real(v);
         break;
     case K_READM30:
         row_ratio(row, 100, a->readm30, a->index_disch);
@@ -2070,8 +2118,8 @@ kpi_model_compute(const kpi_model_t *m, const kpi_query_t *q, kpi_row_t **ret_ro
         !kpi_model_covers(m, q->as_of))
         return -EINVAL;
     for (size_t k = 0; k < q->nkpis; k++)
-        want_target |=
-            q->kpis[k] == K_BASELINE || q->kpis[k] == K_REDUCTION || q->kpis[k] == K_ON_TRACK;
+        want_target |= q->kpis[k] == K_BASELINE || q->kpis[k] == K_REDUCTION ||
+                       q->kpis[k] == K_ON_TRACK || q->kpis[k] == K_TARGET_EP;
     e.m = m;
     e.conf = q->conf;
     e.as_of = q->as_of;
@@ -2107,6 +2155,9 @@ kpi_model_compute(const kpi_model_t *m, const kpi_query_t *q, kpi_row_t **ret_ro
                 row->level = q->levels[l];
                 row->kpi = q->kpis[k];
                 row_fill(&e, (uint32_t)p, q->nperiods, slot, row);
+                /* A period that has not ended will still grow, whatever the KPI. */
+                if (e.as_of < e.pe[p])
+                    row->provisional = true;
             }
     *ret_rows = rows;
     *ret_n = nrows;

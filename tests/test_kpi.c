@@ -404,18 +404,19 @@ test_qualifying_12h_and_open(void **state)
     dis(B, "d2", "b1", 2, "2024-05-01T11:59:59.999999Z", PSY_OUTCOME_REGULAR);
     /* Patient 1 comes back acutely 10 days later and is still admitted. */
     adm(B, "b2", 1, "2024-05-11T12:00:00Z", PSY_MODE_ACUTE, PSY_LEGAL_VOLUNTARY);
+    /* as_of falls in May: every May row is provisional (the month has not ended). */
     static const want_t young[] = {
         {"2024-05", A, "readmission_rate_30d", "0.0000", "0", "1", 1},
         {"2024-05", B, "readmission_rate_30d", "-", "0", "0", 1},
-        {"2024-05", RG, "admissions", "3", "3", "-", 0},
-        {"2024-05", RG, "discharges", "2", "2", "-", 0},
-        {"2024-05", B, "bed_days", "1.0000", "1.0000", "-", 0},
+        {"2024-05", RG, "admissions", "3", "3", "-", 1},
+        {"2024-05", RG, "discharges", "2", "2", "-", 1},
+        {"2024-05", B, "bed_days", "1.0000", "1.0000", "-", 1},
     };
     /* The open stay is 12 h old: now it is a qualifying stay and a readmission. */
     static const want_t old[] = {
         {"2024-05", A, "readmission_rate_30d", "100.0000", "1", "1", 1},
         {"2024-05", A, "median_days_to_readmission", "10.0000", "-", "1", 1},
-        {"2024-05", B, "bed_days", "1.0000", "1.0000", "-", 0},
+        {"2024-05", B, "bed_days", "1.0000", "1.0000", "-", 1},
     };
     CHECK("2024-05-11T23:59:59.999999Z", young);
     CHECK("2024-05-12T00:00:00Z", old);
@@ -428,15 +429,16 @@ test_as_of_cuts(void **state)
     adm(A, "a1", 1, "2024-05-01T00:00:00Z", PSY_MODE_ACUTE, PSY_LEGAL_VOLUNTARY);
     dis(A, "d1", "a1", 1, "2024-05-03T00:00:00Z", PSY_OUTCOME_REGULAR);
     coer(A, "c1", 1, "2024-05-01T01:00:00Z", "2024-05-02T12:00:00Z", PSY_COERCION_BELT, false);
+    /* as_of falls in May: every May row is provisional. */
     static const want_t w[] = {
         /* The discharge does not exist yet: the contact is open to as_of. */
-        {"2024-05", A, "bed_days", "1.0000", "1.0000", "-", 0},
-        {"2024-05", A, "discharges", "0", "0", "-", 0},
-        {"2024-05", A, "records", "2", "2", "-", 0},
-        {"2024-05", A, "patients", "1", "1", "-", 0},
+        {"2024-05", A, "bed_days", "1.0000", "1.0000", "-", 1},
+        {"2024-05", A, "discharges", "0", "0", "-", 1},
+        {"2024-05", A, "records", "2", "2", "-", 1},
+        {"2024-05", A, "patients", "1", "1", "-", 1},
         /* The belt's end is after as_of: no duration yet. */
-        {"2024-05", A, "belt_median_hours", "-", "-", "0", 0},
-        {"2024-05", A, "coercion_episodes:belt", "1", "1", "-", 0},
+        {"2024-05", A, "belt_median_hours", "-", "-", "0", 1},
+        {"2024-05", A, "coercion_episodes:belt", "1", "1", "-", 1},
     };
     CHECK("2024-05-02T00:00:00Z", w);
 }
@@ -672,12 +674,31 @@ test_target(void **state)
         /* The region has records in every baseline year: 2, 2 and 4 episodes on 150,000. */
         {"2024", RG, "intrusive_baseline_per_100k", "1.7778", "-", "-", 0},
         {"r12:2023-12", A, "intrusive_target_reduction", "0.0000", "-", "-", 0},
-        {"r12:2030-12", A, "intrusive_target_reduction", "30.0000", "-", "-", 0},
-        {"2035", A, "intrusive_target_reduction", "30.0000", "-", "-", 0},
+        {"r12:2030-12", A, "intrusive_target_reduction", "30.0000", "-", "-", 1},
+        {"2035", A, "intrusive_target_reduction", "30.0000", "-", "-", 1},
         {"r12:2024-06", A, "intrusive_target_reduction", "2.1429", "-", "-", 0},
         {"2024-12", A, "intrusive_target_reduction", "-", "-", "-", 0},
         {"2024-Q4", A, "intrusive_baseline_per_100k", "-", "-", "-", 0},
         {"2024-Q4", A, "intrusive_on_track", "-", "-", "-", 0},
+        /*
+         * The episodes allowed on the trajectory, every period kind: baseline 2.0
+         * per 100,000 of 200,000 in 2024 is 4 a year, less the trajectory at the
+         * period's last month (4.2857 % in 2024-12, 1.0714 % in 2024-03, none
+         * before 2024-01, on 2021's 100,000 in 2023), times months / 12.
+         */
+        {"2024-12", A, "intrusive_target_episodes", "0.3190", "-", "-", 0},
+        {"2024-Q1", A, "intrusive_target_episodes", "0.9893", "-", "-", 0},
+        {"2024", A, "intrusive_target_episodes", "3.8286", "-", "-", 0},
+        {"r12:2024-12", A, "intrusive_target_episodes", "3.8286", "-", "-", 0},
+        {"2023-06", A, "intrusive_target_episodes", "0.1667", "-", "-", 0},
+        {"2024-12", B, "intrusive_target_episodes", "-", "-", "-", 0},
+        /* A period not ended at as_of is provisional whatever the KPI; one ended is not. */
+        {"2025-06", A, "intrusive_episodes", "0", "0", "-", 1},
+        {"2025-Q2", A, "records", "0", "0", "-", 1},
+        {"2025", A, "intrusive_target_episodes", "3.6571", "-", "-", 1},
+        {"r12:2025-06", A, "intrusive_episodes", "1", "1", "-", 1},
+        {"2025-05", A, "intrusive_episodes", "0", "0", "-", 0},
+        {"r12:2025-05", A, "intrusive_episodes", "2", "2", "-", 0},
     };
     CHECK("2025-06-01T00:00:00Z", w);
     /* A reduction below the trajectory is not on track. */
@@ -754,18 +775,19 @@ test_waiting_time(void **state)
     /* Overdue is judged at as_of when it falls inside P. */
     static const want_t w2[] = {
         /* 2024-03-05: r2 is 64 days old, untreated (its start is later). */
-        {"2024-03", A, "referrals_overdue", "1", "1", "-", 0},
-        {"2024-03", A, "treatment_starts", "1", "1", "-", 0},
+        {"2024-03", A, "referrals_overdue", "1", "1", "-", 1},
+        {"2024-03", A, "treatment_starts", "1", "1", "-", 1},
     };
     CHECK("2024-03-05T00:00:00Z", w2);
     /* Exactly 60 days old is not overdue: referral < t - 60 days. */
+    /* 2024-04 has not ended at as_of: provisional. */
     static const want_t w3[] = {
         {"2024-02", B, "referrals_overdue", "0", "0", "-", 0},
-        {"2024-04", B, "referrals_overdue", "0", "0", "-", 0},
+        {"2024-04", B, "referrals_overdue", "0", "0", "-", 1},
     };
     CHECK("2024-04-15T00:00:00Z", w3);
     static const want_t w4[] = {
-        {"2024-04", B, "referrals_overdue", "1", "1", "-", 0},
+        {"2024-04", B, "referrals_overdue", "1", "1", "-", 1},
     };
     CHECK("2024-04-15T00:00:00.000001Z", w4);
 }
@@ -800,7 +822,7 @@ test_names(void **state)
             k++;
         }
     assert_int_equal(k, 18);
-    assert_int_equal(kpi_count(), 6 + 28 + 8 + 4 + 4 + 1 + 18 + 1 + 4 + 2);
+    assert_int_equal(kpi_count(), 6 + 28 + 8 + 5 + 4 + 1 + 18 + 1 + 4 + 2);
 }
 
 static void

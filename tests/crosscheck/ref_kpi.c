@@ -103,7 +103,7 @@ static const char *const consult_kinds[] = {"supervision",     "action_plan", "s
 #define NKINDS  14
 #define NROLES  3
 #define NCKINDS 6
-#define NNAMES  (6 + 2 * NKINDS + 10 + 4 + 4 + 1 + NROLES * NCKINDS + 1 + 4 + 2)
+#define NNAMES  (6 + 2 * NKINDS + 11 + 4 + 4 + 1 + NROLES * NCKINDS + 1 + 4 + 2)
 
 static char names[NNAMES][64];
 static size_t nnames;
@@ -117,23 +117,13 @@ names_init(void)
                                        "patients",
                                        "involuntary_admissions",
                                        "involuntary_admission_share"};
-    static const char *const mid[] = {"intrusive_episodes",
-                                      "intrusive_persons",
-                                      "coerced_persons",
-                                      "belt_share_of_patients",
-                                      "belt_median_hours",
-                                      "belt_over_48h",
-                                      "intrusive_per_1000_bed_days",
-                                      "intrusive_per_100k",
-                                      "intrusive_baseline_per_100k",
-                                      "intrusive_reduction",
-                                      "intrusive_target_reduction",
-                                      "intrusive_on_track",
-                                      "readmission_rate_30d",
-                                      "readmission_rate_7d",
-                                      "median_days_to_readmission",
-                                      "self_discharge_share",
-                                      "consultations"};
+    static const char *const mid[] = {
+        "intrusive_episodes",          "intrusive_persons",          "coerced_persons",
+        "belt_share_of_patients",      "belt_median_hours",          "belt_over_48h",
+        "intrusive_per_1000_bed_days", "intrusive_per_100k",         "intrusive_baseline_per_100k",
+        "intrusive_reduction",         "intrusive_target_reduction", "intrusive_on_track",
+        "intrusive_target_episodes",   "readmission_rate_30d",       "readmission_rate_7d",
+        "median_days_to_readmission",  "self_discharge_share",       "consultations"};
     static const char *const tail[] = {
         "consulted_patients", "treatment_starts", "wait_within_60d_share", "wait_median_days",
         "referrals_overdue",  "records",          "records_inconsistent"};
@@ -836,6 +826,21 @@ ref_compute(const ref_model_t *m, ref_kind_t kind, int year, int month, int leve
             out[name_index("intrusive_on_track")].value = integer(red >= target ? 1 : 0);
         }
     }
+    {
+        /* The episodes allowed on the trajectory: every period kind. */
+        double base, f, traj;
+        int first = c->first_year * 12 + c->first_month - 1;
+        int K = c->last_year * 12 + c->last_month - 1 - first + 1;
+        int months = kind == REF_MONTH ? 1 : kind == REF_QUARTER ? 3 : 12;
+
+        if (K > 0 && baseline_of(m, level, &base)) {
+            f = (double)(last_y * 12 + last_m - 1 - first + 1) / (double)K;
+            traj = c->target_pct * (f < 0 ? 0 : f > 1 ? 1 : f);
+            out[name_index("intrusive_target_episodes")].value =
+                real(base * (double)level_population(c, level, last_y) / 100000.0 *
+                     (1.0 - traj / 100.0) * months / 12.0);
+        }
+    }
 
     k = name_index("readmission_rate_30d");
     ratio_row(&out[k], 100, (double)r30, (double)index);
@@ -863,6 +868,10 @@ ref_compute(const ref_model_t *m, ref_kind_t kind, int year, int month, int leve
     count_row(&out[name_index("referrals_overdue")], (double)overdue);
     count_row(&out[name_index("records")], (double)records);
     count_row(&out[name_index("records_inconsistent")], (double)incons);
+    /* A period that has not ended at as_of: every figure may still grow. */
+    if (m->as_of < e)
+        for (size_t i = 0; i < nk; i++)
+            out[i].provisional = true;
 
     free(pv);
     free(belt_h);
