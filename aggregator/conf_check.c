@@ -32,8 +32,8 @@ conf_check(const psy_agg_conf_t *c, const char *path, char *err, size_t err_size
         const psy_alert_conf_t *a = &c->alerts[i];
 
         if (a->threshold && kpi_find(a->kpi) < 0) {
-            snprintf(err, err_size, "%s:%d: [alert %s]: key 'kpi': unknown KPI '%s'", path,
-                     a->line, a->name, a->kpi);
+            snprintf(err, err_size, "%s:%d: [alert %s]: key 'kpi': unknown KPI '%s'", path, a->line,
+                     a->name, a->kpi);
             return -EINVAL;
         }
     }

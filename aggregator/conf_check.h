@@ -13,8 +13,8 @@
 
 /*
  * Checks c, loaded from path: every [goal KPI] names a KPI with an SPC
- * chart, and every [alert NAME] with kind = threshold names a known KPI. Call it wherever the file is loaded, so that the
- * daemon and the command line refuse the same files. Returns 0, or -EINVAL
+ * chart, and every [alert NAME] with kind = threshold names a known KPI. Call it wherever the file
+ * is loaded, so that the daemon and the command line refuse the same files. Returns 0, or -EINVAL
  * with one line "PATH:LINE: [goal KPI]: ..." in err.
  */
 int conf_check(const psy_agg_conf_t *c, const char *path, char *err, size_t err_size);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "conf_check.h"
 #include "psymon/time.h"
 #include "status.h"
 #include "store.h"
@@ -26,6 +27,8 @@ cli_load_agg_conf(const char *path, psy_agg_conf_t *ret)
     char err[600];
     int r = psy_agg_conf_load(path, ret, err, sizeof(err));
 
+    if (r == 0)
+        r = conf_check(ret, path, err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "%s\n", err);
         return 2;
