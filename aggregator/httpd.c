@@ -711,7 +711,7 @@ httpd_spc(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     spc_query_t q;
     spc_query_result_t *res = NULL;
     json_t *j;
-    char err[256] = "";
+    char err[256] = "", *dump = NULL;
     int r;
 
     if (!httpd_args_ok(conn, args, &bad)) {
@@ -755,8 +755,15 @@ httpd_spc(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     }
     rep->status = MHD_HTTP_OK;
     rep->type = "application/json";
-    rep->body = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    rep->len = rep->body ? strlen(rep->body) : 0;
+    r = asprintf(&rep->body, "%s\n",
+                 (dump = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15))) ? dump : "");
+    rep->len = r > 0 && dump ? (size_t)r : 0;
+    if (r < 0 || !dump) {
+        if (r >= 0)
+            free(rep->body);
+        rep->body = NULL;
+    }
+    free(dump);
     json_decref(j);
 }
 

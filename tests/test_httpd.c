@@ -640,6 +640,7 @@ test_spc_api(void **state)
 
     http(f->port, "GET", "/api/v1/spc?kpi=admissions&center=pc-a", &r);
     assert_int_equal(r.status, 200);
+    assert_true(r.body_len > 1 && r.body[r.body_len - 1] == '\n'); /* as psymon spc prints */
     j = json_loads(r.body, 0, &e);
     assert_non_null(j);
     assert_int_equal(json_array_size(json_object_get(j, "series")), 1);
