@@ -19,6 +19,8 @@
 #include "kpi_query.h"
 #include "metrics.h"
 #include "series.h"
+#include "spc_format.h"
+#include "spc_query.h"
 #include "status.h"
 #include "store.h"
 
@@ -541,6 +543,68 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     rep->len = len;
 }
 
+/*
+ * /api/v1/spc: the parameters of `psymon spc`, checked by the same code
+ * (spc_query_build), and the body `--format json` prints. The model is the
+ * server's own when it covers as_of, else one built for as_of.
+ */
+static void
+httpd_spc(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
+{
+    static const char *const args[] = {"kpi", "center", "from", "to", "as_of", NULL};
+    const char *v[5], *bad;
+    model_hold_t hold;
+    const kpi_model_t *m;
+    spc_query_t q;
+    spc_query_result_t *res = NULL;
+    json_t *j;
+    char err[256] = "", *dump = NULL;
+    int r;
+
+    if (!httpd_args_ok(conn, args, &bad)) {
+        httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, "unknown parameter");
+        return;
+    }
+    for (size_t i = 0; i < 5; i++)
+        v[i] = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, args[i]);
+    r = spc_query_build(h->conf, v[0], v[1], v[2], v[3], v[4], psy_time_now(), &q, err,
+                        sizeof(err));
+    if (r < 0) {
+        httpd_reply_error(rep, r == -EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          r == -EINVAL && err[0] ? err : "out of memory");
+        return;
+    }
+    if (spc_query_months(&q) * q.nlevels * (q.nkpis + 2) > PSY_HTTP_ROWS_MAX) {
+        spc_query_free(&q);
+        httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST,
+                          "the query asks for too many months x "
+                          "centers x KPIs; narrow it");
+        return;
+    }
+    m = model_at(h->model, h->conf, q.as_of, &hold);
+    r = m ? spc_query_compute(m, &q, &res) : -errno;
+    model_release(&hold);
+    j = r == 0 ? spc_format_json_series(h->conf, res) : NULL;
+    spc_query_result_destroy(&res);
+    spc_query_free(&q);
+    if (!j) {
+        httpd_reply_error(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot compute");
+        return;
+    }
+    rep->status = MHD_HTTP_OK;
+    rep->type = "application/json";
+    r = asprintf(&rep->body, "%s\n",
+                 (dump = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15))) ? dump : "");
+    rep->len = r > 0 && dump ? (size_t)r : 0;
+    if (r < 0 || !dump) {
+        if (r >= 0)
+            free(rep->body);
+        rep->body = NULL;
+    }
+    free(dump);
+    json_decref(j);
+}
+
 /* Routes one request; h->lock is held. */
 static void
 httpd_route(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_reply_t *rep)
@@ -561,6 +625,8 @@ httpd_route(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_repl
         httpd_graph(h, conn, url + 7, rep);
     } else if (strcmp(url, "/api/v1/kpi") == 0) {
         httpd_kpi(h, conn, rep);
+    } else if (strcmp(url, "/api/v1/spc") == 0) {
+        httpd_spc(h, conn, rep);
     } else if (strcmp(url, "/api/v1/status") == 0) {
         httpd_status(h, conn, rep);
     } else if (strcmp(url, "/metrics") == 0) {

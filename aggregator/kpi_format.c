@@ -35,12 +35,8 @@ kpi_format_level(const psy_agg_conf_t *conf, int level)
     return conf->centers[level].id;
 }
 
-/*
- * A number as CSV and the table print it: "" when unset or not finite,
- * integers without decimals, everything else with 4 (and never "-0.0000").
- */
-static void
-num_text(const kpi_num_t *n, char *buf, size_t size)
+void
+kpi_format_num_text(const kpi_num_t *n, char *buf, size_t size)
 {
     if (!n->set || !isfinite(n->v))
         buf[0] = '\0';
@@ -67,9 +63,9 @@ kpi_format_csv(FILE *f, const psy_agg_conf_t *conf, const kpi_row_t *rows, size_
         const kpi_row_t *r = &rows[i];
 
         kpi_period_name(&r->period, per, sizeof(per));
-        num_text(&r->value, v, sizeof(v));
-        num_text(&r->numerator, nu, sizeof(nu));
-        num_text(&r->denominator, d, sizeof(d));
+        kpi_format_num_text(&r->value, v, sizeof(v));
+        kpi_format_num_text(&r->numerator, nu, sizeof(nu));
+        kpi_format_num_text(&r->denominator, d, sizeof(d));
         fprintf(f, "%s,%s,%s,%s,%s,%s,%d\n", per, kpi_format_level(conf, r->level),
                 kpi_name((size_t)r->kpi) ? kpi_name((size_t)r->kpi) : "?", v, nu, d,
                 r->provisional ? 1 : 0);
@@ -77,8 +73,8 @@ kpi_format_csv(FILE *f, const psy_agg_conf_t *conf, const kpi_row_t *rows, size_
     return finish(f);
 }
 
-static json_t *
-num_json(const kpi_num_t *n)
+json_t *
+kpi_format_num_json(const kpi_num_t *n)
 {
     if (!n->set || !isfinite(n->v))
         return json_null();
@@ -107,8 +103,9 @@ kpi_format_json_rows(const psy_agg_conf_t *conf, const kpi_row_t *rows, size_t n
         kpi_period_name(&r->period, per, sizeof(per));
         o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "period", per, "center",
                       kpi_format_level(conf, r->level), "kpi", name ? name : "?", "value",
-                      num_json(&r->value), "numerator", num_json(&r->numerator), "denominator",
-                      num_json(&r->denominator), "provisional", r->provisional);
+                      kpi_format_num_json(&r->value), "numerator",
+                      kpi_format_num_json(&r->numerator), "denominator",
+                      kpi_format_num_json(&r->denominator), "provisional", r->provisional);
         if (!o || json_array_append_new(arr, o) < 0) {
             json_decref(root);
             return NULL;
@@ -156,9 +153,9 @@ kpi_format_table(FILE *f, const psy_agg_conf_t *conf, const kpi_row_t *rows, siz
             kpi_period_name(&r->period, cell[0], sizeof(cell[0]));
             snprintf(cell[1], sizeof(cell[1]), "%s", kpi_format_level(conf, r->level));
             snprintf(cell[2], sizeof(cell[2]), "%s", name ? name : "?");
-            num_text(&r->value, cell[3], sizeof(cell[3]));
-            num_text(&r->numerator, cell[4], sizeof(cell[4]));
-            num_text(&r->denominator, cell[5], sizeof(cell[5]));
+            kpi_format_num_text(&r->value, cell[3], sizeof(cell[3]));
+            kpi_format_num_text(&r->numerator, cell[4], sizeof(cell[4]));
+            kpi_format_num_text(&r->denominator, cell[5], sizeof(cell[5]));
             snprintf(cell[6], sizeof(cell[6]), "%s", r->provisional ? "yes" : "");
             if (pass == 0) {
                 for (int c = 0; c < 7; c++)

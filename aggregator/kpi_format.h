@@ -40,6 +40,15 @@ int kpi_format_table(FILE *f, const psy_agg_conf_t *conf, const kpi_row_t *rows,
  */
 json_t *kpi_format_json_rows(const psy_agg_conf_t *conf, const kpi_row_t *rows, size_t n);
 
+/*
+ * One number as CSV and the table print it: "" when unset or not finite,
+ * integers without decimals, everything else with 4 (never "-0.0000").
+ * buf needs 48 bytes.
+ */
+void kpi_format_num_text(const kpi_num_t *n, char *buf, size_t size);
+/* The same number for JSON: null, an integer, or a real rounded to 4 decimals. NULL on ENOMEM. */
+json_t *kpi_format_num_json(const kpi_num_t *n);
+
 /* The center column of a row: the center id or "region". */
 const char *kpi_format_level(const psy_agg_conf_t *conf, int level);
 

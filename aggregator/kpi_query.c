@@ -16,9 +16,8 @@ given(const char *s)
     return s && *s;
 }
 
-/* Exactly "YYYY-MM" with a month 01-12; anything else is refused. */
-static bool
-parse_month(const char *s, int *ret_y, int *ret_m)
+bool
+kpi_query_month(const char *s, int *ret_y, int *ret_m)
 {
     int y, m;
 
@@ -147,9 +146,9 @@ hint_kpi(const char *name, char *err, size_t err_size)
         err_append(err, err_size, "; the KPIs are those of docs/kpis.md");
 }
 
-static int
-parse_levels(const psy_agg_conf_t *conf, const char *center, int **ret, size_t *ret_n, char *err,
-             size_t err_size)
+int
+kpi_query_levels(const psy_agg_conf_t *conf, const char *center, int **ret, size_t *ret_n,
+                 char *err, size_t err_size)
 {
     size_t cap = conf->ncenters + 1, n = 0;
     int *v = malloc(cap * sizeof(*v));
@@ -212,8 +211,8 @@ parse_levels(const psy_agg_conf_t *conf, const char *center, int **ret, size_t *
     return 0;
 }
 
-static int
-parse_kpis(const char *kpis, int **ret, size_t *ret_n, char *err, size_t err_size)
+int
+kpi_query_kpis(const char *kpis, int **ret, size_t *ret_n, char *err, size_t err_size)
 {
     size_t max = 4 * kpi_count(), n = 0;
     int *v = malloc(max * sizeof(*v));
@@ -291,14 +290,14 @@ kpi_query_build(const psy_agg_conf_t *conf, const char *period, const char *from
         snprintf(err, err_size, "--from is required (YYYY-MM)");
         return -EINVAL;
     }
-    if (!parse_month(from, &fy, &fm)) {
+    if (!kpi_query_month(from, &fy, &fm)) {
         snprintf(err, err_size, "--from must be YYYY-MM");
         return -EINVAL;
     }
     if (!given(to)) {
         ty = fy;
         tm = fm;
-    } else if (!parse_month(to, &ty, &tm)) {
+    } else if (!kpi_query_month(to, &ty, &tm)) {
         snprintf(err, err_size, "--to must be YYYY-MM");
         return -EINVAL;
     }
@@ -317,10 +316,10 @@ kpi_query_build(const psy_agg_conf_t *conf, const char *period, const char *from
     }
     if (r < 0)
         return r;
-    r = parse_levels(conf, center, &levels, &nlevels, err, err_size);
+    r = kpi_query_levels(conf, center, &levels, &nlevels, err, err_size);
     if (r < 0)
         goto fail;
-    r = parse_kpis(kpis, &kidx, &nkpis, err, err_size);
+    r = kpi_query_kpis(kpis, &kidx, &nkpis, err, err_size);
     if (r < 0)
         goto fail;
     ret->conf = conf;

@@ -6,6 +6,7 @@
 #ifndef PSYMON_KPI_QUERY_H
 #define PSYMON_KPI_QUERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "kpi.h"
@@ -29,6 +30,19 @@
 int kpi_query_build(const psy_agg_conf_t *conf, const char *period, const char *from,
                     const char *to, const char *center, const char *kpis, const char *as_of,
                     psy_time_t now, kpi_query_t *ret, char *err, size_t err_size);
+
+/*
+ * The pieces of kpi_query_build(), for the other commands that take the
+ * same options (psymon spc), so that every command reads them alike.
+ * kpi_query_month: exactly "YYYY-MM" with a month 01-12. kpi_query_levels:
+ * --center as above into a malloc'ed array. kpi_query_kpis: --kpi as above
+ * (NULL or "": every KPI) into a malloc'ed array. Both return 0, -EINVAL
+ * with a message in err, or -ENOMEM.
+ */
+bool kpi_query_month(const char *s, int *ret_y, int *ret_m);
+int kpi_query_levels(const psy_agg_conf_t *conf, const char *center, int **ret, size_t *ret_n,
+                     char *err, size_t err_size);
+int kpi_query_kpis(const char *kpis, int **ret, size_t *ret_n, char *err, size_t err_size);
 
 /* Frees what kpi_query_build() allocated and zeroes q. Accepts NULL. */
 void kpi_query_free(kpi_query_t *q);

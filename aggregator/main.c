@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "agg.h"
+#include "conf_check.h"
 #include "httpd.h"
 #include "ingest.h"
 #include "kpi_snapshot.h"
@@ -91,6 +92,8 @@ reload(agg_t *agg)
         return;
     }
     r = psy_agg_conf_load(agg->conf_path, n, err, sizeof err);
+    if (r == 0)
+        r = conf_check(n, agg->conf_path, err, sizeof err);
     if (r < 0) {
         psy_err("reload failed, keeping the running configuration: %s",
                 err[0] ? err : strerror(-r));
@@ -205,6 +208,8 @@ main(int argc, char **argv)
         return 1;
     }
     r = psy_agg_conf_load(conf_path, conf, err, sizeof err);
+    if (r == 0)
+        r = conf_check(conf, conf_path, err, sizeof err);
     if (r < 0) {
         fprintf(stderr, PROGRAM ": %s\n", err[0] ? err : strerror(-r));
         free(conf);

@@ -347,38 +347,60 @@ model_wait(model_t *w, uint64_t generation, int timeout_ms)
     return r;
 }
 
-int
-model_compute(model_t *w, const kpi_query_t *q, kpi_row_t **ret_rows, size_t *ret_n)
+const kpi_model_t *
+model_at(model_t *w, const psy_agg_conf_t *conf, psy_time_t as_of, model_hold_t *hold)
 {
     const agg_model_t *m = model_current(w);
     kpi_records_t recs = {0};
     int r;
 
-    if (m && kpi_model_covers(m->kpi, q->as_of) && kpi_model_centers(m->kpi) == q->conf->ncenters) {
-        r = kpi_model_compute(m->kpi, q, ret_rows, ret_n);
-        model_unref(&m);
-        return r;
+    hold->ref = NULL;
+    hold->own = NULL;
+    if (m && kpi_model_covers(m->kpi, as_of) && kpi_model_centers(m->kpi) == conf->ncenters) {
+        hold->ref = m;
+        return m->kpi;
     }
     model_unref(&m);
     /*
      * An instant the current model cannot answer (before its latest record,
-     * or before the first build): load, compute and let go, one at a time so
+     * or before the first build): load, prepare and let go, one at a time so
      * that such requests cannot pile copies of the records up in memory.
      */
     pthread_mutex_lock(&w->load_lock);
-    if (!w->load_store && !(w->load_store = store_new(q->conf->data_dir, true))) {
+    if (!w->load_store && !(w->load_store = store_new(conf->data_dir, true))) {
         r = -errno;
         goto out;
     }
-    r = store_load(w->load_store, q->conf, PSY_TIME_NONE, &recs);
+    r = store_load(w->load_store, conf, PSY_TIME_NONE, &recs);
     if (r < 0) {
         store_destroy(&w->load_store);
         goto out;
     }
-    r = kpi_compute(&recs, q, ret_rows, ret_n);
+    hold->own = kpi_model_new(&recs, conf, as_of);
+    r = hold->own ? 0 : -errno;
     kpi_records_free(&recs);
     malloc_trim(0);
 out:
     pthread_mutex_unlock(&w->load_lock);
+    if (r < 0)
+        errno = -r;
+    return hold->own;
+}
+
+void
+model_release(model_hold_t *hold)
+{
+    model_unref(&hold->ref);
+    kpi_model_destroy(&hold->own);
+}
+
+int
+model_compute(model_t *w, const kpi_query_t *q, kpi_row_t **ret_rows, size_t *ret_n)
+{
+    model_hold_t hold;
+    const kpi_model_t *m = model_at(w, q->conf, q->as_of, &hold);
+    int r = m ? kpi_model_compute(m, q, ret_rows, ret_n) : -errno;
+
+    model_release(&hold);
     return r;
 }

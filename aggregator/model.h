@@ -83,6 +83,23 @@ const agg_model_t *model_ref(const agg_model_t *m);
 /* Drops a reference and NULLs *m; the last one frees it. Accepts NULL. */
 void model_unref(const agg_model_t **m);
 
+/* What model_at() handed out: a reference to the shared model, or a model of its own. */
+typedef struct {
+    const agg_model_t *ref;
+    kpi_model_t *own;
+} model_hold_t;
+
+/*
+ * A prepared model that answers queries at as_of for conf's centers: the
+ * shared one when it covers as_of (the usual case, "now"), else one built
+ * from the store for this caller (an as_of in the past), one such build at
+ * a time. Release it with model_release(hold). NULL with errno set on failure.
+ */
+const kpi_model_t *model_at(model_t *w, const psy_agg_conf_t *conf, psy_time_t as_of,
+                            model_hold_t *hold);
+/* Gives back what model_at() handed out. */
+void model_release(model_hold_t *hold);
+
 /*
  * kpi_compute() for q, from the current model when it covers q->as_of (the
  * usual case: "now"), else from the records loaded afresh for this one

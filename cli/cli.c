@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "conf_check.h"
 #include "psymon/time.h"
 
 /* "psymon SUBCOMMAND", set once by main before the subcommand runs. */
@@ -74,6 +75,8 @@ cli_load_agg_conf(const char *path, psy_agg_conf_t *ret)
     char err[600];
     int r = psy_agg_conf_load(path, ret, err, sizeof(err));
 
+    if (r == 0)
+        r = conf_check(ret, path, err, sizeof(err));
     if (r < 0) {
         cli_error("%s", err);
         return 2;

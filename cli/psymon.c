@@ -25,6 +25,7 @@ static const struct {
     {"keygen", cmd_keygen, "write a CURVE key pair, or a pseudonymisation key"},
     {"status", cmd_status, "what the aggregator holds per center"},
     {"kpi", cmd_kpi, "compute KPIs from the aggregator's records"},
+    {"spc", cmd_spc, "control charts (SPC) of the monthly KPIs"},
     {"simulate", cmd_simulate, "write simulated inbox files for the region's centers"},
     {"requeue", cmd_requeue, "put a collector's done/ files back into its inbox"},
 };

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "conf_check.h"
 #include "psymon/time.h"
 #include "status.h"
 #include "store.h"

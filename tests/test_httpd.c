@@ -640,6 +640,43 @@ test_request_limits(void **state)
     reply_free(&r);
 }
 
+/* /api/v1/spc: the series of psymon spc --format json, and its refusals. */
+static void
+test_spc_api(void **state)
+{
+    fixture_t *f = *state;
+    json_error_t e;
+    json_t *j, *s;
+    reply_t r;
+
+    http(f->port, "GET", "/api/v1/spc?kpi=admissions&center=pc-a", &r);
+    assert_int_equal(r.status, 200);
+    assert_true(r.body_len > 1 && r.body[r.body_len - 1] == '\n'); /* as psymon spc prints */
+    j = json_loads(r.body, 0, &e);
+    assert_non_null(j);
+    assert_int_equal(json_array_size(json_object_get(j, "series")), 1);
+    s = json_array_get(json_object_get(j, "series"), 0);
+    assert_string_equal(json_string_value(json_object_get(s, "center")), "pc-a");
+    assert_string_equal(json_string_value(json_object_get(s, "kpi")), "admissions");
+    assert_string_equal(json_string_value(json_object_get(s, "chart")), "c");
+    /* The records are 34-40 days old: the series runs from their first month to last month. */
+    assert_true(json_array_size(json_object_get(s, "points")) >= 1);
+    json_decref(j);
+    reply_free(&r);
+
+    http(f->port, "GET", "/api/v1/spc?kpi=intrusive_per_100k", &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "has no SPC chart"));
+    reply_free(&r);
+    http(f->port, "GET", "/api/v1/spc?kpi=admissions&period=month", &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+    http(f->port, "GET", "/api/v1/spc", &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "--kpi is required"));
+    reply_free(&r);
+}
+
 int
 main(void)
 {
@@ -650,6 +687,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_and_graph, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kpi_api, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spc_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_limits, setup, teardown),
     };
 

@@ -1,0 +1,41 @@
+/* conf_check: see conf_check.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf_check.h"
+#include "kpi.h"
+#include "spc.h"
+
+int
+conf_check(const psy_agg_conf_t *c, const char *path, char *err, size_t err_size)
+{
+    if (err_size)
+        err[0] = '\0';
+    for (size_t i = 0; i < c->ngoals && i < PSY_GOALS_MAX; i++) {
+        const psy_goal_conf_t *g = &c->goals[i];
+
+        if (kpi_find(g->kpi) < 0) {
+            snprintf(err, err_size, "%s:%d: [goal %s]: unknown KPI, so it has no SPC chart", path,
+                     g->line, g->kpi);
+            return -EINVAL;
+        }
+        if (spc_chart_of(g->kpi) == SPC_CHART_NONE) {
+            snprintf(err, err_size,
+                     "%s:%d: [goal %s]: %s has no SPC chart (it has no monthly value), so a "
+                     "target cannot apply",
+                     path, g->line, g->kpi, g->kpi);
+            return -EINVAL;
+        }
+    }
+    for (size_t i = 0; i < c->nalerts && i < PSY_ALERTS_MAX; i++) {
+        const psy_alert_conf_t *a = &c->alerts[i];
+
+        if (a->threshold && kpi_find(a->kpi) < 0) {
+            snprintf(err, err_size, "%s:%d: [alert %s]: key 'kpi': unknown KPI '%s'", path, a->line,
+                     a->name, a->kpi);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
