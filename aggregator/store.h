@@ -93,6 +93,8 @@ typedef struct {
     psy_time_t clock_offset; /* collector clock - aggregator clock at last heartbeat */
     bool spool_full;
     char version[PSY_VERSION_MAX + 1];
+    psy_time_t
+        inbox_read; /* the collector last read an inbox file (aggregator clock); 0: unknown */
 } store_status_t;
 
 /* What the store holds for `center`. */
