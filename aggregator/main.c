@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "agg.h"
+#include "alert_worker.h"
 #include "httpd.h"
 #include "ingest.h"
 #include "psymon/psymon.h"
@@ -156,6 +157,7 @@ main(int argc, char **argv)
     ingest_t *in = NULL;
     httpd_t *httpd = NULL;
     series_t *series = NULL;
+    alert_worker_t *alerts = NULL; /* alerts: the engine (alert_worker.h) */
     agg_t agg;
     bool agg_ok = false, stop = false;
     uint64_t wd_usec = 0;
@@ -273,6 +275,14 @@ main(int argc, char **argv)
         goto out;
     }
 
+    /* Alerts: operational rules on its own timer; the lead adds it as a model sink for KPI rules.
+     */
+    alerts = alert_worker_new(&agg);
+    if (!alerts) {
+        psy_err("cannot start the alert engine: %s", strerror(errno));
+        goto out;
+    }
+
     atomic_store(&agg.ready, true);
     psy_notice("version %s: collectors on %s, dashboard on http://%s/", PSYMON_VERSION,
                ingest_endpoint(in), agg.conf->http_listen);
@@ -310,6 +320,7 @@ main(int argc, char **argv)
 out:
     if (agg_ok)
         atomic_store(&agg.ready, false);
+    alert_worker_destroy(&alerts);
     series_destroy(&series);
     httpd_destroy(&httpd);
     ingest_destroy(&in);

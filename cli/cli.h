@@ -8,6 +8,8 @@ int cmd_keygen(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_kpi(int argc, char **argv);
 int cmd_requeue(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
+int cmd_silence(int argc, char **argv);
 
 /*
  * Loads the aggregator configuration at path and installs its time zone.
