@@ -404,8 +404,11 @@ cand_add(cands_t *cs, const rule_t *r, const char *center, const char *kpi, psy_
     snprintf(c->labels.center, sizeof c->labels.center, "%s", center);
     snprintf(c->labels.severity, sizeof c->labels.severity, "%s", r->severity);
     snprintf(c->labels.kpi, sizeof c->labels.kpi, "%s", kpi ? kpi : "");
+    /* The parser fills an unset [region] name with "region": the label is "psymon" then. */
     snprintf(c->labels.region, sizeof c->labels.region, "%s",
-             conf && conf->region_name[0] ? conf->region_name : "psymon");
+             conf && conf->region_name[0] && strcmp(conf->region_name, "region") != 0
+                 ? conf->region_name
+                 : "psymon");
     alert_fingerprint(&c->labels, c->fp);
     c->since = since;
     c->rule = r;

@@ -78,7 +78,8 @@ alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_
     }
     snprintf(ret[conf->ncenters].level, sizeof ret[0].level, "region");
     snprintf(ret[conf->ncenters].name, sizeof ret[0].name, "%s",
-             conf->region_name[0] ? conf->region_name : "Regionen");
+             conf->region_name[0] && strcmp(conf->region_name, "region") != 0 ? conf->region_name
+                                                                              : "Regionen");
 
     psy_civil_date(as_of, &y, &mo, &d);
     ly = y;

@@ -79,14 +79,22 @@ outbox_rows(const psy_agg_conf_t *conf, const alert_set_t *set, alert_outbox_t *
     return 0;
 }
 
-/* Whether the evaluation changed anything worth a commit. */
+/* Whether the evaluation changed the alerts' states (a, b in the same stable order). */
 static bool
 changed(const alert_t *a, size_t na, const alert_t *b, size_t nb)
 {
     if (na != nb)
         return true;
     for (size_t i = 0; i < na; i++) {
-        char *x = alert_to_stored(&a[i]), *y = alert_to_stored(&b[i]);
+        /*
+         * Annotations alone (a duration that grew, "i 17 minutter") are no
+         * reason for a durable commit every tick; they are stored with the
+         * next change of state.
+         */
+        alert_t u = a[i], v = b[i];
+        memset(&u.ann, 0, sizeof u.ann);
+        memset(&v.ann, 0, sizeof v.ann);
+        char *x = alert_to_stored(&u), *y = alert_to_stored(&v);
         bool diff = !x || !y || strcmp(x, y) != 0;
         free(x);
         free(y);
