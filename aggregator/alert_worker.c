@@ -121,6 +121,7 @@ evaluate(alert_worker_t *w)
     int r;
 
     agg_conf_snapshot(w->agg, w->conf);
+    notify_reload(w->notify, w->conf); /* SIGHUP: new Alertmanagers take effect at once */
     for (size_t i = 0; i < w->conf->ncenters; i++) {
         store_status_t st = {0};
         st.last_seen = PSY_TIME_NONE;
