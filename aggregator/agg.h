@@ -42,6 +42,8 @@ typedef struct agg {
     /* Called after a commit that changed records (the model worker's wake-up); may be NULL. */
     void (*on_change)(void *ctx);
     void *on_change_ctx;
+    /* The alert engine (alert_worker.h), for the HTTP server's /api/v1/alerts; may be NULL. */
+    struct alert_worker *alerts;
 } agg_t;
 
 /*

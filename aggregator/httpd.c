@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "alert_worker.h"
 #include "dashboard.h"
 #include "kpi_format.h"
 #include "kpi_query.h"
@@ -454,6 +455,8 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
     in.windows = in.nwindows > 0 ? w : NULL;
     f = open_memstream(&buf, &len);
     r = f ? metrics_write(f, &in) : -ENOMEM;
+    if (r == 0 && h->agg->alerts)
+        r = alert_worker_metrics_write(h->agg->alerts, f);
     if (!f || fclose(f) != 0 || r < 0) {
         free(buf);
         httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write metrics\n");
@@ -605,6 +608,27 @@ httpd_spc(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     json_decref(j);
 }
 
+/* /api/v1/alerts: what `psymon alerts --json --all` prints, from the running engine. */
+static void
+httpd_alerts(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
+{
+    const char *bad;
+    char *body;
+
+    if (!httpd_args_ok(conn, NULL, &bad)) {
+        httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, "unknown parameter");
+        return;
+    }
+    if (!h->agg->alerts || !(body = alert_worker_api_json(h->agg->alerts))) {
+        httpd_reply_error(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "the alert engine is not running");
+        return;
+    }
+    rep->status = MHD_HTTP_OK;
+    rep->type = "application/json";
+    rep->body = body;
+    rep->len = strlen(body);
+}
+
 /* Routes one request; h->lock is held. */
 static void
 httpd_route(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_reply_t *rep)
@@ -629,6 +653,8 @@ httpd_route(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_repl
         httpd_spc(h, conn, rep);
     } else if (strcmp(url, "/api/v1/status") == 0) {
         httpd_status(h, conn, rep);
+    } else if (strcmp(url, "/api/v1/alerts") == 0) {
+        httpd_alerts(h, conn, rep);
     } else if (strcmp(url, "/metrics") == 0) {
         httpd_metrics(h, rep);
     } else {

@@ -25,6 +25,7 @@
 
 #include "agg.h"
 #include "conf_check.h"
+#include "alert_worker.h"
 #include "httpd.h"
 #include "ingest.h"
 #include "kpi_snapshot.h"
@@ -167,6 +168,7 @@ main(int argc, char **argv)
     series_t *series = NULL;
     model_t *model = NULL;
     kpi_snapshot_mark_t snap_mark = {0};
+    alert_worker_t *alerts = NULL; /* alerts: the engine (alert_worker.h) */
     agg_t agg;
     bool agg_ok = false, stop = false;
     uint64_t wd_usec = 0;
@@ -280,6 +282,12 @@ main(int argc, char **argv)
      * the RRD files and the KPI cache of `psymon kpi` as its sinks, the HTTP
      * server by reference.
      */
+    /* Alerts: operational rules on the engine's own timer, KPI rules on every model. */
+    alerts = alert_worker_new(&agg);
+    if (!alerts) {
+        psy_err("cannot start the alert engine: %s", strerror(errno));
+        goto out;
+    }
     series = series_new(&agg);
     model = series ? model_new(&agg) : NULL;
     if (!model) {
@@ -288,7 +296,9 @@ main(int argc, char **argv)
     }
     model_add_sink(model, &(model_sink_t){"rrd", series_publish, series});
     model_add_sink(model, &(model_sink_t){"kpi-cache", kpi_snapshot_publish, &snap_mark});
+    model_add_sink(model, &(model_sink_t){"alerts", alert_worker_publish, alerts});
     model_wake(model);
+    agg.alerts = alerts;
     httpd = httpd_new(&agg, model);
     if (!httpd) {
         psy_err("cannot serve HTTP on %s: %s", agg.conf->http_listen, strerror(errno));
@@ -333,7 +343,8 @@ out:
     if (agg_ok)
         atomic_store(&agg.ready, false);
     httpd_destroy(&httpd);
-    model_destroy(&model);
+    model_destroy(&model); /* its sinks are idle from here on */
+    alert_worker_destroy(&alerts);
     series_destroy(&series);
     ingest_destroy(&in);
     store_destroy(&store);

@@ -168,14 +168,15 @@ static const char *const stmt_sql[ST__COUNT] = {
         "SELECT last_seen, hb_epoch, hb_last_seq, hb_rejected, hb_spool_full,"
         " hb_clock_offset, hb_version, records, hb_spool_bytes FROM centers WHERE center = ?1",
     [ST_HB] = "INSERT INTO centers (center, last_seen, hb_at, hb_epoch, hb_last_seq, hb_backlog,"
-              " hb_spool_bytes, hb_rejected, hb_spool_full, hb_clock_offset, hb_version)"
-              " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+              " hb_spool_bytes, hb_rejected, hb_spool_full, hb_clock_offset, hb_version,"
+              " hb_inbox_read) VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
               " ON CONFLICT (center) DO UPDATE SET last_seen = excluded.last_seen,"
               " hb_at = excluded.hb_at, hb_epoch = excluded.hb_epoch,"
               " hb_last_seq = excluded.hb_last_seq, hb_backlog = excluded.hb_backlog,"
               " hb_spool_bytes = excluded.hb_spool_bytes, hb_rejected = excluded.hb_rejected,"
               " hb_spool_full = excluded.hb_spool_full,"
-              " hb_clock_offset = excluded.hb_clock_offset, hb_version = excluded.hb_version",
+              " hb_clock_offset = excluded.hb_clock_offset, hb_version = excluded.hb_version,"
+              " hb_inbox_read = excluded.hb_inbox_read",
     /* One seek per row into `versions`, by rowid; rows come grouped by cid. */
     [ST_LOAD_CUR] = "SELECT c.cid, c.id, v.rec FROM current c JOIN versions v ON v.vid = c.vid"
                     " WHERE c.void = 0",
@@ -439,6 +440,31 @@ ckpt_stop(store_t *s)
     }
 }
 
+/*
+ * Gives the centers table its hb_inbox_read column (the heartbeat's
+ * inbox_read, alerts.md ExportStale) when a database from before it lacks
+ * it. Readers do without: store_status reports 0 then.
+ */
+static int
+add_inbox_read(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        db, "SELECT 1 FROM pragma_table_info('centers') WHERE name = 'hb_inbox_read'", -1, &st,
+        NULL);
+
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return SQLITE_OK;
+    if (rc != SQLITE_DONE)
+        return rc;
+    return sqlite3_exec(db, "ALTER TABLE centers ADD COLUMN hb_inbox_read INTEGER", NULL, NULL,
+                        NULL);
+}
+
 store_t *
 store_new(const char *data_dir, bool readonly)
 {
@@ -476,6 +502,8 @@ store_new(const char *data_dir, bool readonly)
         if (rc != SQLITE_OK)
             goto fail;
         rc = migrate(s->db);
+        if (rc == SQLITE_OK)
+            rc = add_inbox_read(s->db);
         if (rc != SQLITE_OK) {
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
@@ -1079,7 +1107,7 @@ int
 store_heartbeat(store_t *s, const char *center, const psy_heartbeat_t *hb, psy_time_t now)
 {
     sqlite3_stmt *st;
-    psy_time_t offset;
+    psy_time_t offset, inbox_read;
 
     if (!s || !center || !hb)
         return -EINVAL;
@@ -1100,6 +1128,11 @@ store_heartbeat(store_t *s, const char *center, const psy_heartbeat_t *hb, psy_t
     sqlite3_bind_int(st, 8, hb->spool_full);
     sqlite3_bind_int64(st, 9, offset);
     sqlite3_bind_text(st, 10, hb->version, -1, SQLITE_STATIC);
+    /* In the aggregator's clock, as last_seen; absent (0) when the collector read no file yet. */
+    if (hb->inbox_read != 0 && !__builtin_sub_overflow(hb->inbox_read, offset, &inbox_read))
+        sqlite3_bind_int64(st, 11, inbox_read);
+    else
+        sqlite3_bind_null(st, 11);
     /* Outside an explicit transaction, the statement commits (durably) by itself. */
     return st_exec(st);
 }
@@ -1151,6 +1184,16 @@ store_status(store_t *s, const char *center, store_status_t *ret)
         goto out;
 
     if (have_hb) {
+        /* A separate statement: a reader may open a database from before the column. */
+        sqlite3_stmt *ir = NULL;
+        if (sqlite3_prepare_v2(s->db, "SELECT hb_inbox_read FROM centers WHERE center = ?1", -1,
+                               &ir, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(ir, 1, center, -1, SQLITE_STATIC);
+            if (sqlite3_step(ir) == SQLITE_ROW && sqlite3_column_type(ir, 0) != SQLITE_NULL)
+                out.inbox_read = sqlite3_column_int64(ir, 0);
+        }
+        sqlite3_finalize(ir);
+
         /* What the collector had spooled, less what we have stored of that spool since. */
         r = acked_get(s, center, epoch, &acked);
         if (r < 0)

@@ -94,6 +94,8 @@ typedef struct {
     uint64_t spool_bytes;    /* the collector's spool size at its last heartbeat */
     bool spool_full;
     char version[PSY_VERSION_MAX + 1];
+    psy_time_t
+        inbox_read; /* the collector last read an inbox file (aggregator clock); 0: unknown */
 } store_status_t;
 
 /* What the store holds for `center`. */

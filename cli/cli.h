@@ -16,6 +16,8 @@ int cmd_status(int argc, char **argv);
 int cmd_kpi(int argc, char **argv);
 int cmd_spc(int argc, char **argv);
 int cmd_requeue(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
+int cmd_silence(int argc, char **argv);
 
 /*
  * Loads the aggregator configuration at path, checks what only the

@@ -28,6 +28,8 @@ static const struct {
     {"spc", cmd_spc, "control charts (SPC) of the monthly KPIs"},
     {"simulate", cmd_simulate, "write simulated inbox files for the region's centers"},
     {"requeue", cmd_requeue, "put a collector's done/ files back into its inbox"},
+    {"alerts", cmd_alerts, "list alerts, or acknowledge one"},
+    {"silence", cmd_silence, "add, list or expire silences of alerts"},
 };
 
 static void

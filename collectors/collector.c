@@ -538,10 +538,12 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
                 psy_notice("%s: the spool can be written again: taking inbox files",
                            c->conf.state_dir);
             }
-            if (r == 1)
+            if (r == 1) {
                 busy = true;
-            else
+                sender_set_inbox_read(c->sender, now);
+            } else {
                 next_scan = now + SCAN_INTERVAL;
+            }
         }
 
         int r = sender_tick(c->sender, c->spool, now);

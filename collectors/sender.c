@@ -26,6 +26,8 @@ struct sender {
     void *sock;
     void *monitor; /* PAIR receiving the DEALER's connection events */
     bool spool_full;
+    psy_time_t inbox_read; /* reported in heartbeats; 0 until a file was read */
+
     bool rewind;  /* resend everything unacknowledged at the next tick */
     bool hb_due;  /* send a heartbeat at the next tick */
     bool offline; /* the last send found no aggregator connected */
@@ -160,6 +162,12 @@ sender_set_spool_full(sender_t *s, bool full)
     s->spool_full = full;
 }
 
+void
+sender_set_inbox_read(sender_t *s, psy_time_t when)
+{
+    s->inbox_read = when;
+}
+
 /* Forgets the records read ahead (they stay in the spool) and frees their buffer. */
 static void
 drop_buffer(sender_t *s)
@@ -244,6 +252,7 @@ send_heartbeat(sender_t *s, spool_t *spool, psy_time_t now)
     hb->rejected = spool_last_mark(spool)->rejected;
     hb->spool_full = s->spool_full;
     hb->clock = now;
+    hb->inbox_read = s->inbox_read;
     snprintf(hb->version, sizeof hb->version, "%s", PSYMON_VERSION);
     return send_msg(s, &msg);
 }

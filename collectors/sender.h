@@ -60,6 +60,8 @@ void *sender_socket(sender_t *s);
 
 /* Sets the spool_full flag reported in heartbeats. */
 void sender_set_spool_full(sender_t *s, bool full);
+/* Sets when an inbox file was last read, reported in heartbeats (alerts.md, ExportStale). */
+void sender_set_inbox_read(sender_t *s, psy_time_t when);
 
 /*
  * Receives every pending message and applies acknowledgements to `spool`.

@@ -314,6 +314,8 @@ psy_codec_encode(const psy_msg_t *msg, uint8_t **ret_buf, size_t *ret_len)
         hb.spool_full = h->spool_full;
         hb.clock = h->clock;
         hb.version = (char *)h->version;
+        hb.has_inbox_read = h->inbox_read != 0;
+        hb.inbox_read = h->inbox_read;
         m.body_case = PSYMON__MESSAGE__BODY_HEARTBEAT;
         m.heartbeat = &hb;
         break;
@@ -407,6 +409,7 @@ psy_codec_decode(const uint8_t *buf, size_t len, psy_msg_t *ret)
         o->spool_full = h->spool_full;
         o->clock = h->clock;
         memcpy(o->version, h->version, vlen + 1);
+        o->inbox_read = h->has_inbox_read ? h->inbox_read : 0;
         break;
     }
     default:

@@ -625,6 +625,7 @@ assert_same_hb_ack(const psy_msg_t *a, const psy_msg_t *b)
     assert_int_equal(x->spool_full, y->spool_full);
     assert_int_equal(x->clock, y->clock);
     assert_string_equal(x->version, y->version);
+    assert_true(x->inbox_read == y->inbox_read);
 }
 
 static void
@@ -645,10 +646,22 @@ test_round_trip_heartbeat_ack(void **state)
     h->clock = -5; /* any clock: a wrong one is what the aggregator reports */
     memset(h->version, 'v', PSY_VERSION_MAX);
     h->version[PSY_VERSION_MAX] = '\0';
+    h->inbox_read = INT64_C(1764547200123456);
     assert_int_equal(psy_codec_encode(&in, &buf, &len), 0);
     assert_int_equal(psy_codec_decode(buf, len, &out), 0);
     assert_same_hb_ack(&in, &out);
     free(buf);
+
+    /* inbox_read is optional (field 9): left out when 0, as an older collector sends it. */
+    {
+        size_t with = len, without;
+        h->inbox_read = 0;
+        assert_int_equal(psy_codec_encode(&in, &buf, &without), 0);
+        assert_true(without < with);
+        assert_int_equal(psy_codec_decode(buf, without, &out), 0);
+        assert_true(out.u.heartbeat.inbox_read == 0);
+        free(buf);
+    }
 
     /* All zero / empty. */
     memset(&in, 0, sizeof in);

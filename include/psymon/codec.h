@@ -45,6 +45,8 @@ typedef struct {
     bool spool_full;      /* the collector stopped taking inbox files */
     psy_time_t clock;     /* the collector's clock when it sent this */
     char version[PSY_VERSION_MAX + 1];
+    /* When it last read an inbox file, in its clock; 0 when none yet (or an older collector). */
+    psy_time_t inbox_read;
 } psy_heartbeat_t;
 
 typedef struct {

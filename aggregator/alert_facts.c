@@ -1,0 +1,188 @@
+/*
+ * alert_facts: KPI model and store status in, alert facts out
+ * (alert_facts.h).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert_facts.h"
+
+/* The month before y-m. */
+static void
+month_before(int *y, int *m)
+{
+    if (--*m < 1) {
+        *m = 12;
+        --*y;
+    }
+}
+
+/*
+ * Computes `kpi` for period p at every level (centers, then region) and
+ * stores each row's value into the alert_value_t at byte offset `off` of
+ * ret[level].
+ */
+static int
+fill(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of, kpi_period_t p,
+     const char *kpi, alert_level_t *ret, size_t off)
+{
+    int levels[PSY_CENTERS_MAX + 1], k = kpi_find(kpi);
+    size_t nl = conf->ncenters + 1, nrows = 0;
+    kpi_row_t *rows = NULL;
+    kpi_query_t q = {.conf = conf,
+                     .as_of = as_of,
+                     .nperiods = 1,
+                     .periods = &p,
+                     .nlevels = nl,
+                     .levels = levels,
+                     .nkpis = 1,
+                     .kpis = &k};
+    int r;
+
+    if (k < 0)
+        return 0; /* a threshold rule on a name the engine does not know: never fires */
+    for (size_t i = 0; i < conf->ncenters; i++)
+        levels[i] = (int)i;
+    levels[conf->ncenters] = KPI_LEVEL_REGION;
+    r = kpi_model_compute(m, &q, &rows, &nrows);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < nrows && i < nl; i++) {
+        alert_value_t *v = (alert_value_t *)((char *)&ret[i] + off);
+        v->set = rows[i].value.set;
+        v->v = rows[i].value.v;
+        v->provisional = rows[i].provisional;
+        kpi_period_name(&p, v->period, sizeof v->period);
+    }
+    free(rows);
+    return 0;
+}
+
+int
+alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of,
+                     alert_level_t *ret, size_t *ret_n)
+{
+    int y, mo, d, ly, lm;
+    int r = 0;
+
+    if (!m || !conf || !ret || conf->ncenters > PSY_CENTERS_MAX)
+        return -EINVAL;
+    memset(ret, 0, (conf->ncenters + 1) * sizeof *ret);
+    for (size_t i = 0; i < conf->ncenters; i++) {
+        snprintf(ret[i].level, sizeof ret[i].level, "%s", conf->centers[i].id);
+        snprintf(ret[i].name, sizeof ret[i].name, "%s",
+                 conf->centers[i].name[0] ? conf->centers[i].name : conf->centers[i].id);
+    }
+    snprintf(ret[conf->ncenters].level, sizeof ret[0].level, "region");
+    snprintf(ret[conf->ncenters].name, sizeof ret[0].name, "%s",
+             conf->region_name[0] && strcmp(conf->region_name, "region") != 0 ? conf->region_name
+                                                                              : "Regionen");
+
+    psy_civil_date(as_of, &y, &mo, &d);
+    ly = y;
+    lm = mo;
+    month_before(&ly, &lm);
+    const kpi_period_t r12 = {KPI_R12, ly, lm}, last = {KPI_MONTH, ly, lm},
+                       cur = {KPI_MONTH, y, mo};
+
+    if (!r)
+        r = fill(m, conf, as_of, r12, "intrusive_on_track", ret, offsetof(alert_level_t, on_track));
+    if (!r)
+        r = fill(m, conf, as_of, r12, "intrusive_reduction", ret,
+                 offsetof(alert_level_t, reduction));
+    if (!r)
+        r = fill(m, conf, as_of, r12, "intrusive_target_reduction", ret,
+                 offsetof(alert_level_t, target_reduction));
+    if (!r)
+        r = fill(m, conf, as_of, cur, "belt_over_48h", ret, offsetof(alert_level_t, belt_cur));
+    if (!r)
+        r = fill(m, conf, as_of, last, "belt_over_48h", ret, offsetof(alert_level_t, belt_last));
+    if (!r)
+        r = fill(m, conf, as_of, cur, "referrals_overdue", ret, offsetof(alert_level_t, overdue));
+    for (size_t j = 0; !r && j < conf->nalerts; j++) {
+        const psy_alert_conf_t *a = &conf->alerts[j];
+        kpi_period_t p = last;
+        if (!a->threshold)
+            continue;
+        switch (a->period) {
+        case KPI_QUARTER: /* the quarter before the one holding as_of */
+            p = (kpi_period_t){KPI_QUARTER, y, (mo - 1) / 3 * 3 + 1};
+            p.month -= 3;
+            if (p.month < 1) {
+                p.month = 10;
+                p.year--;
+            }
+            break;
+        case KPI_YEAR:
+            p = (kpi_period_t){KPI_YEAR, y - 1, 1};
+            break;
+        case KPI_R12:
+            p = r12;
+            break;
+        default:
+            break;
+        }
+        r = fill(m, conf, as_of, p, a->kpi, ret,
+                 offsetof(alert_level_t, thr) + j * sizeof(alert_value_t));
+    }
+    if (r < 0)
+        return r;
+    *ret_n = conf->ncenters + 1;
+    return 0;
+}
+
+int
+alert_facts_spc(alert_level_t *levels, size_t n, const char *level, const alert_spc_t *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(levels[i].level, level) != 0)
+            continue;
+        if (levels[i].nspc >= ALERT_SPC_MAX)
+            return -ENOSPC;
+        levels[i].spc[levels[i].nspc++] = *s;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+void
+alert_facts_collector(const psy_center_conf_t *c, const store_status_t *st, psy_time_t now,
+                      psy_time_t started, alert_collector_mem_t *mem, alert_collector_t *ret)
+{
+    bool fresh = strcmp(mem->center, c->id) != 0;
+    bool has_hb = st->version[0] != '\0';
+
+    memset(ret, 0, sizeof *ret);
+    snprintf(ret->center, sizeof ret->center, "%s", c->id);
+    snprintf(ret->name, sizeof ret->name, "%s", c->name[0] ? c->name : c->id);
+    ret->last_seen = st->last_seen != PSY_TIME_NONE ? st->last_seen : started;
+    if (ret->last_seen < started && st->last_seen == PSY_TIME_NONE)
+        ret->last_seen = started;
+    ret->has_heartbeat = has_hb;
+    ret->last_inbox_read = has_hb && st->inbox_read != 0 ? st->inbox_read : PSY_TIME_NONE;
+    ret->spool_full = st->spool_full;
+    ret->clock_offset = st->clock_offset;
+
+    if (fresh) {
+        snprintf(mem->center, sizeof mem->center, "%s", c->id);
+        mem->backlog = st->backlog;
+        mem->backlog_since = now;
+        mem->rejected = st->rejected;
+        mem->rejected_rose_at = PSY_TIME_NONE;
+    }
+    /* The backlog shrank, or was empty: "not shrunk" counts from now. */
+    if (st->backlog == 0 || st->backlog < mem->backlog)
+        mem->backlog_since = now;
+    mem->backlog = st->backlog;
+    if (st->rejected > mem->rejected)
+        mem->rejected_rose_at = now;
+    mem->rejected = st->rejected; /* a new spool starts again from 0 */
+
+    ret->backlog = st->backlog;
+    ret->backlog_since = mem->backlog_since;
+    ret->rejected = st->rejected;
+    ret->rejected_rose_at = mem->rejected_rose_at;
+}

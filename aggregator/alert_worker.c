@@ -1,0 +1,436 @@
+/*
+ * alert_worker: evaluation thread of the alert engine (alert_worker.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alert_facts.h"
+#include "alert_format.h"
+#include "alert_store.h"
+#include "alert_worker.h"
+#include "spc.h"
+#include "spc_query.h"
+#include "notify.h"
+#include "psymon/log.h"
+#include "store.h"
+
+struct alert_worker {
+    agg_t *agg;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop;
+    /* Under lock: the latest KPI facts, and the alerts as last evaluated. */
+    bool kpi_known;
+    size_t nlevels;
+    alert_level_t *levels; /* PSY_CENTERS_MAX + 1 */
+    alert_t *alerts;
+    size_t nalerts;
+    /* The worker thread's own. */
+    alert_store_t *astore;
+    store_t *store;
+    notify_t *notify;
+    const psy_agg_conf_t *conf; /* a reference (agg_conf_get), renewed every round */
+    alert_collector_mem_t mem[PSY_CENTERS_MAX];
+    psy_time_t started;
+};
+
+/* The outbox rows of the notices of set: one per webhook URL and one for exec. */
+static int
+outbox_rows(const psy_agg_conf_t *conf, const alert_set_t *set, alert_outbox_t **ret, size_t *ret_n)
+{
+    size_t per = conf->notify.nwebhook + (conf->notify.exec[0] ? 1 : 0), n = 0;
+    alert_outbox_t *rows;
+
+    *ret = NULL;
+    *ret_n = 0;
+    if (per == 0 || set->nnotices == 0)
+        return 0;
+    rows = calloc(per * set->nnotices, sizeof *rows);
+    if (!rows)
+        return -ENOMEM;
+    for (size_t i = 0; i < set->nnotices; i++) {
+        const alert_notice_t *no = &set->notices[i];
+        const alert_t *a = &set->items[no->index];
+        char *payload = alert_webhook_payload(a, no->kind, conf->external_url);
+        if (!payload) {
+            alert_outbox_free(rows, n);
+            return -ENOMEM;
+        }
+        for (size_t k = 0; k < per; k++) {
+            alert_outbox_t *o = &rows[n++];
+            bool exec = k == conf->notify.nwebhook;
+            snprintf(o->channel, sizeof o->channel, "%s", exec ? "exec" : "webhook");
+            snprintf(o->target, sizeof o->target, "%s",
+                     exec ? conf->notify.exec : conf->notify.webhook[k]);
+            memcpy(o->fingerprint, a->fingerprint, sizeof o->fingerprint);
+            snprintf(o->status, sizeof o->status, "%s",
+                     no->kind == ALERT_NOTICE_RESOLVED ? "resolved" : "firing");
+            o->payload = k == 0 ? payload : strdup(payload);
+            if (!o->payload) {
+                alert_outbox_free(rows, n);
+                return -ENOMEM;
+            }
+        }
+    }
+    *ret = rows;
+    *ret_n = n;
+    return 0;
+}
+
+/* Whether the evaluation changed the alerts' states (a, b in the same stable order). */
+static bool
+changed(const alert_t *a, size_t na, const alert_t *b, size_t nb)
+{
+    if (na != nb)
+        return true;
+    for (size_t i = 0; i < na; i++) {
+        /*
+         * Annotations alone (a duration that grew, "i 17 minutter") are no
+         * reason for a durable commit every tick; they are stored with the
+         * next change of state.
+         */
+        alert_t u = a[i], v = b[i];
+        memset(&u.ann, 0, sizeof u.ann);
+        memset(&v.ann, 0, sizeof v.ann);
+        char *x = alert_to_stored(&u), *y = alert_to_stored(&v);
+        bool diff = !x || !y || strcmp(x, y) != 0;
+        free(x);
+        free(y);
+        if (diff)
+            return true;
+    }
+    return false;
+}
+
+static void
+evaluate(alert_worker_t *w)
+{
+    alert_collector_t coll[PSY_CENTERS_MAX];
+    alert_silence_t *sil = NULL;
+    alert_ack_t *acks = NULL;
+    alert_outbox_t *rows = NULL;
+    alert_set_t set = {0};
+    alert_level_t *levels = NULL;
+    size_t nsil = 0, nacks = 0, nrows = 0, nlevels = 0;
+    psy_time_t now = psy_time_now();
+    psy_time_t since_before[PSY_CENTERS_MAX];
+    bool kpi_known, mem_changed = false;
+    uint64_t pending = 0;
+    int r;
+
+    agg_conf_put(&w->conf);
+    w->conf = agg_conf_get(w->agg);
+    notify_reload(w->notify, w->conf); /* SIGHUP: new Alertmanagers take effect at once */
+    for (size_t i = 0; i < w->conf->ncenters; i++) {
+        store_status_t st = {0};
+        st.last_seen = PSY_TIME_NONE;
+        if (store_status(w->store, w->conf->centers[i].id, &st) < 0)
+            continue;
+        since_before[i] = w->mem[i].rejected_rose_at;
+        alert_facts_collector(&w->conf->centers[i], &st, now, w->started, &w->mem[i], &coll[i]);
+        mem_changed |= since_before[i] != w->mem[i].rejected_rose_at;
+    }
+    if (alert_store_silences(w->astore, now, &sil, &nsil) < 0 ||
+        alert_store_acks(w->astore, now, &acks, &nacks) < 0) {
+        psy_err("alerts: cannot read silences or acknowledgements");
+        goto out;
+    }
+    pthread_mutex_lock(&w->lock);
+    kpi_known = w->kpi_known;
+    if (kpi_known) {
+        levels = malloc(w->nlevels * sizeof *levels);
+        if (levels) {
+            memcpy(levels, w->levels, w->nlevels * sizeof *levels);
+            nlevels = w->nlevels;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+
+    alert_input_t in = {.conf = w->conf,
+                        .now = now,
+                        .kpi_known = kpi_known && levels,
+                        .nlevels = nlevels,
+                        .levels = levels,
+                        .ncollectors = w->conf->ncenters,
+                        .collectors = coll,
+                        .nsilences = nsil,
+                        .silences = sil,
+                        .nacks = nacks,
+                        .acks = acks};
+    r = alert_eval(&in, w->alerts, w->nalerts, &set);
+    if (r < 0) {
+        psy_err("alerts: evaluation failed: %s", strerror(-r));
+        goto out;
+    }
+    r = outbox_rows(w->conf, &set, &rows, &nrows);
+    if (r < 0)
+        goto out;
+    if (nrows && alert_store_outbox_pending(w->astore, &pending) == 0 &&
+        pending + nrows > ALERT_OUTBOX_MAX) {
+        psy_err("alerts: the outbox holds %llu undelivered notifications; dropping %zu new ones",
+                (unsigned long long)pending, nrows);
+        alert_outbox_free(rows, nrows);
+        rows = NULL;
+        nrows = 0;
+    }
+    if (nrows || mem_changed || changed(set.items, set.n, w->alerts, w->nalerts)) {
+        r = alert_store_commit(w->astore, set.items, set.n, w->mem, w->conf->ncenters, rows, nrows,
+                               now);
+        if (r < 0) {
+            /* Not stored: the same transitions happen again at the next evaluation. */
+            psy_err("alerts: cannot store the alerts: %s", strerror(-r));
+            goto out;
+        }
+        for (size_t i = 0; i < set.nnotices; i++) {
+            const alert_t *a = &set.items[set.notices[i].index];
+            psy_notice("alert %s %s %s: %s", a->labels.alertname, a->labels.center,
+                       set.notices[i].kind == ALERT_NOTICE_RESOLVED ? "resolved" : "firing",
+                       a->ann.summary_en);
+        }
+        notify_wake(w->notify);
+    }
+    pthread_mutex_lock(&w->lock);
+    free(w->alerts);
+    w->alerts = set.items;
+    w->nalerts = set.n;
+    set.items = NULL;
+    pthread_mutex_unlock(&w->lock);
+out:
+    alert_outbox_free(rows, nrows);
+    alert_set_free(&set);
+    free(levels);
+    free(sil);
+    free(acks);
+}
+
+static void *
+run(void *arg)
+{
+    alert_worker_t *w = arg;
+
+    for (;;) {
+        struct timespec ts;
+        pthread_mutex_lock(&w->lock);
+        if (!w->stop) {
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += ALERT_WORKER_TICK_MS / 1000;
+            pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+        }
+        bool stop = w->stop;
+        pthread_mutex_unlock(&w->lock);
+        if (stop)
+            break;
+        evaluate(w);
+    }
+    return NULL;
+}
+
+alert_worker_t *
+alert_worker_new(agg_t *agg)
+{
+    alert_worker_t *w = calloc(1, sizeof *w);
+    alert_collector_mem_t *mem = NULL;
+    size_t nmem = 0;
+    int r = ENOMEM;
+
+    if (!w)
+        return NULL;
+    w->agg = agg;
+    w->started = psy_time_now();
+    w->conf = agg_conf_get(agg);
+    w->levels = calloc(PSY_CENTERS_MAX + 1, sizeof *w->levels);
+    if (!w->conf || !w->levels)
+        goto fail;
+    w->astore = alert_store_new(w->conf->data_dir);
+    if (!w->astore || !(w->store = store_new(w->conf->data_dir, true))) {
+        r = errno;
+        goto fail;
+    }
+    /* What was firing before a restart keeps its times and its notices (alerts.md). */
+    if ((r = -alert_store_load(w->astore, &w->alerts, &w->nalerts)) != 0 ||
+        (r = -alert_store_collectors(w->astore, &mem, &nmem)) != 0)
+        goto fail;
+    for (size_t i = 0; i < w->conf->ncenters; i++)
+        for (size_t k = 0; k < nmem; k++)
+            if (strcmp(mem[k].center, w->conf->centers[i].id) == 0)
+                w->mem[i] = mem[k];
+    free(mem);
+    w->notify = notify_new(w->conf->data_dir, w->conf);
+    if (!w->notify) {
+        r = errno;
+        goto fail;
+    }
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    r = pthread_create(&w->thread, NULL, run, w);
+    if (r != 0) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        goto fail;
+    }
+    return w;
+fail:
+    notify_destroy(&w->notify);
+    store_destroy(&w->store);
+    alert_store_destroy(&w->astore);
+    free(w->alerts);
+    free(w->levels);
+    agg_conf_put(&w->conf);
+    free(w);
+    errno = r ? r : ENOMEM;
+    return NULL;
+}
+
+void
+alert_worker_destroy(alert_worker_t **wp)
+{
+    alert_worker_t *w;
+
+    if (!wp || !*wp)
+        return;
+    w = *wp;
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    notify_destroy(&w->notify);
+    store_destroy(&w->store);
+    alert_store_destroy(&w->astore);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w->alerts);
+    free(w->levels);
+    agg_conf_put(&w->conf);
+    free(w);
+    *wp = NULL;
+}
+
+/*
+ * The SPC facts of every level: the series of the SpcConcern KPIs, of
+ * intrusive_episodes (its monthly trajectory target) and of every KPI with a
+ * [goal], judged at their latest included point (spc.md), from the same
+ * model as the KPI facts.
+ */
+static int
+alert_worker_spc(const agg_model_t *m, psy_time_t as_of, alert_level_t *levels, size_t n)
+{
+    static const char *const base[] = {
+        "intrusive_per_1000_bed_days", "intrusive_episodes",   "belt_over_48h",
+        "readmission_rate_30d",        "self_discharge_share", "wait_within_60d_share"};
+    char kpis[(PSY_KPI_NAME_MAX + 2) * (PSY_GOALS_MAX + 8)] = "";
+    char err[256];
+    spc_query_t q;
+    spc_query_result_t *res = NULL;
+    size_t len = 0;
+    int r;
+
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+        len += (size_t)snprintf(kpis + len, sizeof kpis - len, "%s%s", len ? "," : "", base[i]);
+    for (size_t g = 0; g < m->conf->ngoals; g++) {
+        const char *k = m->conf->goals[g].kpi;
+        bool dup = false;
+        for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+            dup |= strcmp(base[i], k) == 0;
+        if (!dup && spc_chart_of(k) != SPC_CHART_NONE && len + strlen(k) + 2 < sizeof kpis)
+            len += (size_t)snprintf(kpis + len, sizeof kpis - len, ",%s", k);
+    }
+    r = spc_query_build(m->conf, kpis, "all", NULL, NULL, NULL, as_of, &q, err, sizeof err);
+    if (r < 0)
+        return r;
+    r = spc_query_compute(m->kpi, &q, &res);
+    spc_query_free(&q);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < res->nseries; i++) {
+        const spc_series_t *se = &res->series[i];
+        const spc_row_t *last = NULL;
+        alert_spc_t a = {0};
+
+        for (size_t p = 0; p < se->npoints; p++)
+            if (se->points[p].value.set && !se->points[p].provisional)
+                last = &se->points[p];
+        snprintf(a.kpi, sizeof a.kpi, "%s", kpi_name((size_t)se->kpi));
+        if (last) {
+            a.set = true;
+            kpi_period_name(&last->period, a.period, sizeof a.period);
+            snprintf(a.variation, sizeof a.variation, "%s",
+                     spc_variation_name(se->summary.variation));
+            snprintf(a.assessment, sizeof a.assessment, "%s",
+                     spc_assessment_name(se->summary.assessment));
+            snprintf(a.assurance, sizeof a.assurance, "%s",
+                     spc_assurance_name(se->summary.assurance));
+            a.value = last->value.v;
+            a.cl = last->spc.cl.set ? last->spc.cl.v : 0;
+            a.has_limits = last->spc.lcl.set && last->spc.ucl.set;
+            a.lcl = last->spc.lcl.set ? last->spc.lcl.v : 0;
+            a.ucl = last->spc.ucl.set ? last->spc.ucl.v : 0;
+            a.has_target = last->target.set;
+            a.target = last->target.v;
+        }
+        const char *lv = se->level == KPI_LEVEL_REGION ? "region" : m->conf->centers[se->level].id;
+        (void)alert_facts_spc(levels, n, lv, &a);
+    }
+    spc_query_result_destroy(&res);
+    return 0;
+}
+
+void
+alert_worker_publish(void *ctx, const agg_model_t *m)
+{
+    alert_worker_t *w = ctx;
+    alert_level_t *levels = calloc(PSY_CENTERS_MAX + 1, sizeof *levels);
+    size_t n = 0;
+    int r;
+
+    if (!levels || !m || !m->kpi || !m->conf) {
+        free(levels);
+        return;
+    }
+    /* The engine's rules hold at an instant the model covers: now, or its cutoff. */
+    psy_time_t as_of = kpi_model_covers(m->kpi, psy_time_now()) ? psy_time_now() : m->as_of;
+    r = alert_facts_from_kpi(m->kpi, m->conf, as_of, levels, &n);
+    if (r < 0) {
+        psy_err("alerts: cannot compute the KPI facts: %s", strerror(-r));
+        free(levels);
+        return;
+    }
+    r = alert_worker_spc(m, as_of, levels, n);
+    if (r < 0)
+        psy_err("alerts: cannot compute the SPC series: %s", strerror(-r));
+    pthread_mutex_lock(&w->lock);
+    free(w->levels);
+    w->levels = levels;
+    w->nlevels = n;
+    w->kpi_known = true;
+    pthread_cond_signal(&w->cond); /* evaluate within a minute of the data change: now */
+    pthread_mutex_unlock(&w->lock);
+}
+
+char *
+alert_worker_api_json(alert_worker_t *w)
+{
+    char *s;
+
+    pthread_mutex_lock(&w->lock);
+    s = alert_api_json(w->alerts, w->nalerts, true, psy_time_now());
+    pthread_mutex_unlock(&w->lock);
+    return s;
+}
+
+int
+alert_worker_metrics_write(alert_worker_t *w, FILE *f)
+{
+    alert_channel_stats_t stats[NOTIFY_CHANNELS];
+    int r;
+
+    notify_stats(w->notify, stats);
+    pthread_mutex_lock(&w->lock);
+    r = alert_metrics_write(f, w->alerts, w->nalerts, stats, NOTIFY_CHANNELS);
+    pthread_mutex_unlock(&w->lock);
+    return r;
+}

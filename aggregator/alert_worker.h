@@ -1,0 +1,42 @@
+/*
+ * alert_worker: the alert engine inside the aggregator. A thread that,
+ * every ALERT_WORKER_TICK_MS, gathers the facts (collectors from the store,
+ * KPI facts from the latest model handed to alert_worker_publish), reads
+ * silences and acknowledgements (so the command line's take effect within
+ * 10 s), runs alert_eval and commits the new states and their outbox rows
+ * in one transaction; then wakes the delivery thread (notify.h), which it
+ * owns.
+ */
+#ifndef PSYMON_ALERT_WORKER_H
+#define PSYMON_ALERT_WORKER_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "agg.h"
+#include "alert.h"
+#include "model.h"
+
+#define ALERT_WORKER_TICK_MS 5000
+
+typedef struct alert_worker alert_worker_t;
+
+/* Starts the worker and its delivery thread. NULL with errno set. Caller owns and destroys it. */
+alert_worker_t *alert_worker_new(agg_t *agg);
+/* Stops both threads and NULLs *w. Accepts NULL. */
+void alert_worker_destroy(alert_worker_t **w);
+
+/*
+ * A model sink (model_sink_t.publish, ctx = the worker): computes the KPI
+ * facts of every level from m (alert_facts_from_kpi; SPC facts via
+ * alert_facts_spc once the spc module is merged) and hands them to the
+ * next evaluation. Runs on the refresh worker's thread; never blocks long.
+ */
+void alert_worker_publish(void *ctx, const agg_model_t *m);
+
+/* The body of /api/v1/alerts (as `psymon alerts --json --all`), malloc'ed; NULL on ENOMEM. */
+char *alert_worker_api_json(alert_worker_t *w);
+/* psymon_alert and the notification counters for /metrics. Returns 0 or -EIO. */
+int alert_worker_metrics_write(alert_worker_t *w, FILE *f);
+
+#endif

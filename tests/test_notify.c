@@ -1,0 +1,162 @@
+/*
+ * notify: the channel back-ends against real receivers: a python3 HTTP
+ * server recording every body (2xx is delivery, 500 is not, a closed port
+ * fails fast), and exec programs (payload on stdin; exit 0 is delivery).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "notify.h"
+
+static const char receiver_py[] =
+    "import http.server,sys\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_POST(self):\n"
+    "        b=self.rfile.read(int(self.headers['Content-Length']))\n"
+    "        open(sys.argv[1],'ab').write(self.path.encode()+b' '+b+b'\\n')\n"
+    "        self.send_response(500 if self.path=='/fail' else 200); self.end_headers()\n"
+    "    def log_message(self,*a): pass\n"
+    "s=http.server.HTTPServer(('127.0.0.1',0),H)\n"
+    "print(s.server_address[1],flush=True)\n"
+    "s.serve_forever()\n";
+
+static char dir[64], rec[128];
+static pid_t server;
+static int port;
+
+static int
+setup(void **state)
+{
+    char script[128];
+    int fds[2];
+    FILE *f;
+
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/test_notify.XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(script, sizeof script, "%s/recv.py", dir);
+    snprintf(rec, sizeof rec, "%s/bodies", dir);
+    f = fopen(script, "w");
+    fputs(receiver_py, f);
+    fclose(f);
+    if (pipe(fds) < 0)
+        return -1;
+    server = fork();
+    if (server == 0) {
+        dup2(fds[1], 1);
+        execlp("python3", "python3", script, rec, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    if (fscanf(f, "%d", &port) != 1)
+        return -1;
+    fclose(f);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    kill(server, SIGTERM);
+    waitpid(server, NULL, 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+test_webhook(void **state)
+{
+    const notify_channel_t *c = notify_channel("webhook");
+    char url[128], err[256], line[256];
+    FILE *f;
+
+    (void)state;
+    assert_non_null(c);
+    assert_null(notify_channel("carrier-pigeon"));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", port);
+    assert_int_equal(c->deliver(url, "{\"n\":1}", err, sizeof err), 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/fail", port);
+    assert_int_equal(c->deliver(url, "{\"n\":2}", err, sizeof err), -EPROTO);
+    assert_string_equal(err, "HTTP 500");
+    /* Nobody listens on port 1: fails at once, no hang. */
+    assert_int_equal(c->deliver("http://127.0.0.1:1/hook", "{}", err, sizeof err), -EIO);
+
+    f = fopen(rec, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "/hook {\"n\":1}\n");
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "/fail {\"n\":2}\n");
+    assert_null(fgets(line, sizeof line, f));
+    fclose(f);
+
+    /* Alertmanager's channel posts to /api/v2/alerts under the configured URL. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    assert_int_equal(notify_channel("alertmanager")->deliver(url, "[]", err, sizeof err), 0);
+    f = fopen(rec, "r");
+    while (fgets(line, sizeof line, f))
+        ;
+    fclose(f);
+    assert_string_equal(line, "/api/v2/alerts []\n");
+}
+
+static void
+write_script(const char *path, const char *body)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\n%s\n", body);
+    fclose(f);
+    assert_int_equal(chmod(path, 0700), 0);
+}
+
+static void
+test_exec(void **state)
+{
+    const notify_channel_t *c = notify_channel("exec");
+    char ok[128], bad[128], out[128], body[160], err[256], got[64] = "";
+    FILE *f;
+
+    (void)state;
+    snprintf(ok, sizeof ok, "%s/ok.sh", dir);
+    snprintf(bad, sizeof bad, "%s/bad.sh", dir);
+    snprintf(out, sizeof out, "%s/stdin", dir);
+    snprintf(body, sizeof body, "cat > %s", out);
+    write_script(ok, body);
+    write_script(bad, "exit 3");
+    assert_int_equal(c->deliver(ok, "{\"version\":\"4\"}", err, sizeof err), 0);
+    f = fopen(out, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(got, sizeof got, f));
+    fclose(f);
+    assert_string_equal(got, "{\"version\":\"4\"}");
+    assert_int_equal(c->deliver(bad, "{}", err, sizeof err), -EPROTO);
+    assert_non_null(strstr(err, "exited with 3"));
+    assert_true(c->deliver("/nonexistent/program", "{}", err, sizeof err) < 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_webhook),
+        cmocka_unit_test(test_exec),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
