@@ -218,7 +218,7 @@ svg_right_label(FILE *f, const svg_scale_t *s, double v, const char *cls, const 
     char num[48];
 
     l10n_number(lang, v, decimals, num, sizeof(num));
-    fprintf(f, "<text class=\"%s-label\" x=\"%.1f\" y=\"%.1f\">", cls, s->fr.w - s->fr.right + 4,
+    fprintf(f, "<text class=\"%s\" x=\"%.1f\" y=\"%.1f\">", cls, s->fr.w - s->fr.right + 4,
             svg_y(s, v) + 4);
     svg_escape(f, word);
     if (!small)
@@ -393,20 +393,20 @@ svg_spc_chart(FILE *f, const svg_spc_t *c)
     svg_step(f, &s, c, offsetof(svg_spc_point_t, has_cl), offsetof(svg_spc_point_t, cl),
              c->runs_signal ? "cl runs" : "cl");
     if (svg_last(c, offsetof(svg_spc_point_t, has_ucl), offsetof(svg_spc_point_t, ucl), &v))
-        svg_right_label(f, &s, v, "limit", TR(c->lang, "ØKG", "UCL"), c->lang, c->decimals,
+        svg_right_label(f, &s, v, "limit-label", TR(c->lang, "ØKG", "UCL"), c->lang, c->decimals,
                         c->small);
     if (svg_last(c, offsetof(svg_spc_point_t, has_lcl), offsetof(svg_spc_point_t, lcl), &v))
-        svg_right_label(f, &s, v, "limit", TR(c->lang, "NKG", "LCL"), c->lang, c->decimals,
+        svg_right_label(f, &s, v, "limit-label", TR(c->lang, "NKG", "LCL"), c->lang, c->decimals,
                         c->small);
     if (svg_last(c, offsetof(svg_spc_point_t, has_target), offsetof(svg_spc_point_t, target), &v))
-        svg_right_label(f, &s, v, "target", TR(c->lang, "Mål", "Target"), c->lang, c->decimals,
-                        c->small);
+        svg_right_label(f, &s, v, "target-label", TR(c->lang, "Mål", "Target"), c->lang,
+                        c->decimals, c->small);
     if (svg_last(c, offsetof(svg_spc_point_t, has_cl), offsetof(svg_spc_point_t, cl), &v)) {
         /* The runs signal in words too: colour and dashes are not the only sign. */
         snprintf(lbl, sizeof(lbl), "%s%s", TR(c->lang, "CL", "CL"),
                  c->runs_signal ? TR(c->lang, " seriesignal", " runs signal") : "");
-        svg_right_label(f, &s, v, c->runs_signal ? "cl runs" : "cl", lbl, c->lang, c->decimals,
-                        c->small);
+        svg_right_label(f, &s, v, c->runs_signal ? "cl-label runs-label" : "cl-label", lbl, c->lang,
+                        c->decimals, c->small);
     }
 
     /* The data line, broken at empty months. */
