@@ -81,6 +81,7 @@ static const char *const pages_css[] = {
     "svg .pt.inc rect{fill:#fff;stroke:var(--inc);stroke-width:1.5}"
     "svg .prov-label{fill:var(--muted);font-style:italic}"
     ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(20em,1fr));gap:1em}"
+    "img.daily{max-width:100%;height:auto;display:block;margin:.5em 0}"
     "figure{margin:0}figcaption{font-weight:600;margin-bottom:.2em}"
     ".banner{padding:.5em .8em;border-left:.35em solid var(--inc);background:#fff6e0;"
     "margin:.6em 0}.banner.ok{border-color:var(--good);background:#e8f5ec}"
@@ -787,6 +788,22 @@ pages_center(const pages_ctx_t *x, const pages_level_t *l)
         snprintf(idp, sizeof(idp), "s%d", k);
         pages_spc(x, l, k, false, 0, 0, idp);
         fputs("</section>\n", x->f);
+    }
+    if (x->in->daily_graphs) {
+        fprintf(x->f, "<h2>%s</h2>\n<p class=\"note\">%s</p>\n",
+                TR(x->lang, "Dag for dag", "Day by day"),
+                TR(x->lang, "Registreringer pr. døgn, 30 dages glidende gennemsnit.",
+                   "Registrations per day, 30-day moving average."));
+        fputs("<img class=\"daily\" src=\"/graph/", x->f);
+        ESC(l->id);
+        fprintf(x->f, ".png\" alt=\"%s\" loading=\"lazy\">\n",
+                TR(x->lang, "Tvang pr. dag med baseline og målsti",
+                   "Coercion per day with baseline and trajectory"));
+        fputs("<img class=\"daily\" src=\"/graph/", x->f);
+        ESC(l->id);
+        fprintf(x->f, ".png?what=activity\" alt=\"%s\" loading=\"lazy\">\n",
+                TR(x->lang, "Indlæggelser og udskrivelser pr. dag",
+                   "Admissions and discharges per day"));
     }
     fprintf(x->f, "<h2>%s</h2>\n", TR(x->lang, "Alarmer", "Alerts"));
     pages_alert_rows(x, l->id);

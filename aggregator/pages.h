@@ -161,6 +161,7 @@ typedef struct {
     size_t ncollectors;
     bool spc_available;    /* false: charts show values only, icons "not available" */
     bool alerts_available; /* false: the alert pages say so */
+    bool daily_graphs;     /* link the librrd graphs of /graph/ID.png on the center pages */
     pages_alert_t *alerts;
     size_t nalerts;
 } pages_input_t;
