@@ -37,10 +37,11 @@ static const char *const pages_css[] = {
     "th{background:#f2f4f7;font-weight:600;font-size:.9em}"
     "th:first-child,td:first-child{text-align:left}"
     "td.fig .v{font-size:1.1em;font-variant-numeric:tabular-nums;white-space:nowrap}"
-    "td.fig .unit{color:var(--muted);font-size:.8em}"
+    "td.fig .unit{color:var(--muted);font-size:.8em;white-space:nowrap}"
+    ".icons.na{font-size:.75em;color:var(--muted)}"
     ".tag{display:inline-block;font-size:.75em;padding:0 .35em;border-radius:.3em;"
     "border:1px solid currentColor;margin-left:.25em;white-space:nowrap}"
-    "[data-state=incomplete] .v{color:var(--inc);text-decoration:line-through dotted}"
+    "[data-state=incomplete] .v{color:var(--inc)}"
     "[data-state=incomplete]{background:#fff6e0}"
     "[data-state=provisional] .v{color:var(--muted);font-style:italic}"
     "[data-state=good]{background:#e8f5ec}[data-state=bad]{background:#fdecea}"
@@ -60,7 +61,7 @@ static const char *const pages_css[] = {
     ".var-neutral .glyph{stroke:var(--neu)}.var-neutral .glyph-text{fill:var(--neu)}"
     ".ass-pass .ring{stroke:var(--imp);fill:#e3eefb}.ass-pass .glyph{stroke:var(--imp)}"
     ".ass-fail .ring{stroke:var(--con);fill:#fdeedd}.ass-fail .glyph{stroke:var(--con)}",
-    "svg.spc,svg.rate{max-width:100%;height:auto;display:block;font-family:sans-serif}"
+    "svg.spc,svg.rate{width:100%;max-width:60em;height:auto;display:block;font-family:sans-serif}"
     "svg text{font-size:11px;fill:#333}svg.small text{font-size:10px}"
     "svg .grid{stroke:#e4e4e4}svg .base,svg .yearline{stroke:#999}"
     "svg .yearline{stroke-dasharray:2 3}"
@@ -82,7 +83,8 @@ static const char *const pages_css[] = {
     "svg .prov-label{fill:var(--muted);font-style:italic}"
     ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(20em,1fr));gap:1em}"
     "img.daily{max-width:100%;height:auto;display:block;margin:.5em 0}"
-    "figure{margin:0}figcaption{font-weight:600;margin-bottom:.2em}"
+    "figure{margin:0}figcaption{margin-bottom:.2em}.multiple figcaption{font-weight:600}"
+    ".kpis{display:grid;grid-template-columns:repeat(auto-fill,minmax(34em,1fr));gap:0 2em}"
     ".banner{padding:.5em .8em;border-left:.35em solid var(--inc);background:#fff6e0;"
     "margin:.6em 0}.banner.ok{border-color:var(--good);background:#e8f5ec}"
     "dl.legend{display:grid;grid-template-columns:auto 1fr;gap:.3em 1em;font-size:.9em}"
@@ -90,14 +92,18 @@ static const char *const pages_css[] = {
     ".cover{margin-bottom:2em}",
     "@media (max-width:40em){body{font-size:15px}main{padding:.5em}"
     "header a{margin-right:.6em}header .lang{float:none}"
-    "th,td{padding:.3em}.icon .icon-label{display:none}}"
+    "th,td{padding:.3em}.icon .icon-label,.tag .tt{display:none}.kpis{display:block}}"
     "@media print{@page{size:A4;margin:16mm 14mm}body{font-size:10.5pt}"
     "header,.noprint,.csv{display:none}main{max-width:none;padding:0}"
     "section.center{break-before:page;page-break-before:always}"
     "figure,table,svg{break-inside:avoid;page-break-inside:avoid}"
     "[data-state]{-webkit-print-color-adjust:exact;print-color-adjust:exact}"
     "a{color:inherit;text-decoration:none}.wrap{overflow:visible}"
-    "td.fig .v{font-size:1em}.icon svg{width:16px;height:16px}}",
+    "td.fig .v{font-size:1em}.icon svg{width:14px;height:14px}"
+    "table.overview{width:100%;font-size:7.5pt;table-layout:fixed}"
+    "table.overview th,table.overview td{padding:.2em .25em;overflow-wrap:anywhere}"
+    "table.overview .tag .tt,table.overview .icon-label{display:none}"
+    ".kpis{display:block}h2{font-size:13pt}}",
 };
 
 /* ---- Completeness ------------------------------------------------------------------------ */
@@ -387,6 +393,18 @@ pages_month_words(const pages_ctx_t *x, char *buf, size_t size)
     l10n_month_year(x->lang, x->in->year, x->in->month, buf, size);
 }
 
+/*
+ * A state tag: a symbol that carries the meaning without colour, and its
+ * word, which narrow screens and print leave to the legend.
+ */
+static void
+pages_tag(const pages_ctx_t *x, const char *cls, const char *sym, const char *word)
+{
+    fprintf(x->f,
+            "<span class=\"tag %s\" title=\"%s\"><b>%s</b><span class=\"tt\"> %s</span></span>",
+            cls, word, sym, word);
+}
+
 /* A figure cell with its data attributes, state tags and SPC icons. */
 static void
 pages_figure_cell(const pages_ctx_t *x, const pages_level_t *l, const pages_figure_t *g, bool icons)
@@ -412,30 +430,33 @@ pages_figure_cell(const pages_ctx_t *x, const pages_level_t *l, const pages_figu
     if (g->set && *unit)
         fprintf(x->f, " <span class=\"unit\">%s</span>", unit);
     if (g->incomplete)
-        fprintf(x->f, "<span class=\"tag inc\" title=\"%s\">⚠ %s</span>",
-                TR(x->lang, "Data for perioden er ufuldstændige",
-                   "The data for the period are incomplete"),
-                TR(x->lang, "ufuldstændig", "incomplete"));
+        pages_tag(x, "inc", "⚠", TR(x->lang, "ufuldstændig", "incomplete"));
     else if (g->provisional)
-        fprintf(x->f, "<span class=\"tag prov\">%s</span>",
-                TR(x->lang, "foreløbig", "provisional"));
+        pages_tag(x, "prov", "*", TR(x->lang, "foreløbig", "provisional"));
     if (g->on_track >= 0 && strcmp(g->kpi, "intrusive_per_100k") == 0) {
         /* Never "on track" for incomplete data: the figure would only look good. */
         if (g->incomplete)
-            fprintf(x->f, "<span class=\"tag inc\">%s</span>",
-                    TR(x->lang, "målsti: kan ikke vurderes", "trajectory: cannot tell"));
+            pages_tag(x, "inc", "?",
+                      TR(x->lang, "målsti: kan ikke vurderes", "trajectory: cannot tell"));
         else if (g->on_track == 1)
-            fprintf(x->f, "<span class=\"tag good\">✓ %s</span>",
-                    TR(x->lang, "på sporet", "on track"));
+            pages_tag(x, "good", "✓", TR(x->lang, "på sporet", "on track"));
         else
-            fprintf(x->f, "<span class=\"tag bad\">✗ %s</span>",
-                    TR(x->lang, "ikke på sporet", "off track"));
+            pages_tag(x, "bad", "✗", TR(x->lang, "ikke på sporet", "off track"));
     }
     if (icons && strcmp(g->kpi, "intrusive_per_100k") != 0) {
-        fputs("<span class=\"icons\">", x->f);
-        svg_icon_variation(x->f, x->lang, g->incomplete ? "" : g->variation, g->assessment);
-        svg_icon_assurance(x->f, x->lang, g->incomplete ? "" : g->assurance);
-        fputs("</span>", x->f);
+        bool none = g->incomplete || (!g->variation[0] && !g->assurance[0]);
+        if (none) {
+            /* One short mark instead of two empty icons: nothing to say about variation. */
+            fprintf(x->f, "<span class=\"icons na\" title=\"%s\">SPC –</span>",
+                    g->incomplete ? TR(x->lang, "SPC vurderes ikke for ufuldstændige data",
+                                       "No SPC judgement on incomplete data")
+                                  : l10n_spc_word(x->lang, ""));
+        } else {
+            fputs("<span class=\"icons\">", x->f);
+            svg_icon_variation(x->f, x->lang, g->variation, g->assessment);
+            svg_icon_assurance(x->f, x->lang, g->assurance);
+            fputs("</span>", x->f);
+        }
     }
     fputs("</td>", x->f);
 }
@@ -527,20 +548,32 @@ pages_legend(const pages_ctx_t *x)
             TR(x->lang,
                "Målsikkerhed: processen når målet hver måned, ingen måned, eller nogle måneder.",
                "Assurance: the process meets its target every month, never, or some months."));
-    fprintf(x->f, "<dt><span class=\"tag inc\">⚠ %s</span></dt><dd>%s</dd>",
-            TR(x->lang, "ufuldstændig", "incomplete"),
+    fputs("<dt>", x->f);
+    pages_tag(x, "inc", "⚠", TR(x->lang, "ufuldstændig", "incomplete"));
+    fprintf(x->f, "</dt><dd>%s</dd>",
             TR(x->lang,
                "Der mangler data for en måned i perioden, eller centerets dataleverance er "
                "stoppet: tallet er ikke et resultat og vises aldrig som godt.",
                "A month of the period has no data, or the center's deliveries stopped: the "
                "figure is not a result and is never shown as good."));
-    fprintf(x->f, "<dt><span class=\"tag prov\">%s</span></dt><dd>%s</dd></dl>\n",
-            TR(x->lang, "foreløbig", "provisional"),
+    fputs("<dt>", x->f);
+    pages_tag(x, "prov", "*", TR(x->lang, "foreløbig", "provisional"));
+    fprintf(x->f, "</dt><dd>%s</dd>",
             TR(x->lang,
                "Tallet kan endnu ændre sig (en genindlæggelse inden for 30 dage, eller en "
                "måned der ikke er slut).",
                "The figure can still change (a readmission within 30 days, or a month not yet "
                "over)."));
+    fputs("<dt>", x->f);
+    pages_tag(x, "good", "✓", TR(x->lang, "på sporet", "on track"));
+    fputs(" ", x->f);
+    pages_tag(x, "bad", "✗", TR(x->lang, "ikke på sporet", "off track"));
+    fprintf(x->f, "</dt><dd>%s</dd></dl>\n",
+            TR(x->lang,
+               "Indgribende tvang pr. 100.000 borgere de seneste 12 måneder er under (✓) eller "
+               "over (✗) målstien mod 2030.",
+               "Intrusive coercion per 100,000 citizens over the last 12 months is below (✓) or "
+               "above (✗) the trajectory to 2030."));
 }
 
 static void
@@ -771,6 +804,7 @@ pages_center(const pages_ctx_t *x, const pages_level_t *l)
     fprintf(x->f, "<h2>%s</h2>\n",
             TR(x->lang, "Målet for indgribende tvang", "The target for intrusive coercion"));
     pages_r12(x, l, "r12");
+    fputs("<div class=\"kpis\">\n", x->f);
     for (int k = 1; k < PAGES_HEADLINE_N; k++) {
         fputs("<section class=\"kpi\"><h2>", x->f);
         pages_kpi_name(x, pages_headline[k]);
@@ -789,6 +823,7 @@ pages_center(const pages_ctx_t *x, const pages_level_t *l)
         pages_spc(x, l, k, false, 0, 0, idp);
         fputs("</section>\n", x->f);
     }
+    fputs("</div>\n", x->f);
     if (x->in->daily_graphs) {
         fprintf(x->f, "<h2>%s</h2>\n<p class=\"note\">%s</p>\n",
                 TR(x->lang, "Dag for dag", "Day by day"),
@@ -1019,6 +1054,9 @@ pages_report(const pages_ctx_t *x)
             fputs("</tr>", x->f);
         }
         fputs("</tbody></table></div>\n", x->f);
+        fputs("<h3>", x->f);
+        pages_kpi_name(x, pages_headline[1]);
+        fputs("</h3>\n", x->f);
         snprintf(idp, sizeof(idp), "re%zu", i);
         pages_spc(x, l, 1, false, 0, 0, idp);
         fputs("</section>\n", x->f);

@@ -9,7 +9,10 @@ packages=(
     librrd-dev rrdtool libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev
     libinih-dev libsystemd-dev libcmocka-dev zlib1g-dev
     tzdata ca-certificates curl procps util-linux iproute2 python3 systemd
+    chromium poppler-utils fonts-dejavu-core
 )
+# chromium, poppler-utils (pdfinfo) and a font: tests/e2e/dashboard.sh loads,
+# screenshots and prints the dashboard in a real headless browser.
 
 missing=()
 for p in "${packages[@]}"; do

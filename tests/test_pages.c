@@ -234,6 +234,13 @@ make_input(void)
         /* The example: a center with no episodes looked like a 100 % reduction. */
         levels[l].headline[0].on_track = 1;
         levels[l].headline[4].provisional = true;
+        if (l == 1) {
+            /* An SPC concern on a complete figure: icons with words, state bad. */
+            snprintf(lv->headline[2].variation, sizeof(lv->headline[2].variation), "high");
+            snprintf(lv->headline[2].assessment, sizeof(lv->headline[2].assessment), "concern");
+            snprintf(lv->headline[2].assurance, sizeof(lv->headline[2].assurance), "fail");
+            lv->headline[2].judgement = PAGES_BAD;
+        }
         for (int k = 1; k < 5; k++) {
             lv->series[k].kpi = pages_headline[k];
             lv->series[k].points = pts[l][k - 1];
@@ -344,12 +351,19 @@ test_overview(void **state)
     /* Incomplete beats good: center B and the region never show as good. */
     assert_non_null(strstr(s, "data-center=\"pc-b\" data-kpi=\"intrusive_per_100k\" "
                               "data-period=\"r12:2025-10\" data-state=\"incomplete\""));
-    assert_int_equal(count(s, "data-state=\"good\""), PAGES_HEADLINE_N - 1);
+    assert_int_equal(count(s, "data-state=\"good\""), PAGES_HEADLINE_N - 2);
     assert_int_equal(count(s, "data-state=\"incomplete\""), 2 * PAGES_HEADLINE_N);
     assert_int_equal(count(s, "data-state=\"provisional\""), 1);
     /* The incomplete rate is not "on track", whatever the flag says. */
-    assert_int_equal(count(s, "✓ på sporet"), 1);
-    assert_int_equal(count(s, "målsti: kan ikke vurderes"), 2);
+    assert_int_equal(count(s, "<b>✓</b><span class=\"tt\"> på sporet</span>"), 1 + 1);
+    assert_int_equal(count(s, "<b>?</b><span class=\"tt\"> målsti: kan ikke vurderes</span>"), 2);
+    /* Without SPC there is one short mark, not two empty icons. */
+    assert_int_equal(count(s, ">SPC –</span>"), 3 * (PAGES_HEADLINE_N - 1) - 1);
+    assert_non_null(strstr(s, "data-center=\"pc-a\" data-kpi=\"intrusive_per_1000_bed_days\" "
+                              "data-period=\"2025-10\" data-state=\"bad\""));
+    assert_non_null(strstr(s, "<span class=\"icon var-concern var-high\">"));
+    assert_non_null(strstr(s, "<span class=\"icon-label\">høj bekymring</span>"));
+    assert_non_null(strstr(s, "<span class=\"icon ass-fail\">"));
     /* Danish numbers and names, escaped. */
     assert_non_null(strstr(s, ">1.234,5<"));
     assert_non_null(strstr(s, "Center B &amp; Co"));
