@@ -67,6 +67,18 @@ static const l10n_pair_t l10n_kpis[] = {
     {"records_inconsistent", "Inkonsistente registreringer", "Inconsistent records"},
 };
 
+static const l10n_pair_t l10n_kpis_short[] = {
+    {"intrusive_per_100k", "Tvang pr. 100.000", "Coercion per 100,000"},
+    {"intrusive_episodes", "Tvang, episoder", "Coercion, episodes"},
+    {"intrusive_per_1000_bed_days", "Tvang pr. 1.000 sengedage", "Coercion per 1,000 bed days"},
+    {"belt_over_48h", "Bælte over 48 t", "Belts over 48 h"},
+    {"readmission_rate_30d", "Genindlagt inden 30 dage", "Readmitted within 30 days"},
+    {"self_discharge_share", "Selvudskrevne", "Self-discharged"},
+    {"wait_within_60d_share", "Behandlet inden 60 dage", "Treated within 60 days"},
+    {"referrals_overdue", "Venter over 60 dage", "Waiting over 60 days"},
+    {"consultations", "Sociale konsultationer", "Social consultations"},
+};
+
 /* Coercion kinds of records.md: the measure, then its episodes as a plural heading. */
 static const struct {
     const char *id;
@@ -309,6 +321,12 @@ l10n_kpi(l10n_lang_t lang, const char *kpi, char *buf, size_t size)
         return buf;
     }
     return NULL;
+}
+
+const char *
+l10n_kpi_short(l10n_lang_t lang, const char *kpi)
+{
+    return kpi ? L10N_LOOKUP(l10n_kpis_short, lang, kpi, strlen(kpi)) : NULL;
 }
 
 const char *

@@ -55,6 +55,12 @@ void l10n_datetime(l10n_lang_t lang, psy_time_t t, char *buf, size_t size);
  * Returns buf, or NULL (buf untouched) when the identifier is unknown.
  */
 const char *l10n_kpi(l10n_lang_t lang, const char *kpi, char *buf, size_t size);
+/*
+ * A short column heading for the headline KPIs of dashboard.md ("Bælte over
+ * 48 t"), for dense tables that give the full name as its title; NULL for
+ * other KPIs.
+ */
+const char *l10n_kpi_short(l10n_lang_t lang, const char *kpi);
 /* The unit a KPI is read in ("pr. 100.000 borgere", "%", "episoder"), "" when none. */
 const char *l10n_kpi_unit(l10n_lang_t lang, const char *kpi);
 /* A coercion kind of records.md ("belt": "Bæltefiksering"); NULL when unknown. */

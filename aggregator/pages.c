@@ -39,6 +39,9 @@ static const char *const pages_css[] = {
     "td.fig .v{font-size:1.1em;font-variant-numeric:tabular-nums;white-space:nowrap}"
     "td.fig .unit{color:var(--muted);font-size:.8em;white-space:nowrap}"
     ".icons.na{font-size:.75em;color:var(--muted)}"
+    "table.overview .tag.inc .tt,table.overview .tag.prov .tt{display:none}"
+    "abbr{text-decoration:none}table.overview{font-size:.95em}"
+    "table.overview tbody th{position:sticky;left:0;z-index:1}"
     ".tag{display:inline-block;font-size:.75em;padding:0 .35em;border-radius:.3em;"
     "border:1px solid currentColor;margin-left:.25em;white-space:nowrap}"
     "[data-state=incomplete] .v{color:var(--inc)}"
@@ -101,7 +104,8 @@ static const char *const pages_css[] = {
     "a{color:inherit;text-decoration:none}.wrap{overflow:visible}"
     "td.fig .v{font-size:1em}.icon svg{width:14px;height:14px}"
     "table.overview{width:100%;font-size:7.5pt;table-layout:fixed}"
-    "table.overview th,table.overview td{padding:.2em .25em;overflow-wrap:anywhere}"
+    "table.overview th,table.overview td{padding:.2em .25em;overflow-wrap:break-word}"
+    "table.overview th{font-size:6.5pt}table.overview th:first-child{width:13%}"
     "table.overview .tag .tt,table.overview .icon-label{display:none}"
     ".kpis{display:block}h2{font-size:13pt}}",
 };
@@ -489,7 +493,16 @@ pages_overview_table(const pages_ctx_t *x, bool icons)
             pages_href(x, path, NULL);
             fputs(">", x->f);
         }
-        pages_kpi_name(x, pages_headline[k]);
+        {
+            char kn[160];
+            const char *full = l10n_kpi(x->lang, pages_headline[k], kn, sizeof(kn));
+            const char *sh = l10n_kpi_short(x->lang, pages_headline[k]);
+            fputs("<abbr title=\"", x->f);
+            ESC(full ? full : pages_headline[k]);
+            fputs("\">", x->f);
+            ESC(sh ? sh : full ? full : pages_headline[k]);
+            fputs("</abbr>", x->f);
+        }
         if (k > 0 && !x->report)
             fputs("</a>", x->f);
         fprintf(x->f, "<br><span class=\"note\">%s</span></th>",

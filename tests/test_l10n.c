@@ -118,6 +118,10 @@ test_every_kpi_named(void **state)
         }
     }
     assert_null(l10n_kpi(L10N_DA, "no_such_kpi", buf, sizeof(buf)));
+    assert_string_equal(l10n_kpi_short(L10N_DA, "belt_over_48h"), "Bælte over 48 t");
+    assert_string_equal(l10n_kpi_short(L10N_EN, "readmission_rate_30d"),
+                        "Readmitted within 30 days");
+    assert_null(l10n_kpi_short(L10N_DA, "admissions"));
     assert_null(l10n_kpi(L10N_DA, "coercion_episodes:nope", buf, sizeof(buf)));
     assert_null(l10n_kpi(L10N_DA, "consultations:social_nurse", buf, sizeof(buf)));
 }
