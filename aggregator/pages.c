@@ -308,6 +308,14 @@ pages_decimals(const char *kpi)
     return strcmp(kpi, "intrusive_per_1000_bed_days") == 0 ? 2 : 1;
 }
 
+/* The headline KPIs that are counts (spc.md's c charts): whole numbers on their axes. */
+static bool
+pages_is_count(const char *kpi)
+{
+    return strcmp(kpi, "intrusive_episodes") == 0 || strcmp(kpi, "belt_over_48h") == 0 ||
+           strcmp(kpi, "referrals_overdue") == 0 || strcmp(kpi, "consultations") == 0;
+}
+
 static void
 pages_value(const pages_ctx_t *x, const pages_figure_t *g)
 {
@@ -686,7 +694,7 @@ pages_spc(const pages_ctx_t *x, const pages_level_t *l, int k, bool small, doubl
         .title = title,
         .unit = unit,
         .lang = x->lang,
-        .decimals = pages_decimals(pages_headline[k]),
+        .decimals = pages_is_count(pages_headline[k]) ? 0 : pages_decimals(pages_headline[k]),
         .points = s->points,
         .npoints = s->points ? s->npoints : 0,
         .runs_signal = s->runs_signal,

@@ -106,9 +106,13 @@ svg_y(const svg_scale_t *s, double v)
 
 /* Horizontal grid lines and y labels, from lo to hi in nice steps. */
 static void
-svg_yaxis(FILE *f, const svg_scale_t *s, l10n_lang_t lang, int ticks)
+svg_yaxis(FILE *f, const svg_scale_t *s, l10n_lang_t lang, int ticks, bool whole)
 {
     double step = svg_nice_step(s->hi - s->lo, ticks);
+
+    /* Counts have no half episodes: whole-number ticks only. */
+    if (whole && step < 1)
+        step = 1;
     int dec = svg_step_decimals(step);
     char num[48];
 
@@ -381,7 +385,7 @@ svg_spc_chart(FILE *f, const svg_spc_t *c)
         labelled_base = true;
         i = j;
     }
-    svg_yaxis(f, &s, c->lang, c->small ? 3 : 5);
+    svg_yaxis(f, &s, c->lang, c->small ? 3 : 5, c->decimals == 0);
     svg_xaxis(f, &s, c->points, c->npoints, c->lang, c->small);
 
     svg_step(f, &s, c, offsetof(svg_spc_point_t, has_lcl), offsetof(svg_spc_point_t, lcl),
@@ -584,7 +588,7 @@ svg_r12_chart(FILE *f, const svg_r12_t *c)
                 TR(c->lang, "ufuldstændige data", "incomplete data"));
         i = j;
     }
-    svg_yaxis(f, &s, c->lang, 5);
+    svg_yaxis(f, &s, c->lang, 5, false);
     /* Years on the x axis. */
     fputs("<g class=\"axis\">", f);
     fprintf(f, "<line class=\"base\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", fr.left,

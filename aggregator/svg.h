@@ -44,7 +44,7 @@ typedef struct {
     const char *title; /* plain text: the KPI and level, e.g. "Bæltefikseringer, Region" */
     const char *unit;  /* the y axis unit, "" for counts */
     l10n_lang_t lang;
-    int decimals; /* for the axis and the labels */
+    int decimals; /* for the labels; 0 (a count): whole-number axis ticks too */
     const svg_spc_point_t *points;
     size_t npoints;
     bool runs_signal; /* the series' runs analysis signals (spc.md) */

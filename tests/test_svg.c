@@ -167,7 +167,7 @@ static void
 test_spc_incomplete_and_empty(void **state)
 {
     svg_spc_point_t p[3] = {
-        {.year = 2025, .month = 11, .has_y = true, .y = 5},
+        {.year = 2025, .month = 11, .has_y = true, .y = 1},
         {.year = 2025, .month = 12, .has_y = true, .y = 0, .incomplete = true},
         {.year = 2026, .month = 1, .has_y = false},
     };
@@ -180,6 +180,12 @@ test_spc_incomplete_and_empty(void **state)
     assert_int_equal(count(s, "<g class=\"pt inc\""), 1);
     assert_non_null(strstr(s, ">ufuldstændig</text>"));
     assert_non_null(strstr(s, "Nogle måneder har ufuldstændige data."));
+    /* A count (decimals 0) that never exceeds 1: no "0,5" tick. */
+    assert_null(strstr(s, ">0,5</text>"));
+    free(s);
+    c.decimals = 1;
+    s = render_spc(&c);
+    assert_non_null(strstr(s, ">0,5</text>"));
     free(s);
 
     /* Nothing to draw: the chart says so. */
