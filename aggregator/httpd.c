@@ -15,7 +15,7 @@
 #include <microhttpd.h>
 
 #include "alert_worker.h"
-#include "dashboard.h"
+#include "pages.h"
 #include "kpi_format.h"
 #include "kpi_query.h"
 #include "metrics.h"
@@ -162,52 +162,466 @@ httpd_compute_all(httpd_t *h, const kpi_period_t *p, psy_time_t now, kpi_row_t *
     return r;
 }
 
-static void
-httpd_dashboard(httpd_t *h, httpd_reply_t *rep)
-{
-    psy_time_t now = psy_time_now();
-    store_status_t *st = NULL;
-    kpi_row_t *rows = NULL;
-    size_t nrows = 0;
-    dashboard_t d = {.conf = h->conf, .now = now, .ready = atomic_load(&h->agg->ready)};
-    FILE *f;
-    char *buf = NULL;
-    size_t len = 0;
-    int r;
+/* ---- The dashboard's pages (pages.h) ----------------------------------------------------- */
 
-    d.period = httpd_last_r12(now);
-    if (httpd_compute_all(h, &d.period, now, &rows, &nrows) == 0) {
-        d.rows = rows;
-        d.nrows = nrows;
+static bool httpd_args_ok(struct MHD_Connection *conn, const char *const *allowed,
+                          const char **ret_bad);
+
+/* Everything a pages_input_t points into, freed in one place. */
+typedef struct {
+    pages_input_t in;
+    pages_level_t levels[PSY_CENTERS_MAX + 1];
+    pages_collector_t collectors[PSY_CENTERS_MAX];
+    store_status_t status[PSY_CENTERS_MAX];
+    pages_center_data_t cdata[PSY_CENTERS_MAX];
+    uint64_t *records;       /* (ncenters) x nrec months of the `records` KPI */
+    svg_spc_point_t *points; /* nlevels x PAGES_HEADLINE_N x nser */
+    svg_r12_point_t *r12;    /* nlevels x nr12 */
+    pages_figure_t *all;     /* nlevels x kpi_count() */
+} httpd_pages_t;
+
+static void
+httpd_pages_free(httpd_pages_t *p)
+{
+    free(p->records);
+    free(p->points);
+    free(p->r12);
+    free(p->all);
+}
+
+/* Runs one query over every level (region first) and the given periods and KPIs. */
+static int
+httpd_query(httpd_t *h, const kpi_period_t *periods, size_t np, const int *kpis, size_t nk,
+            psy_time_t now, kpi_row_t **ret_rows, size_t *ret_n)
+{
+    int levels[PSY_CENTERS_MAX + 1];
+    kpi_query_t q = {0};
+
+    levels[0] = KPI_LEVEL_REGION;
+    for (size_t i = 0; i < h->conf->ncenters; i++)
+        levels[i + 1] = (int)i;
+    q.conf = h->conf;
+    q.as_of = now;
+    q.nperiods = np;
+    q.periods = periods;
+    q.nlevels = h->conf->ncenters + 1;
+    q.levels = levels;
+    q.nkpis = nk;
+    q.kpis = kpis;
+    return httpd_compute(h, &q, ret_rows, ret_n);
+}
+
+static void
+httpd_figure(pages_figure_t *g, const char *kpi, const kpi_row_t *row)
+{
+    memset(g, 0, sizeof(*g));
+    g->kpi = kpi;
+    g->on_track = -1;
+    if (!row)
+        return;
+    kpi_period_name(&row->period, g->period, sizeof(g->period));
+    g->set = row->value.set;
+    g->integer = row->value.integer;
+    g->value = row->value.v;
+    g->provisional = row->provisional;
+}
+
+static long
+httpd_mi(int y, int m)
+{
+    return (long)y * 12 + (m - 1);
+}
+
+/*
+ * pages_input_fill: the one place where the dashboard's input is filled
+ * from what the aggregator knows. Every number comes from the KPI engine;
+ * completeness from the `records` KPI per month.
+ *
+ * TODO(merge): three seams the lead fills when spc.h, alert.h and model.h
+ * land:
+ *   - SPC: for every level and headline KPI 1..8, the spc core's series
+ *     gives each svg_spc_point_t its cl/lcl/ucl/sigma_signal/baseline (and
+ *     target), pages_series_t.runs_signal/limits, and the figure's
+ *     variation/assessment/assurance; judgement = GOOD for "improvement",
+ *     BAD for "concern". Set in.spc_available.
+ *   - Alerts: in.alerts from the alert engine (pending, firing, silenced,
+ *     acknowledged, inhibited, resolved within 7 days), and each center's
+ *     cdata[i].silent_since from its CollectorSilent/ExportStale alerts;
+ *     set in.alerts_available.
+ *   - Model: the queries below read httpd's own records; read the shared
+ *     model (model_current) instead, and cache the filled input per
+ *     generation and month so that the overview costs no KPI work when warm.
+ */
+static int
+httpd_pages_fill(httpd_t *h, const pages_request_t *req, psy_time_t now, httpd_pages_t *p)
+{
+    const psy_agg_conf_t *c = h->conf;
+    size_t nl = c->ncenters + 1, nk = kpi_count();
+    int cy, cm, cd, y0, r, kpis[PAGES_HEADLINE_N + 4];
+    bool series = req->kind == PAGES_CENTER || req->kind == PAGES_KPI ||
+                  req->kind == PAGES_REPORT || (req->kind == PAGES_OVERVIEW && req->csv);
+    kpi_period_t *periods = NULL;
+    kpi_row_t *rows = NULL;
+    size_t nrows = 0, nrec, nser;
+    long mfirst;
+
+    memset(&p->in, 0, sizeof(p->in));
+    p->in.lang = req->lang;
+    p->in.now = now;
+    p->in.conf = c;
+    p->in.ready = atomic_load(&h->agg->ready);
+    p->in.levels = p->levels;
+    p->in.nlevels = nl;
+    p->in.collectors = p->collectors;
+    p->in.ncollectors = c->ncenters;
+    p->in.daily_graphs = true;
+    psy_civil_date(now, &cy, &cm, &cd);
+    if (req->kind == PAGES_REPORT) {
+        p->in.year = req->year;
+        p->in.month = req->month;
+    } else {
+        p->in.year = cm == 1 ? cy - 1 : cy;
+        p->in.month = cm == 1 ? 12 : cm - 1;
     }
-    if (httpd_store(h) == 0 && h->conf->ncenters > 0) {
-        st = calloc(h->conf->ncenters, sizeof(*st));
-        for (size_t i = 0; st && i < h->conf->ncenters; i++) {
-            if (store_status(h->store, h->conf->centers[i].id, &st[i]) < 0) {
-                free(st);
-                st = NULL;
+    /* Months from January of the first baseline year through the current one. */
+    y0 = c->nbaseline ? c->baseline_years[0] : 2021;
+    if (y0 > p->in.year)
+        y0 = p->in.year;
+    mfirst = httpd_mi(y0, 1);
+    nrec = (size_t)(httpd_mi(cy, cm) - mfirst + 1);
+    if (httpd_mi(p->in.year, p->in.month) > httpd_mi(cy, cm) || nrec > PSY_HTTP_PERIODS_MAX)
+        return -EINVAL;
+    nser = (size_t)(httpd_mi(p->in.year, p->in.month) - mfirst + 1);
+
+    for (size_t l = 0; l < nl; l++) {
+        pages_level_t *lv = &p->levels[l];
+        memset(lv, 0, sizeof(*lv));
+        lv->id = l == 0 ? "region" : c->centers[l - 1].id;
+        lv->name = l == 0 ? c->region_name : c->centers[l - 1].name;
+        lv->is_region = l == 0;
+    }
+
+    /* Completeness: the `records` KPI per month and center. */
+    periods = calloc(nrec, sizeof(*periods));
+    p->records = calloc(nrec * (c->ncenters ? c->ncenters : 1), sizeof(*p->records));
+    if (!periods || !p->records) {
+        free(periods);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < nrec; i++)
+        periods[i] = (kpi_period_t){KPI_MONTH, (int)((mfirst + (long)i) / 12),
+                                    (int)((mfirst + (long)i) % 12) + 1};
+    kpis[0] = kpi_find("records");
+    r = httpd_query(h, periods, nrec, kpis, 1, now, &rows, &nrows);
+    if (r < 0 || nrows != nrec * nl) {
+        free(periods);
+        free(rows);
+        return r < 0 ? r : -EIO;
+    }
+    for (size_t i = 0; i < nrec; i++)
+        for (size_t l = 1; l < nl; l++) {
+            const kpi_row_t *row = &rows[i * nl + l];
+            p->records[(l - 1) * nrec + i] = row->value.set ? (uint64_t)row->value.v : 0;
+        }
+    free(rows);
+    rows = NULL;
+    for (size_t i = 0; i < c->ncenters; i++) {
+        p->cdata[i] = (pages_center_data_t){.from_year = y0,
+                                            .from_month = 1,
+                                            .nmonths = nrec,
+                                            .records = &p->records[i * nrec],
+                                            .silent_since = PSY_TIME_NONE};
+        for (size_t m = 0; m < nrec; m++)
+            if (p->records[i * nrec + m] > 0) {
+                p->levels[i + 1].first_year = (int)((mfirst + (long)m) / 12);
+                p->levels[i + 1].first_month = (int)((mfirst + (long)m) % 12) + 1;
+                break;
             }
+    }
+    for (size_t l = 0; l < nl; l++) {
+        pages_level_t *lv = &p->levels[l];
+        int ry = p->in.month == 12 ? p->in.year : p->in.year - 1;
+        int rm = p->in.month == 12 ? 1 : p->in.month + 1;
+        if (l == 0) {
+            lv->complete =
+                pages_complete_region(p->cdata, c->ncenters, p->in.year, p->in.month, 1, now);
+            lv->complete_r12 = pages_complete_region(p->cdata, c->ncenters, ry, rm, 12, now);
+        } else {
+            lv->complete = pages_complete(&p->cdata[l - 1], p->in.year, p->in.month, 1, now);
+            lv->complete_r12 = pages_complete(&p->cdata[l - 1], ry, rm, 12, now);
         }
     }
-    d.status = st;
+
+    /* The headline figures: the month, and r12 for the rate and its on-track flag. */
+    {
+        kpi_period_t pm[2] = {{KPI_MONTH, p->in.year, p->in.month},
+                              {KPI_R12, p->in.year, p->in.month}};
+        size_t n = 0;
+        for (int k = 0; k < PAGES_HEADLINE_N; k++)
+            kpis[n++] = kpi_find(pages_headline[k]);
+        kpis[n++] = kpi_find("intrusive_on_track");
+        kpis[n++] = kpi_find("intrusive_baseline_per_100k");
+        for (size_t i = 0; i < n; i++)
+            if (kpis[i] < 0) {
+                free(periods);
+                return -EIO;
+            }
+        r = httpd_query(h, pm, 2, kpis, n, now, &rows, &nrows);
+        if (r < 0 || nrows != 2 * nl * n) {
+            free(periods);
+            free(rows);
+            return r < 0 ? r : -EIO;
+        }
+        for (size_t l = 0; l < nl; l++) {
+            pages_level_t *lv = &p->levels[l];
+            const kpi_row_t *mrow = &rows[l * n], *rrow = &rows[(nl + l) * n];
+            for (int k = 0; k < PAGES_HEADLINE_N; k++) {
+                pages_figure_t *g = &lv->headline[k];
+                httpd_figure(g, pages_headline[k], k == 0 ? &rrow[0] : &mrow[k]);
+                g->incomplete = k == 0 ? !lv->complete_r12 : !lv->complete;
+            }
+            if (rrow[PAGES_HEADLINE_N].value.set) {
+                lv->headline[0].on_track = rrow[PAGES_HEADLINE_N].value.v != 0;
+                lv->headline[0].judgement = lv->headline[0].on_track ? PAGES_GOOD : PAGES_BAD;
+            }
+            lv->has_baseline = rrow[PAGES_HEADLINE_N + 1].value.set;
+            lv->baseline = rrow[PAGES_HEADLINE_N + 1].value.v;
+        }
+        free(rows);
+        rows = NULL;
+    }
+
+    if (series) {
+        /* Monthly values of the headline KPIs (SPC: see the TODO above), and the r12 rate. */
+        size_t n = 0;
+        int target = kpi_find("intrusive_target_episodes");
+
+        for (int k = 1; k < PAGES_HEADLINE_N; k++)
+            kpis[n++] = kpi_find(pages_headline[k]);
+        if (target >= 0)
+            kpis[n++] = target;
+        p->points = calloc(nl * PAGES_HEADLINE_N * nser, sizeof(*p->points));
+        p->r12 = calloc(nl * nser, sizeof(*p->r12));
+        if (!p->points || !p->r12) {
+            free(periods);
+            return -ENOMEM;
+        }
+        r = httpd_query(h, periods, nser, kpis, n, now, &rows, &nrows);
+        if (r < 0 || nrows != nser * nl * n) {
+            free(periods);
+            free(rows);
+            return r < 0 ? r : -EIO;
+        }
+        for (size_t l = 0; l < nl; l++) {
+            pages_level_t *lv = &p->levels[l];
+            /* spc.md: a series starts with the later of the baseline and the first data. */
+            long first = l == 0 ? mfirst : httpd_mi(lv->first_year, lv->first_month);
+            if (l == 0) {
+                for (size_t i = 1; i < nl; i++)
+                    if (p->levels[i].first_year &&
+                        (first == mfirst ||
+                         httpd_mi(p->levels[i].first_year, p->levels[i].first_month) < first))
+                        first = httpd_mi(p->levels[i].first_year, p->levels[i].first_month);
+            }
+            if (first < mfirst)
+                first = mfirst;
+            for (int k = 1; k < PAGES_HEADLINE_N; k++) {
+                pages_series_t *s = &lv->series[k];
+                s->kpi = pages_headline[k];
+                s->points = &p->points[(l * PAGES_HEADLINE_N + (size_t)k) * nser];
+                if ((l > 0 && !lv->first_year) || first > httpd_mi(p->in.year, p->in.month))
+                    continue;
+                for (size_t i = (size_t)(first - mfirst); i < nser; i++) {
+                    const kpi_row_t *row = &rows[(i * nl + l) * n + (size_t)(k - 1)];
+                    svg_spc_point_t *pt = &s->points[s->npoints++];
+                    pt->year = periods[i].year;
+                    pt->month = periods[i].month;
+                    pt->has_y = row->value.set;
+                    pt->y = row->value.v;
+                    pt->provisional = row->provisional;
+                    pt->incomplete =
+                        l == 0 ? !pages_complete_region(p->cdata, c->ncenters, pt->year, pt->month,
+                                                        1, now)
+                               : !pages_complete(&p->cdata[l - 1], pt->year, pt->month, 1, now);
+                    if (k == 1 && target >= 0) {
+                        const kpi_row_t *t = &rows[(i * nl + l) * n + n - 1];
+                        pt->has_target = t->value.set;
+                        pt->target = t->value.v;
+                    }
+                }
+            }
+        }
+        free(rows);
+        rows = NULL;
+
+        /* r12 periods ending with every month from December of the first baseline year. */
+        {
+            size_t n12 = 0, off = 11;
+            kpis[0] = kpi_find("intrusive_per_100k");
+            if (nser > off) {
+                n12 = nser - off;
+                for (size_t i = 0; i < n12; i++)
+                    periods[i] =
+                        (kpi_period_t){KPI_R12, periods[i + off].year, periods[i + off].month};
+                r = httpd_query(h, periods, n12, kpis, 1, now, &rows, &nrows);
+                if (r < 0 || nrows != n12 * nl) {
+                    free(periods);
+                    free(rows);
+                    return r < 0 ? r : -EIO;
+                }
+            }
+            for (size_t l = 0; l < nl; l++) {
+                pages_level_t *lv = &p->levels[l];
+                lv->r12 = &p->r12[l * nser];
+                lv->nr12 = n12;
+                for (size_t i = 0; i < n12; i++) {
+                    const kpi_row_t *row = &rows[i * nl + l];
+                    svg_r12_point_t *pt = &lv->r12[i];
+                    int sy = periods[i].month == 12 ? periods[i].year : periods[i].year - 1;
+                    int sm = periods[i].month == 12 ? 1 : periods[i].month + 1;
+                    pt->year = periods[i].year;
+                    pt->month = periods[i].month;
+                    pt->has_rate = row->value.set;
+                    pt->rate = row->value.v;
+                    pt->provisional = row->provisional;
+                    pt->incomplete =
+                        l == 0 ? !pages_complete_region(p->cdata, c->ncenters, sy, sm, 12, now)
+                               : !pages_complete(&p->cdata[l - 1], sy, sm, 12, now);
+                }
+            }
+            free(rows);
+            rows = NULL;
+        }
+    }
+    free(periods);
+
+    /* Every KPI of the month, for the center page and its CSV. */
+    if (req->kind == PAGES_CENTER) {
+        kpi_period_t pm = {KPI_MONTH, p->in.year, p->in.month};
+        int *all = malloc(nk * sizeof(*all));
+        if (!all)
+            return -ENOMEM;
+        for (size_t i = 0; i < nk; i++)
+            all[i] = (int)i;
+        r = httpd_query(h, &pm, 1, all, nk, now, &rows, &nrows);
+        free(all);
+        if (r < 0 || nrows != nl * nk) {
+            free(rows);
+            return r < 0 ? r : -EIO;
+        }
+        p->all = calloc(nl * nk, sizeof(*p->all));
+        if (!p->all) {
+            free(rows);
+            return -ENOMEM;
+        }
+        for (size_t l = 0; l < nl; l++) {
+            size_t n = 0;
+            for (size_t k = 0; k < nk; k++) {
+                const kpi_row_t *row = &rows[l * nk + k];
+                /* Rows that are empty for a month by definition (kpis.md) are left out. */
+                if (!row->value.set && !row->numerator.set && !row->denominator.set)
+                    continue;
+                httpd_figure(&p->all[l * nk + n], kpi_name(k), row);
+                p->all[l * nk + n].incomplete = !p->levels[l].complete;
+                n++;
+            }
+            p->levels[l].all = &p->all[l * nk];
+            p->levels[l].nall = n;
+        }
+        free(rows);
+        rows = NULL;
+    }
+
+    /* The collectors, from the store. */
+    if (httpd_store(h) == 0) {
+        for (size_t i = 0; i < c->ncenters; i++) {
+            pages_collector_t *pc = &p->collectors[i];
+            store_status_t *st = &p->status[i];
+            memset(pc, 0, sizeof(*pc));
+            pc->id = c->centers[i].id;
+            pc->name = c->centers[i].name;
+            pc->last_file_at = PSY_TIME_NONE;
+            pc->last_seen = PSY_TIME_NONE;
+            pc->version = "";
+            pc->complete = pages_complete(&p->cdata[i], cy, cm, 1, now);
+            if (store_status(h->store, c->centers[i].id, st) < 0)
+                continue;
+            pc->known = true;
+            pc->records = st->records;
+            pc->rejected = st->rejected;
+            pc->backlog = st->backlog;
+            pc->last_seen = st->last_seen;
+            pc->clock_offset = st->clock_offset;
+            pc->spool_full = st->spool_full;
+            pc->version = st->version;
+        }
+    }
+    return 0;
+}
+
+static const char *const httpd_page_args[] = {"lang", "format", NULL};
+
+static void
+httpd_page(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_reply_t *rep)
+{
+    const char *lang = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "lang");
+    const char *format = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
+    httpd_pages_t *p;
+    pages_request_t req;
+    const char *bad;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+    int r;
+
+    if (!httpd_args_ok(conn, httpd_page_args, &bad)) {
+        httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "unknown parameter\n");
+        return;
+    }
+    r = pages_parse(url, lang, format, &req);
+    if (r == -ENOENT) {
+        httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "not found\n");
+        return;
+    }
+    if (r < 0) {
+        httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "bad parameter: lang=da|en, format=html|csv\n");
+        return;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        return;
+    }
+    r = httpd_pages_fill(h, &req, psy_time_now(), p);
+    if (r == -EINVAL) {
+        httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "no such month\n");
+        goto out;
+    }
+    if (r < 0) {
+        httpd_reply_text(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "the figures cannot be computed now\n");
+        goto out;
+    }
     f = open_memstream(&buf, &len);
     if (!f) {
         httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
         goto out;
     }
-    r = dashboard_write(f, &d);
+    r = pages_write(f, &p->in, &req);
     if (fclose(f) != 0 || r < 0) {
         free(buf);
-        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write the page\n");
+        if (r == -ENOENT)
+            httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "not found\n");
+        else
+            httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write the page\n");
         goto out;
     }
     rep->status = MHD_HTTP_OK;
-    rep->type = "text/html; charset=utf-8";
+    rep->type = req.csv ? "text/csv; charset=utf-8" : "text/html; charset=utf-8";
     rep->body = buf;
     rep->len = len;
 out:
-    free(rows);
-    free(st);
+    httpd_pages_free(p);
+    free(p);
 }
 
 /*
@@ -633,18 +1047,16 @@ httpd_alerts(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
 static void
 httpd_route(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_reply_t *rep)
 {
-    const char *bad;
 
     if (strcmp(url, "/healthz") == 0) {
         if (atomic_load(&h->agg->ready))
             httpd_reply_text(rep, MHD_HTTP_OK, "ok\n");
         else
             httpd_reply_text(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
-    } else if (strcmp(url, "/") == 0) {
-        if (!httpd_args_ok(conn, NULL, &bad))
-            httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "unknown parameter\n");
-        else
-            httpd_dashboard(h, rep);
+    } else if (strcmp(url, "/") == 0 || strncmp(url, "/center/", 8) == 0 ||
+               strncmp(url, "/kpi/", 5) == 0 || strcmp(url, "/alerts") == 0 ||
+               strcmp(url, "/collectors") == 0 || strncmp(url, "/report/", 8) == 0) {
+        httpd_page(h, conn, url, rep);
     } else if (strncmp(url, "/graph/", 7) == 0) {
         httpd_graph(h, conn, url + 7, rep);
     } else if (strcmp(url, "/api/v1/kpi") == 0) {

@@ -605,6 +605,8 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
     series_arg(&a, "--width=640");
     series_arg(&a, "--height=180");
     series_arg(&a, "--lower-limit=0");
+    /* Counts per day as plain numbers: no SI prefix ("240 m" for 0.24 a day). */
+    series_arg(&a, "--units-exponent=0");
     series_arg(&a, "--title=%s", title);
     series_arg(&a, "--vertical-label=%s", series_graphs[kind].label);
     series_graph_args(&a, (series_graph_kind_t)kind, path, marks, start, now);

@@ -13,7 +13,10 @@ packages=(
     tzdata ca-certificates curl procps util-linux iproute2 python3 systemd
     debhelper dpkg-dev fakeroot lintian man-db groff-base bash-completion
     prometheus
+    chromium poppler-utils fonts-dejavu-core
 )
+# chromium, poppler-utils (pdfinfo) and a font: tests/e2e/dashboard.sh loads,
+# screenshots and prints the dashboard in a real headless browser.
 
 missing=()
 for p in "${packages[@]}"; do

@@ -445,14 +445,51 @@ test_dashboard_and_graph(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(header(&r, "Content-Type", buf, sizeof buf));
     assert_string_equal(buf, "text/html; charset=utf-8");
-    assert_non_null(strstr(r.body, "<img src=\"/graph/region.png\""));
-    assert_non_null(strstr(r.body, "<img src=\"/graph/pc-a.png\""));
-    assert_non_null(strstr(r.body, "<img src=\"/graph/pc-b.png\""));
+    assert_non_null(strstr(r.body, "<html lang=\"da\">"));
+    assert_non_null(strstr(r.body, "href=\"/center/pc-a\""));
+    assert_non_null(strstr(r.body, "href=\"/center/pc-b\""));
     /* Names from the configuration are escaped. */
     assert_non_null(strstr(r.body, "Center &lt;A&gt;"));
     assert_null(strstr(r.body, "Center <A>"));
     assert_null(strstr(r.body, "<script"));
-    assert_non_null(strstr(r.body, "intrusive_episodes"));
+    assert_non_null(strstr(r.body, "data-center=\"pc-a\" data-kpi=\"intrusive_episodes\""));
+    reply_free(&r);
+
+    /* The pages of dashboard.md; the center page shows the daily librrd graphs. */
+    http(f->port, "GET", "/center/pc-a?lang=en", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<html lang=\"en\">"));
+    assert_non_null(strstr(r.body, "<img class=\"daily\" src=\"/graph/pc-a.png\""));
+    reply_free(&r);
+    http(f->port, "GET", "/center/region?format=csv", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header(&r, "Content-Type", buf, sizeof buf));
+    assert_string_equal(buf, "text/csv; charset=utf-8");
+    assert_true(strncmp(r.body, "center,center_name,kpi,", 23) == 0);
+    reply_free(&r);
+    http(f->port, "GET", "/kpi/readmission_rate_30d", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    http(f->port, "GET", "/alerts", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    http(f->port, "GET", "/collectors", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    http(f->port, "GET", "/center/nope", &r);
+    assert_int_equal(r.status, 404);
+    reply_free(&r);
+    http(f->port, "GET", "/kpi/admissions", &r);
+    assert_int_equal(r.status, 404);
+    reply_free(&r);
+    http(f->port, "GET", "/?lang=fr", &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+    http(f->port, "GET", "/?x=1", &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+    http(f->port, "GET", "/report/1999-01", &r);
+    assert_int_equal(r.status, 400);
     reply_free(&r);
 
     /* Before the series are written, a graph is not there yet. */
