@@ -252,6 +252,89 @@ httpd_mi(int y, int m)
  *     model (model_current) instead, and cache the filled input per
  *     generation and month so that the overview costs no KPI work when warm.
  */
+/*
+ * The SPC series of the headline KPIs at every level, through the page's
+ * month, from the shared model (spc.md): each chart's centre line, limits,
+ * signals and baseline, and each figure's variation, assessment and
+ * assurance, judged good for an improvement and bad for a concern. Without
+ * a model the pages say SPC is not available.
+ */
+static void
+httpd_pages_spc(httpd_t *h, httpd_pages_t *p, psy_time_t now)
+{
+    char kpis[512] = "", to[16], err[256];
+    size_t len = 0;
+    spc_query_t q;
+    spc_query_result_t *res = NULL;
+    model_hold_t hold;
+    const kpi_model_t *m;
+
+    for (int k = 1; k < PAGES_HEADLINE_N; k++)
+        if (spc_chart_of(pages_headline[k]) != SPC_CHART_NONE)
+            len += (size_t)snprintf(kpis + len, sizeof kpis - len, "%s%s", len ? "," : "",
+                                    pages_headline[k]);
+    snprintf(to, sizeof to, "%04d-%02d", p->in.year, p->in.month);
+    if (spc_query_build(h->conf, kpis, "all", NULL, to, NULL, now, &q, err, sizeof err) < 0)
+        return;
+    m = model_at(h->model, h->conf, q.as_of, &hold);
+    if (!m || spc_query_compute(m, &q, &res) < 0) {
+        model_release(&hold);
+        spc_query_free(&q);
+        return;
+    }
+    model_release(&hold);
+    spc_query_free(&q);
+    for (size_t i = 0; i < res->nseries; i++) {
+        const spc_series_t *se = &res->series[i];
+        size_t l = se->level == KPI_LEVEL_REGION ? 0 : (size_t)se->level + 1;
+        int k;
+
+        for (k = 1; k < PAGES_HEADLINE_N; k++)
+            if (strcmp(pages_headline[k], kpi_name((size_t)se->kpi)) == 0)
+                break;
+        if (k == PAGES_HEADLINE_N || l >= p->in.nlevels)
+            continue;
+        pages_level_t *lv = &p->levels[l];
+        pages_figure_t *g = &lv->headline[k];
+        pages_series_t *ps = &lv->series[k];
+        snprintf(g->variation, sizeof g->variation, "%s",
+                 spc_variation_name(se->summary.variation));
+        snprintf(g->assessment, sizeof g->assessment, "%s",
+                 spc_assessment_name(se->summary.assessment));
+        snprintf(g->assurance, sizeof g->assurance, "%s",
+                 spc_assurance_name(se->summary.assurance));
+        if (se->summary.assessment == SPC_ASSESS_IMPROVEMENT)
+            g->judgement = PAGES_GOOD;
+        else if (se->summary.assessment == SPC_ASSESS_CONCERN)
+            g->judgement = PAGES_BAD;
+        ps->runs_signal = se->summary.runs_signal;
+        for (size_t j = 0; j < ps->npoints; j++) {
+            svg_spc_point_t *pt = &ps->points[j];
+            for (size_t x = 0; x < se->npoints; x++) {
+                const spc_row_t *row = &se->points[x];
+                if (row->period.year != pt->year || row->period.month != pt->month)
+                    continue;
+                pt->has_cl = row->spc.cl.set;
+                pt->cl = row->spc.cl.v;
+                pt->has_lcl = row->spc.lcl.set;
+                pt->lcl = row->spc.lcl.v;
+                pt->has_ucl = row->spc.ucl.set;
+                pt->ucl = row->spc.ucl.v;
+                pt->sigma_signal = row->spc.sigma_signal;
+                pt->baseline = row->spc.baseline;
+                if (row->target.set) {
+                    pt->has_target = true;
+                    pt->target = row->target.v;
+                }
+                ps->limits |= pt->has_cl;
+                break;
+            }
+        }
+    }
+    spc_query_result_destroy(&res);
+    p->in.spc_available = true;
+}
+
 static int
 httpd_pages_fill(httpd_t *h, const pages_request_t *req, psy_time_t now, httpd_pages_t *p)
 {
@@ -494,6 +577,7 @@ httpd_pages_fill(httpd_t *h, const pages_request_t *req, psy_time_t now, httpd_p
         }
     }
     free(periods);
+    httpd_pages_spc(h, p, now);
 
     /* Every KPI of the month, for the center page and its CSV. */
     if (req->kind == PAGES_CENTER) {

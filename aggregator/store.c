@@ -531,6 +531,9 @@ store_new(const char *data_dir, bool readonly)
 
     for (int i = 0; i < ST__COUNT; i++) {
         const char *sql = stmt_sql[i];
+        /* A reader writes no heartbeat; an old database may lack a column it names. */
+        if (readonly && i == ST_HB)
+            continue;
         if (s->schema < STORE_SCHEMA) {
             if (i >= ST_CID_PUT)
                 continue; /* a reader of an old schema only reads */

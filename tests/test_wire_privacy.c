@@ -350,6 +350,7 @@ test_nothing_clear_leaves(void **state)
     st = store_new(aconf->data_dir, false);
     assert_non_null(st);
     assert_int_equal(agg_init(&agg, aconf, NULL), 0);
+    aconf = (psy_agg_conf_t *)(uintptr_t)agg.conf; /* agg owns it now */
     in = ingest_new(&agg, st, server_sec);
     assert_non_null(in);
 
