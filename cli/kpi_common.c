@@ -21,6 +21,7 @@ int
 cli_kpi_opts_parse(int argc, char **argv, const char *name, bool with_period,
                    void (*usage)(FILE *out), cli_kpi_opts_t *ret)
 {
+    (void)name; /* cli_set_command named the command for every message */
     enum {
         OPT_PERIOD = 256,
         OPT_FROM,
@@ -47,6 +48,8 @@ cli_kpi_opts_parse(int argc, char **argv, const char *name, bool with_period,
     const char *format = NULL, *known_at = NULL;
     int o;
 
+    (void)name; /* cli_set_command named the command for every message */
+
     memcpy(opts, all, sizeof(all));
     if (!with_period)
         memset(&opts[sizeof(all) / sizeof(all[0]) - 2], 0, sizeof(opts[0]));
@@ -54,7 +57,7 @@ cli_kpi_opts_parse(int argc, char **argv, const char *name, bool with_period,
     ret->known_at = PSY_TIME_NONE;
     ret->format = isatty(STDOUT_FILENO) ? KPI_FORMAT_TABLE : KPI_FORMAT_CSV;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "c:h", opts)) != -1) {
         switch (o) {
         case 'c':
             ret->conf_path = optarg;
@@ -87,20 +90,18 @@ cli_kpi_opts_parse(int argc, char **argv, const char *name, bool with_period,
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
-            return 2;
+            return 2; /* cli_getopt said what was wrong */
         }
     }
-    if (!ret->conf_path || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    int rc = cli_check_args(ret->conf_path, "AGGREGATOR.conf", argc, argv);
+    if (rc != 0)
+        return rc;
     if (format && kpi_format_parse(format, &ret->format) < 0) {
-        fprintf(stderr, "psymon %s: --format must be csv, json or table\n", name);
+        cli_error("--format must be csv, json or table, not '%s'", format);
         return 2;
     }
     if (known_at && psy_time_parse(known_at, strlen(known_at), &ret->known_at) < 0) {
-        fprintf(stderr, "psymon %s: --known-at must be an RFC 3339 date-time\n", name);
+        cli_error("--known-at must be an RFC 3339 date-time, e.g. 2024-03-01T00:00:00Z");
         return 2;
     }
     return -1;

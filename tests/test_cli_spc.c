@@ -236,11 +236,11 @@ test_spc_refuses(void **state)
         {"spc", "psymon spc: --kpi is required"},
         {"spc --kpi intrusive_per_100k", "psymon spc: KPI 'intrusive_per_100k' has no SPC chart"},
         {"spc --kpi nonsense", "psymon spc: unknown KPI 'nonsense'"},
-        {"spc --kpi admissions --period month", "Usage: psymon spc"},
+        {"spc --kpi admissions --period month", "psymon spc: unknown option '--period'"},
         {"spc --kpi admissions --format xml", "psymon spc: --format must be"},
         {"spc --kpi admissions --known-at never", "psymon spc: --known-at must be"},
         {"spc --kpi admissions --from 2022-05 --to 2022-04", "psymon spc: --to is before --from"},
-        {"spc --kpi admissions extra", "Usage: psymon spc"},
+        {"spc --kpi admissions extra", "psymon spc: unexpected argument 'extra'"},
     };
     run_t r;
 
