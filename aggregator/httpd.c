@@ -88,6 +88,23 @@ httpd_reply_error(httpd_reply_t *rep, int status, const char *msg)
     json_decref(j);
 }
 
+/*
+ * The API names its parameters as URLs spell them: "period is required",
+ * not the command line's "--period is required" (kpi_query and spc_query
+ * word their errors for the command line).
+ */
+static void
+httpd_api_words(char *err)
+{
+    char *p;
+
+    while ((p = strstr(err, "--")) != NULL) {
+        memmove(p, p + 2, strlen(p + 2) + 1);
+        if (strncmp(p, "as-of", 5) == 0)
+            p[2] = '_';
+    }
+}
+
 /* Opens the server's own read-only store once it exists. */
 static int
 httpd_store(httpd_t *h)
@@ -781,8 +798,8 @@ httpd_parse_int(const char *s, long lo, long hi, long *ret)
 }
 
 static const char *const httpd_graph_args[] = {"what", "days", NULL};
-static const char *const httpd_kpi_args[] = {"period", "from",  "to", "center",
-                                             "kpi",    "as_of", NULL};
+static const char *const httpd_kpi_args[] = {"period", "from",  "to",     "center",
+                                             "kpi",    "as_of", "format", NULL};
 
 typedef struct {
     const char *const *allowed;
@@ -993,9 +1010,17 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     }
     for (size_t i = 0; i < 6; i++)
         v[i] = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, httpd_kpi_args[i]);
+    /* format=csv: the rows `psymon kpi --format csv` prints, for a spreadsheet. */
+    const char *format = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
+    bool csv = format && strcmp(format, "csv") == 0;
+    if (format && !csv && strcmp(format, "json") != 0) {
+        httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, "format must be json or csv");
+        return;
+    }
     r = kpi_query_build(h->conf, v[0], v[1], v[2], v[3], v[4], v[5], psy_time_now(), &q, err,
                         sizeof(err));
     if (r == -EINVAL) {
+        httpd_api_words(err);
         httpd_reply_error(rep, MHD_HTTP_BAD_REQUEST, err[0] ? err : "bad parameters");
         return;
     }
@@ -1031,7 +1056,7 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
         httpd_reply_error(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    r = kpi_format_json(f, h->conf, rows, n);
+    r = kpi_format_write(f, csv ? KPI_FORMAT_CSV : KPI_FORMAT_JSON, h->conf, rows, n);
     free(rows);
     if (fclose(f) != 0 || r < 0) {
         free(buf);
@@ -1039,7 +1064,7 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
         return;
     }
     rep->status = MHD_HTTP_OK;
-    rep->type = "application/json";
+    rep->type = csv ? "text/csv; charset=utf-8" : "application/json";
     rep->body = buf;
     rep->len = len;
 }
@@ -1071,6 +1096,7 @@ httpd_spc(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     r = spc_query_build(h->conf, v[0], v[1], v[2], v[3], v[4], psy_time_now(), &q, err,
                         sizeof(err));
     if (r < 0) {
+        httpd_api_words(err);
         httpd_reply_error(rep, r == -EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
                           r == -EINVAL && err[0] ? err : "out of memory");
         return;

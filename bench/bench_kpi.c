@@ -1,7 +1,7 @@
 /*
  * bench_kpi: how fast the KPI engine answers on ten years of a region.
  *
- *   bench_kpi [RECORDS] [DATA_DIR]
+ *   bench_kpi [RECORDS] [DATA_DIR | memory | r12]
  *
  * Generates about RECORDS registrations (default 2,000,000) of 8 centers
  * over 2016-2025 and prints, in milliseconds:
@@ -11,9 +11,13 @@
  *   - with DATA_DIR (an empty folder): storing the records through
  *     store_apply_batch, store_load, and store_load + the r12 query, which
  *     is what one `psymon kpi` call does.
+ * With `memory`: the bytes of the prepared model per record, and the
+ * resident memory once the records are freed (what the aggregator keeps
+ * between builds; issue target: at most 96 bytes per record at 2 million).
  * Numbers only; nothing here is a test.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,6 +354,31 @@ out:
     return r;
 }
 
+/* kpi_model_write's sink that only counts. */
+static int
+count_bytes(void *ctx, const void *p, size_t n)
+{
+    (void)p;
+    *(size_t *)ctx += n;
+    return 0;
+}
+
+/* A line of /proc/self/status in KiB ("VmRSS:", "VmHWM:"), or -1. */
+static long
+rss_kib(const char *key)
+{
+    char line[256];
+    long v = -1;
+    FILE *f = fopen("/proc/self/status", "re");
+
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, strlen(key)) == 0)
+            v = strtol(line + strlen(key), NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -390,6 +419,28 @@ main(int argc, char **argv)
             goto fail;
     if (argc > 2 && strcmp(argv[2], "r12") == 0) /* for profiling the one query */
         goto done;
+    if (argc > 2 && strcmp(argv[2], "memory") == 0) {
+        /*
+         * What the aggregator keeps resident between builds (model.c): the
+         * model alone, the records freed and the heap trimmed, as the
+         * refresh worker leaves it.
+         */
+        size_t bytes = 0;
+        size_t n = v.count;
+        kpi_model_write(model, count_bytes, &bytes);
+        long before = rss_kib("VmRSS:");
+        kpi_records_free(&v);
+        malloc_trim(0);
+        long after = rss_kib("VmRSS:"), peak = rss_kib("VmHWM:");
+        printf("%-44s %9zu bytes  (%.1f bytes per record)\n", "model tables", bytes,
+               (double)bytes / (double)n);
+        printf("%-44s %9ld KiB\n", "RSS with records and model", before);
+        printf("%-44s %9ld KiB  (%.1f bytes per record)\n", "RSS with the model only", after,
+               (double)after * 1024.0 / (double)n);
+        printf("%-44s %9ld KiB  (%.1f bytes per record)\n", "peak RSS (generating + building)",
+               peak, (double)peak * 1024.0 / (double)n);
+        goto done;
+    }
     if ((r = full("full recompute from the model", NULL, model, &conf, as_of)) < 0 ||
         (r = full("full recompute from records (kpi_compute)", &v, NULL, &conf, as_of)) < 0)
         goto fail;

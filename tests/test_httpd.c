@@ -592,6 +592,32 @@ test_kpi_api(void **state)
             reply_free(&r);
         }
     }
+    /* The API words its errors as URLs spell the parameters. */
+    {
+        http(f->port, "GET", "/api/v1/kpi?from=2024-01", &r);
+        assert_int_equal(r.status, 400);
+        j = json_loads(r.body, 0, &jerr);
+        assert_non_null(j);
+        assert_non_null(
+            strstr(json_string_value(json_object_get(j, "error")), "period is required"));
+        assert_null(strstr(json_string_value(json_object_get(j, "error")), "--"));
+        json_decref(j);
+        reply_free(&r);
+    }
+    /* format=csv: the rows `psymon kpi --format csv` prints. */
+    http(f->port, "GET",
+         "/api/v1/kpi?period=year&from=2024-01&center=pc-a&kpi=admissions&format=csv", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "text/csv"));
+    assert_true(
+        strncmp(r.body,
+                "period,center,kpi,value,numerator,denominator,provisional\n2024,pc-a,admissions,",
+                strlen("period,center,kpi,value,numerator,denominator,provisional\n2024,pc-a,"
+                       "admissions,")) == 0);
+    reply_free(&r);
+    http(f->port, "GET", "/api/v1/kpi?period=year&from=2024-01&format=xml", &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
 }
 
 /* Builds a KPI query of `periods` months from 1990-01 x `levels` region levels x two KPIs. */
@@ -710,7 +736,9 @@ test_spc_api(void **state)
     reply_free(&r);
     http(f->port, "GET", "/api/v1/spc", &r);
     assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.body, "--kpi is required"));
+    /* Named as the URL spells it: "kpi is required", not "--kpi is required". */
+    assert_non_null(strstr(r.body, "kpi is required"));
+    assert_null(strstr(r.body, "--kpi"));
     reply_free(&r);
 }
 
