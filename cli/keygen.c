@@ -32,8 +32,8 @@ cmd_keygen(int argc, char **argv)
             cli_error("%s: %s", argv[2], strerror(-r));
             return 1;
         }
-        printf("wrote %s (pseudonymisation key, mode 0600; keep it at the centers only)\n",
-               argv[2]);
+        /* On stderr: scripts write keygen's standard output into configuration files. */
+        fprintf(stderr, "psymon keygen: wrote %s (pseudonymisation key, mode 0600)\n", argv[2]);
         return 0;
     }
     if (argc == 2 && strcmp(argv[1], "--pseudonym") == 0) {
@@ -58,6 +58,7 @@ cmd_keygen(int argc, char **argv)
         cli_error("%s.key/.pub: %s", argv[1], strerror(-r));
         return 1;
     }
-    printf("wrote %s.key (secret key, mode 0600) and %s.pub (public key)\n", argv[1], argv[1]);
+    fprintf(stderr, "psymon keygen: wrote %s.key (secret key, mode 0600) and %s.pub (public key)\n",
+            argv[1], argv[1]);
     return 0;
 }
