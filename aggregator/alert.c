@@ -1057,7 +1057,8 @@ alert_eval(const alert_input_t *in, const alert_t *prev, size_t nprev, alert_set
             r = -ENOMEM;
             goto fail;
         }
-        memcpy(sorted, out.items, out.n * sizeof *sorted);
+        if (out.n)
+            memcpy(sorted, out.items, out.n * sizeof *sorted);
         qsort(sorted, out.n, sizeof *sorted, cmp_alert);
         for (size_t i = 0; i < out.n; i++)
             for (size_t k = 0; k < out.n; k++)
