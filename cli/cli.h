@@ -74,12 +74,11 @@ typedef struct cli_model cli_model_t;
  * A prepared KPI model that answers queries at as_of: the cached model of
  * everything stored when it is current (kpi_snapshot), else one built from
  * the store (and cached for the next call); with known_at (not
- * PSY_TIME_NONE) one of the record versions stored by then. Returns NULL
- * with errno set (EIO for a store that cannot be read, ENOMEM). Caller owns
- * the result and must destroy it.
+ * PSY_TIME_NONE) one of the record versions stored by then. Opens the
+ * store of conf->data_dir read-only. Returns NULL after saying why
+ * (cli_error). Caller owns the result and must destroy it.
  */
-cli_model_t *cli_model_open(store_t *store, const psy_agg_conf_t *conf, psy_time_t as_of,
-                            psy_time_t known_at);
+cli_model_t *cli_model_open(const psy_agg_conf_t *conf, psy_time_t as_of, psy_time_t known_at);
 /* The model; valid until cm is destroyed. */
 const kpi_model_t *cli_model_get(const cli_model_t *cm);
 /* Frees cm and NULLs *cm. Accepts NULL. */

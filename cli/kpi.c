@@ -17,7 +17,6 @@
 #include "kpi_format.h"
 #include "kpi_query.h"
 #include "psymon/time.h"
-#include "store.h"
 
 static void
 usage(FILE *out)
@@ -53,7 +52,6 @@ cmd_kpi(int argc, char **argv)
     kpi_query_t q = {0};
     kpi_row_t *rows = NULL;
     size_t nrows = 0;
-    store_t *store = NULL;
     cli_model_t *cm = NULL;
     char err[256];
     int r, rc = cli_kpi_opts_parse(argc, argv, "kpi", true, usage, &o);
@@ -74,16 +72,9 @@ cmd_kpi(int argc, char **argv)
     }
 
     rc = 1;
-    store = store_new(conf->data_dir, true);
-    if (!store) {
-        cli_error("cannot open the store in %s: %s", conf->data_dir, strerror(errno));
+    cm = cli_model_open(conf, q.as_of, o.known_at);
+    if (!cm)
         goto out;
-    }
-    cm = cli_model_open(store, conf, q.as_of, o.known_at);
-    if (!cm) {
-        cli_error("reading the store failed: %s", strerror(errno));
-        goto out;
-    }
     r = kpi_model_compute(cli_model_get(cm), &q, &rows, &nrows);
     if (r < 0) {
         cli_error("%s", strerror(-r));
@@ -99,7 +90,6 @@ out:
     free(rows);
     cli_model_destroy(&cm);
     kpi_query_free(&q);
-    store_destroy(&store);
     free(conf);
     return rc;
 }

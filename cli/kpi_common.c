@@ -108,6 +108,7 @@ cli_kpi_opts_parse(int argc, char **argv, const char *name, bool with_period,
 }
 
 struct cli_model {
+    store_t *store;
     kpi_snapshot_t *snap; /* the model is the snapshot's, or */
     kpi_model_t *own;     /* one built for this call */
 };
@@ -119,30 +120,27 @@ struct cli_model {
  * nothing else). When that model does not cover as_of (an as_of before the
  * latest record) or known_at is given, a model for exactly those records.
  */
-cli_model_t *
-cli_model_open(store_t *store, const psy_agg_conf_t *conf, psy_time_t as_of, psy_time_t known_at)
+static int
+cli_model_build(cli_model_t *cm, const psy_agg_conf_t *conf, psy_time_t as_of, psy_time_t known_at)
 {
-    cli_model_t *cm = calloc(1, sizeof(*cm));
     kpi_records_t recs = {0};
     uint64_t vid = 0;
     psy_time_t stored_at = PSY_TIME_NONE;
     bool current = false;
     int r;
 
-    if (!cm)
-        return NULL;
     if (known_at == PSY_TIME_NONE) {
-        r = store_generation(store, &vid, &stored_at);
+        r = store_generation(cm->store, &vid, &stored_at);
         if (r < 0)
             goto fail;
         cm->snap = kpi_snapshot_open(conf->data_dir, vid, stored_at, conf);
         if (cm->snap && kpi_model_covers(kpi_snapshot_model(cm->snap), as_of))
-            return cm;
+            return 0;
         /* A current cache that does not cover as_of stays. */
         current = cm->snap != NULL;
         kpi_snapshot_destroy(&cm->snap);
     }
-    r = store_load(store, conf, known_at, &recs);
+    r = store_load(cm->store, conf, known_at, &recs);
     if (r < 0)
         goto fail;
     if (known_at == PSY_TIME_NONE && !current) {
@@ -161,12 +159,34 @@ cli_model_open(store_t *store, const psy_agg_conf_t *conf, psy_time_t as_of, psy
     }
 done:
     kpi_records_free(&recs);
-    return cm;
+    return 0;
 fail:
     kpi_records_free(&recs);
-    free(cm);
-    errno = -r;
-    return NULL;
+    return r;
+}
+
+cli_model_t *
+cli_model_open(const psy_agg_conf_t *conf, psy_time_t as_of, psy_time_t known_at)
+{
+    cli_model_t *cm = calloc(1, sizeof(*cm));
+    int r;
+
+    if (!cm) {
+        cli_error("out of memory");
+        return NULL;
+    }
+    cm->store = store_new(conf->data_dir, true);
+    if (!cm->store) {
+        cli_error("cannot open the store in %s: %s", conf->data_dir, strerror(errno));
+        free(cm);
+        return NULL;
+    }
+    r = cli_model_build(cm, conf, as_of, known_at);
+    if (r < 0) {
+        cli_error("reading the store failed: %s", strerror(-r));
+        cli_model_destroy(&cm);
+    }
+    return cm;
 }
 
 const kpi_model_t *
@@ -182,6 +202,7 @@ cli_model_destroy(cli_model_t **cmp)
         return;
     kpi_snapshot_destroy(&(*cmp)->snap);
     kpi_model_destroy(&(*cmp)->own);
+    store_destroy(&(*cmp)->store);
     free(*cmp);
     *cmp = NULL;
 }

@@ -39,7 +39,6 @@ cmd_spc(int argc, char **argv)
     psy_agg_conf_t *conf = NULL;
     spc_query_t q = {0};
     spc_query_result_t *res = NULL;
-    store_t *store = NULL;
     cli_model_t *cm = NULL;
     char err[256];
     int r, rc = cli_kpi_opts_parse(argc, argv, "spc", false, usage, &o);
@@ -54,31 +53,23 @@ cmd_spc(int argc, char **argv)
     r = spc_query_build(conf, o.kpis, o.center, o.from, o.to, o.as_of, psy_time_now(), &q, err,
                         sizeof(err));
     if (r < 0) {
-        fprintf(stderr, "psymon spc: %s\n", r == -EINVAL ? err : strerror(-r));
+        cli_error("%s", r == -EINVAL ? err : strerror(-r));
         rc = r == -EINVAL ? 2 : 1;
         goto out;
     }
 
     rc = 1;
-    store = store_new(conf->data_dir, true);
-    if (!store) {
-        fprintf(stderr, "psymon spc: cannot open the store in %s: %s\n", conf->data_dir,
-                strerror(errno));
+    cm = cli_model_open(conf, q.as_of, o.known_at);
+    if (!cm)
         goto out;
-    }
-    cm = cli_model_open(store, conf, q.as_of, o.known_at);
-    if (!cm) {
-        fprintf(stderr, "psymon spc: reading the store failed: %s\n", strerror(errno));
-        goto out;
-    }
     r = spc_query_compute(cli_model_get(cm), &q, &res);
     if (r < 0) {
-        fprintf(stderr, "psymon spc: %s\n", strerror(-r));
+        cli_error("%s", strerror(-r));
         goto out;
     }
     r = spc_format_write(stdout, o.format, conf, res);
     if (r < 0 || fflush(stdout) != 0) {
-        fprintf(stderr, "psymon spc: writing the output failed\n");
+        cli_error("writing the output failed");
         goto out;
     }
     rc = 0;
@@ -86,7 +77,6 @@ out:
     spc_query_result_destroy(&res);
     cli_model_destroy(&cm);
     spc_query_free(&q);
-    store_destroy(&store);
     free(conf);
     return rc;
 }
