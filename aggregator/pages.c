@@ -1138,18 +1138,23 @@ pages_center(const pages_ctx_t *x, const pages_level_t *l)
     if (x->in->daily_graphs) {
         fprintf(x->f, "<h2>%s</h2>\n<p class=\"note\">%s</p>\n",
                 TR(x->lang, "Dag for dag", "Day by day"),
-                TR(x->lang, "Registreringer pr. døgn, 30 dages glidende gennemsnit.",
-                   "Registrations per day, 30-day moving average."));
+                TR(x->lang,
+                   "Hver dag: antallet de seneste 30 dage. Tidsaksen viser år, måned/år eller "
+                   "dag/måned.",
+                   "Each day: the number in the 30 days up to it. The time axis shows years, "
+                   "month/year or day/month."));
         fputs("<img class=\"daily\" src=\"/graph/", x->f);
         ESC(l->id);
         fprintf(x->f, ".png\" alt=\"%s\" loading=\"lazy\">\n",
-                TR(x->lang, "Tvang pr. dag med baseline og målsti",
-                   "Coercion per day with baseline and trajectory"));
+                TR(x->lang,
+                   "Tvang, antal de seneste 30 dage, med baseline og målsti for indgribende tvang",
+                   "Coercion, number in the last 30 days, with the baseline and the trajectory "
+                   "for intrusive coercion"));
         fputs("<img class=\"daily\" src=\"/graph/", x->f);
         ESC(l->id);
         fprintf(x->f, ".png?what=activity\" alt=\"%s\" loading=\"lazy\">\n",
-                TR(x->lang, "Indlæggelser og udskrivelser pr. dag",
-                   "Admissions and discharges per day"));
+                TR(x->lang, "Indlæggelser og udskrivelser, antal de seneste 30 dage",
+                   "Admissions and discharges, number in the last 30 days"));
     }
     fprintf(x->f, "<h2 id=\"alerts\">%s</h2>\n", TR(x->lang, "Alarmer", "Alerts"));
     pages_alert_rows(x, l->id);

@@ -290,13 +290,14 @@ shot collectors /collectors 1280,900
 shot report "/report/$LAST_MONTH" 1280,3000
 shot overview-phone / 390,1600
 # The daily librrd graphs, as the center pages show them.
-for c in pc-amager region; do
-    for what in coercion activity beds readmission rate; do
-        curl -fsS -o "$SHOTS/graph-$c-$what.png" "$BASE/graph/$c.png?what=$what" ||
-            fail "/graph/$c.png?what=$what does not load"
-        [ "$(head -c 4 "$SHOTS/graph-$c-$what.png" | od -An -c | tr -d ' ')" = "211PNG" ] ||
-            fail "/graph/$c.png?what=$what is not a PNG"
-    done
+# buc has the longest name (titles must fit); shorter spans label days and months.
+for g in pc-amager:coercion pc-amager:activity pc-amager:beds pc-amager:readmission \
+    pc-amager:rate region:coercion region:rate buc:activity buc:coercion:60 buc:activity:300; do
+    IFS=: read -r c what days <<<"$g"
+    png="$SHOTS/graph-$c-$what${days:+-${days}d}.png"
+    curl -fsS -o "$png" "$BASE/graph/$c.png?what=$what${days:+&days=$days}" ||
+        fail "/graph/$c.png?what=$what${days:+&days=$days} does not load"
+    [ "$(head -c 4 "$png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "$png is not a PNG"
 done
 pass "screenshots in $SHOTS"
 echo "dashboard: all checks passed"
