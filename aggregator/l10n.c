@@ -146,19 +146,22 @@ l10n_lookup(const l10n_pair_t *t, size_t n, l10n_lang_t lang, const char *id, si
     return NULL;
 }
 
-/* The built-in rules of alerts.md, as a manager names them. */
+/* The built-in rules of alerts.md, as a manager names them (the words of docs/alerts.md). */
 static const l10n_pair_t l10n_alertnames[] = {
-    {"IntrusiveOffTrajectory", "Tvang over målstien", "Coercion above the trajectory"},
-    {"SpcConcern", "Reel forværring (SPC)", "Real deterioration (SPC)"},
-    {"TargetAssuranceFail", "Når ikke målet", "Misses the target"},
+    {"IntrusiveOffTrajectory", "Ikke på sporet mod målet for indgribende tvang",
+     "Off the trajectory for intrusive coercion"},
+    {"SpcConcern", "En reel ændring i den forkerte retning",
+     "A real change in the wrong direction"},
+    {"TargetAssuranceFail", "Målet nås ikke i nogen måned", "The target is missed every month"},
     {"BeltOver48h", "Bæltefiksering over 48 timer", "Belt fixation over 48 hours"},
-    {"ReferralsOverdue", "Henvisninger over 60 dage", "Referrals over 60 days"},
-    {"CollectorSilent", "Ingen forbindelse til opsamleren", "Collector silent"},
-    {"ExportStale", "Intet nyt dataudtræk", "No new export"},
-    {"BacklogStuck", "Leverancen står stille", "Backlog stuck"},
-    {"SpoolFull", "Opsamlerens lager er fuldt", "Collector spool full"},
-    {"RecordsRejected", "Afviste registreringer", "Records rejected"},
-    {"ClockSkew", "Opsamlerens ur går forkert", "Collector clock skew"},
+    {"ReferralsOverdue", "Børn og unge har ventet over 60 dage",
+     "Children have waited over 60 days"},
+    {"CollectorSilent", "Ingen data fra centrets opsamler", "No data from the center's collector"},
+    {"ExportStale", "Ingen nye eksportfiler", "No new export files"},
+    {"BacklogStuck", "Registreringer sidder fast hos opsamleren", "Records stuck at the collector"},
+    {"SpoolFull", "Opsamlerens lager er fuldt", "The collector's spool is full"},
+    {"RecordsRejected", "Registreringer afvist", "Records rejected"},
+    {"ClockSkew", "Opsamlerens ur går forkert", "The collector's clock is off"},
 };
 
 static const l10n_pair_t l10n_alert_states[] = {

@@ -93,7 +93,8 @@ static const char *const pages_css[] = {
     "dl.legend{display:grid;grid-template-columns:auto 1fr;gap:.3em 1em;font-size:.9em}"
     "dl.legend dt{white-space:nowrap}dl.legend dd{margin:0}"
     ".cover{margin-bottom:2em}",
-    "table.alerts td{text-align:left}table.alerts td.summary{max-width:34em}"
+    "table.alerts th,table.alerts td{text-align:left}table.alerts td.summary{max-width:34em}"
+    "table.alerts td:last-child{white-space:nowrap}"
     ".ast,.sev{white-space:nowrap}.ast b{display:inline-block;width:1.1em}"
     ".ast-firing{color:var(--bad);font-weight:600}.ast-pending{color:var(--inc)}"
     ".ast-acknowledged,.ast-silenced,.ast-inhibited,.ast-resolved{color:var(--muted)}"
@@ -988,7 +989,7 @@ pages_alert_rows(const pages_ctx_t *x, const char *center)
                     TR(x->lang, "Tilstand", "State"), TR(x->lang, "Alarm", "Alert"),
                     TR(x->lang, "Niveau", "Level"), TR(x->lang, "Alvor", "Severity"),
                     TR(x->lang, "Beskrivelse", "Summary"), TR(x->lang, "Siden", "Since"),
-                    TR(x->lang, "Graf", "Chart"));
+                    TR(x->lang, "Se mere", "More"));
         fputs("<tr class=\"alert\" data-alertname=\"", x->f);
         ESC(a->alertname);
         fputs("\" data-center=\"", x->f);
@@ -1035,7 +1036,9 @@ pages_alert_rows(const pages_ctx_t *x, const char *center)
         }
         fputs("</td><td><a", x->f);
         pages_alert_href(x, a);
-        fprintf(x->f, ">%s</a></td></tr>\n", TR(x->lang, "Se grafen", "See the chart"));
+        fprintf(x->f, ">%s</a></td></tr>\n",
+                pages_alert_operational(a) ? TR(x->lang, "Se leverancen", "See the deliveries")
+                                           : TR(x->lang, "Se grafen", "See the chart"));
     }
     if (shown)
         fputs("</tbody></table></div>\n", x->f);

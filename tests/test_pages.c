@@ -619,7 +619,7 @@ test_alerts(void **state)
     assert_non_null(strstr(s, "<b>↓</b> undertrykt</span>"));
     assert_non_null(strstr(s, "<b>✔</b> afsluttet</span>"));
     assert_non_null(strstr(s, "‼ kritisk</span>"));
-    assert_non_null(strstr(s, "Ingen forbindelse til opsamleren<br>"));
+    assert_non_null(strstr(s, "Ingen data fra centrets opsamler<br>"));
     assert_non_null(strstr(s, "<td>Center B &amp; Co</td>"));
     assert_non_null(strstr(s, "<td>Region Test</td>"));
     assert_non_null(strstr(s, "CollectorSilent: dansk tekst for pc-b"));
@@ -638,7 +638,7 @@ test_alerts(void **state)
     check_self_contained(s);
     assert_non_null(strstr(s, "CollectorSilent: English text for pc-b"));
     assert_non_null(strstr(s, "<b>✓</b> acknowledged</span>"));
-    assert_non_null(strstr(s, "Collector silent<br>"));
+    assert_non_null(strstr(s, "No data from the center's collector<br>"));
     assert_non_null(strstr(s, "href=\"/collectors?lang=en#c-pc-b\""));
     assert_non_null(strstr(s, "20 October 2025, 10:15"));
     assert_null(strstr(s, "dansk tekst"));

@@ -171,12 +171,12 @@ da = open(sys.argv[1], encoding="utf-8").read()
 en = open(sys.argv[2], encoding="utf-8").read()
 row = re.search(r'<tr class="alert" data-alertname="CollectorSilent" data-center="pc-bornholm".*?</tr>', da, re.S).group(0)
 errors = []
-for want in ["data-severity=\"critical\"", "aktiv", "Ingen forbindelse til opsamleren", "kritisk",
+for want in ["data-severity=\"critical\"", "aktiv", "Ingen data fra centrets opsamler", "kritisk",
              "Psykiatrisk Center Bornholm", 'href="/collectors#c-pc-bornholm"', " kl. "]:
     if want not in row:
         errors.append(f"Danish row lacks {want!r}: {row}")
 row_en = re.search(r'<tr class="alert" data-alertname="CollectorSilent" data-center="pc-bornholm".*?</tr>', en, re.S).group(0)
-for want in ["firing", "Collector silent", "critical", 'href="/collectors?lang=en#c-pc-bornholm"']:
+for want in ["firing", "No data from the center's collector", "critical", 'href="/collectors?lang=en#c-pc-bornholm"']:
     if want not in row_en:
         errors.append(f"English row lacks {want!r}: {row_en}")
 for e in errors:
@@ -285,7 +285,8 @@ shot center-region /center/region 1280,4200
 shot center-amager /center/pc-amager 1280,4200
 shot center-bornholm /center/pc-bornholm 1280,2000
 shot kpi-intrusive_episodes /kpi/intrusive_episodes 1280,2000
-shot alerts /alerts 1280,900
+shot alerts /alerts 1280,1300
+shot alerts-en "/alerts?lang=en" 1280,1300
 shot collectors /collectors 1280,900
 shot report "/report/$LAST_MONTH" 1280,3000
 shot overview-phone / 390,1600
