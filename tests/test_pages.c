@@ -638,7 +638,7 @@ test_alerts(void **state)
     check_self_contained(s);
     assert_non_null(strstr(s, "CollectorSilent: English text for pc-b"));
     assert_non_null(strstr(s, "<b>✓</b> acknowledged</span>"));
-    assert_non_null(strstr(s, "No data from the center's collector<br>"));
+    assert_non_null(strstr(s, "No data from the center&#39;s collector<br>"));
     assert_non_null(strstr(s, "href=\"/collectors?lang=en#c-pc-b\""));
     assert_non_null(strstr(s, "20 October 2025, 10:15"));
     assert_null(strstr(s, "dansk tekst"));
