@@ -526,6 +526,18 @@ static const struct {
                        "pr. 100.000 borgere"},
 };
 
+/*
+ * An invisible line at 10, so that librrd's autoscaling spans at least 0-10
+ * and never steps the grid by less than one. Not --upper-limit: with it,
+ * librrd 1.7 leaves out the legend of an HRULE above that limit.
+ */
+static void
+series_arg_floor(series_args_t *a, const char *def)
+{
+    series_arg(a, "CDEF:floor10=%s,UN,10,10,IF", def);
+    series_arg(a, "LINE1:floor10");
+}
+
 /* The trajectory line: base * (1 - pct/100 * clamp((TIME - t0) / (t1 - t0), 0, 1)). */
 static void
 series_arg_goal(series_args_t *a, const char *def, const series_marks_t *m, double base)
@@ -585,13 +597,13 @@ series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
         series_arg(a, "CDEF:restr30=restr,2592000,TRENDNAN,30,*");
         series_arg(a, "CDEF:sedat30=sedat,2592000,TRENDNAN,30,*");
         series_arg(a, "CDEF:coerc30=coerc,2592000,TRENDNAN,30,*");
+        series_arg_floor(a, "coerc");
         series_arg(a, "COMMENT:Indgribende tvang (flader)\\:");
         series_arg(a, "AREA:belt30#b03a2e:Bæltefiksering");
         series_arg(a, "AREA:restr30#e67e22:Fastholdelse:STACK");
         series_arg(a, "AREA:sedat30#f4d03f:Beroligende medicin\\l:STACK");
         series_arg(a, "LINE1:coerc30#1d2b3a:Al tvang (tynd linje)");
         if (marks && isfinite(marks->baseline_per_day) && marks->target_end > marks->target_start) {
-            /* The CDEF first: librrd 1.7 drops the legend of an HRULE a CDEF follows. */
             series_arg_goal(a, "belt", marks, 30 * marks->baseline_per_day);
             series_arg(a, "HRULE:%.6f#555555:Baseline (stiplet):dashes=4,3",
                        30 * marks->baseline_per_day);
@@ -605,11 +617,13 @@ series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
         series_arg(a, "DEF:dis=%s:dis:AVERAGE:start=%lld", path, (long long)from);
         series_arg(a, "CDEF:adm30=adm,2592000,TRENDNAN,30,*");
         series_arg(a, "CDEF:dis30=dis,2592000,TRENDNAN,30,*");
+        series_arg_floor(a, "adm");
         series_arg(a, "AREA:adm30#a9cce3:Indlæggelser (blå flade)  ");
         series_arg(a, "LINE1.5:dis30#a04000:Udskrivelser (brun stiplet linje)\\l:dashes=6,3");
         break;
     case SERIES_G_BEDS:
         series_arg(a, "DEF:beds=%s:beds:AVERAGE", path);
+        series_arg_floor(a, "beds");
         series_arg(a, "AREA:beds#5d8aa8:Belagte senge, gennemsnit over døgnet\\l");
         break;
     case SERIES_G_READMISSION: {
@@ -619,6 +633,7 @@ series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
         series_arg(a, "DEF:readm=%s:readm:AVERAGE:start=%lld", path, (long long)from);
         series_arg(a, "CDEF:idx30=idx,2592000,TRENDNAN,30,*");
         series_arg(a, "CDEF:readm30=readm,2592000,TRENDNAN,30,*");
+        series_arg_floor(a, "idx");
         series_arg(a, "CDEF:rate=idx30,0,GT,readm30,idx30,/,100,*,UNKN,IF");
         series_arg(a, "CDEF:final=TIME,%lld,LE,rate,UNKN,IF", (long long)b);
         series_arg(a, "CDEF:prov=TIME,%lld,GT,rate,UNKN,IF", (long long)(b - 86400));
@@ -629,6 +644,7 @@ series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
     }
     case SERIES_G_RATE:
         series_arg(a, "DEF:r12all=%s:r12:AVERAGE", path);
+        series_arg_floor(a, "r12all");
         /* From the first baseline year's December, as the target chart on the center page. */
         series_arg(a, "CDEF:r12=TIME,%lld,LT,UNKN,r12all,IF", (long long)r12_from);
         series_arg(a, "LINE2:r12#b03a2e:Indgribende tvang pr. 100.000, de seneste 12 måneder\\l");
@@ -710,10 +726,9 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
     /*
      * Whole numbers on the y axis: plain (no SI prefix, "240 m" for 0.24),
      * without decimals (librrd's decimal mark is a point), over a range of
-     * at least 0-10 so that librrd never steps the grid by less than one.
+     * at least 0-10 (series_arg_floor).
      */
     series_arg(&a, "--lower-limit=0");
-    series_arg(&a, "--upper-limit=10");
     series_arg(&a, "--units-exponent=0");
     series_arg(&a, "--left-axis-format=%%.0lf");
     series_arg(&a, "--x-grid=%s", series_x_grid(days));
