@@ -7,9 +7,10 @@
 # attributes of dashboard.md, show the stopped center as incomplete (never
 # good), work in English with ?lang=en, and the monthly report must print
 # to a PDF of several A4 pages. pc-bornholm's collector is then stopped: its
-# CollectorSilent alert (for = 20s here, so that a heartbeat late on a loaded machine fires nothing) must show on /alerts, on the
-# center's page and in the overview's count, and an acknowledgement must
-# show within one evaluation. Screenshots of every page are written to
+# CollectorSilent alert (for = 20s here, so that a heartbeat late on a
+# loaded machine fires nothing) must show on /alerts, on the center's page
+# and in the overview's count, and an acknowledgement must show within one
+# evaluation. Screenshots of every page are written to
 # $PSY_BUILD_DIR/artifacts/screenshots/ for CI to keep.
 source "$(dirname "$0")/lib.sh"
 
