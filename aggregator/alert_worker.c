@@ -411,6 +411,27 @@ alert_worker_publish(void *ctx, const agg_model_t *m)
     pthread_mutex_unlock(&w->lock);
 }
 
+int
+alert_worker_snapshot(alert_worker_t *w, alert_t **ret, size_t *ret_n)
+{
+    alert_t *copy = NULL;
+    size_t n;
+
+    pthread_mutex_lock(&w->lock);
+    n = w->nalerts;
+    if (n > 0) {
+        copy = malloc(n * sizeof(*copy));
+        if (copy)
+            memcpy(copy, w->alerts, n * sizeof(*copy));
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (n > 0 && !copy)
+        return -ENOMEM;
+    *ret = copy;
+    *ret_n = n;
+    return 0;
+}
+
 char *
 alert_worker_api_json(alert_worker_t *w)
 {

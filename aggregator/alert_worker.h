@@ -34,6 +34,13 @@ void alert_worker_destroy(alert_worker_t **w);
  */
 void alert_worker_publish(void *ctx, const agg_model_t *m);
 
+/*
+ * A copy of the alerts as last evaluated, taken under the worker's lock, for
+ * readers on other threads (the dashboard's pages): *ret is malloc'ed (NULL
+ * when there are none) and the caller frees it. Returns 0 or -ENOMEM.
+ */
+int alert_worker_snapshot(alert_worker_t *w, alert_t **ret, size_t *ret_n);
+
 /* The body of /api/v1/alerts (as `psymon alerts --json --all`), malloc'ed; NULL on ENOMEM. */
 char *alert_worker_api_json(alert_worker_t *w);
 /* psymon_alert and the notification counters for /metrics. Returns 0 or -EIO. */

@@ -195,6 +195,8 @@ typedef struct {
     svg_spc_point_t *points; /* nlevels x PAGES_HEADLINE_N x nser */
     svg_r12_point_t *r12;    /* nlevels x nr12 */
     pages_figure_t *all;     /* nlevels x kpi_count() */
+    alert_t *alerts;         /* the alert engine's, copied (alert_worker_snapshot) */
+    pages_alert_t *palerts;  /* pointing into alerts */
 } httpd_pages_t;
 
 static void
@@ -204,6 +206,8 @@ httpd_pages_free(httpd_pages_t *p)
     free(p->points);
     free(p->r12);
     free(p->all);
+    free(p->alerts);
+    free(p->palerts);
 }
 
 /* Runs one query over every level (region first) and the given periods and KPIs. */
@@ -254,17 +258,13 @@ httpd_mi(int y, int m)
  * from what the aggregator knows. Every number comes from the KPI engine;
  * completeness from the `records` KPI per month.
  *
- * TODO(merge): three seams the lead fills when spc.h, alert.h and model.h
+ * TODO(merge): two seams the lead fills when spc.h, alert.h and model.h
  * land:
  *   - SPC: for every level and headline KPI 1..8, the spc core's series
  *     gives each svg_spc_point_t its cl/lcl/ucl/sigma_signal/baseline (and
  *     target), pages_series_t.runs_signal/limits, and the figure's
  *     variation/assessment/assurance; judgement = GOOD for "improvement",
  *     BAD for "concern". Set in.spc_available.
- *   - Alerts: in.alerts from the alert engine (pending, firing, silenced,
- *     acknowledged, inhibited, resolved within 7 days), and each center's
- *     cdata[i].silent_since from its CollectorSilent/ExportStale alerts;
- *     set in.alerts_available.
  *   - Model: the queries below read httpd's own records; read the shared
  *     model (model_current) instead, and cache the filled input per
  *     generation and month so that the overview costs no KPI work when warm.
@@ -350,6 +350,29 @@ httpd_pages_spc(httpd_t *h, httpd_pages_t *p, psy_time_t now)
     }
     spc_query_result_destroy(&res);
     p->in.spc_available = true;
+}
+
+/*
+ * The alerts, a copy taken under the alert worker's lock: the /alerts list
+ * and each level's, and every center's silent_since for the completeness
+ * rule (a firing CollectorSilent or ExportStale). Without the engine the
+ * pages say alerts are not available, and completeness rests on the
+ * records alone.
+ */
+static void
+httpd_pages_alerts(httpd_t *h, httpd_pages_t *p, psy_time_t now)
+{
+    size_t n = 0;
+
+    if (!h->agg->alerts || alert_worker_snapshot(h->agg->alerts, &p->alerts, &n) < 0)
+        return;
+    p->palerts = calloc(n ? n : 1, sizeof(*p->palerts));
+    if (!p->palerts)
+        return;
+    pages_silent_since(p->alerts, n, h->conf, p->cdata);
+    p->in.alerts = p->palerts;
+    p->in.nalerts = pages_alerts_from(p->alerts, n, now, p->palerts);
+    p->in.alerts_available = true;
 }
 
 static int
@@ -438,6 +461,7 @@ httpd_pages_fill(httpd_t *h, const pages_request_t *req, psy_time_t now, httpd_p
                 break;
             }
     }
+    httpd_pages_alerts(h, p, now);
     for (size_t l = 0; l < nl; l++) {
         pages_level_t *lv = &p->levels[l];
         int ry = p->in.month == 12 ? p->in.year : p->in.year - 1;

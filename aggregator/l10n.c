@@ -146,6 +146,36 @@ l10n_lookup(const l10n_pair_t *t, size_t n, l10n_lang_t lang, const char *id, si
     return NULL;
 }
 
+/* The built-in rules of alerts.md, as a manager names them (the words of docs/alerts.md). */
+static const l10n_pair_t l10n_alertnames[] = {
+    {"IntrusiveOffTrajectory", "Ikke på sporet mod målet for indgribende tvang",
+     "Off the trajectory for intrusive coercion"},
+    {"SpcConcern", "En reel ændring i den forkerte retning",
+     "A real change in the wrong direction"},
+    {"TargetAssuranceFail", "Målet nås ikke i nogen måned", "The target is missed every month"},
+    {"BeltOver48h", "Bæltefiksering over 48 timer", "Belt fixation over 48 hours"},
+    {"ReferralsOverdue", "Børn og unge har ventet over 60 dage",
+     "Children have waited over 60 days"},
+    {"CollectorSilent", "Ingen data fra centrets opsamler", "No data from the center's collector"},
+    {"ExportStale", "Ingen nye eksportfiler", "No new export files"},
+    {"BacklogStuck", "Registreringer sidder fast hos opsamleren", "Records stuck at the collector"},
+    {"SpoolFull", "Opsamlerens lager er fuldt", "The collector's spool is full"},
+    {"RecordsRejected", "Registreringer afvist", "Records rejected"},
+    {"ClockSkew", "Opsamlerens ur går forkert", "The collector's clock is off"},
+};
+
+static const l10n_pair_t l10n_alert_states[] = {
+    {"pending", "afventer", "pending"},       {"firing", "aktiv", "firing"},
+    {"silenced", "dæmpet", "silenced"},       {"acknowledged", "kvitteret", "acknowledged"},
+    {"inhibited", "undertrykt", "inhibited"}, {"resolved", "afsluttet", "resolved"},
+};
+
+static const l10n_pair_t l10n_severities[] = {
+    {"critical", "kritisk", "critical"},
+    {"warning", "advarsel", "warning"},
+    {"info", "information", "info"},
+};
+
 #define L10N_LOOKUP(t, lang, id, len) l10n_lookup(t, sizeof(t) / sizeof(t[0]), lang, id, len)
 
 l10n_lang_t
@@ -359,4 +389,22 @@ l10n_spc_word(l10n_lang_t lang, const char *word)
     if (!word)
         word = "";
     return L10N_LOOKUP(l10n_spc_words, lang, word, strlen(word));
+}
+
+const char *
+l10n_alertname(l10n_lang_t lang, const char *name)
+{
+    return name ? L10N_LOOKUP(l10n_alertnames, lang, name, strlen(name)) : NULL;
+}
+
+const char *
+l10n_alert_state(l10n_lang_t lang, const char *state)
+{
+    return state ? L10N_LOOKUP(l10n_alert_states, lang, state, strlen(state)) : NULL;
+}
+
+const char *
+l10n_severity(l10n_lang_t lang, const char *severity)
+{
+    return severity ? L10N_LOOKUP(l10n_severities, lang, severity, strlen(severity)) : NULL;
 }

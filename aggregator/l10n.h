@@ -77,4 +77,15 @@ const char *l10n_consult_kind(l10n_lang_t lang, const char *kind);
  */
 const char *l10n_spc_word(l10n_lang_t lang, const char *word);
 
+/* A built-in alertname of alerts.md as a reader names it ("Tvang over målstien"); NULL when
+ * unknown. */
+const char *l10n_alertname(l10n_lang_t lang, const char *name);
+/*
+ * An alert's state on the pages (pending, firing, silenced, acknowledged,
+ * inhibited, resolved) in words ("aktiv", "kvitteret"); NULL when unknown.
+ */
+const char *l10n_alert_state(l10n_lang_t lang, const char *state);
+/* critical, warning, info in words ("kritisk"); NULL when unknown. */
+const char *l10n_severity(l10n_lang_t lang, const char *severity);
+
 #endif

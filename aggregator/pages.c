@@ -93,6 +93,13 @@ static const char *const pages_css[] = {
     "dl.legend{display:grid;grid-template-columns:auto 1fr;gap:.3em 1em;font-size:.9em}"
     "dl.legend dt{white-space:nowrap}dl.legend dd{margin:0}"
     ".cover{margin-bottom:2em}",
+    "table.alerts th,table.alerts td{text-align:left}table.alerts td.summary{max-width:34em}"
+    "table.alerts td:last-child{white-space:nowrap}"
+    ".ast,.sev{white-space:nowrap}.ast b{display:inline-block;width:1.1em}"
+    ".ast-firing{color:var(--bad);font-weight:600}.ast-pending{color:var(--inc)}"
+    ".ast-acknowledged,.ast-silenced,.ast-inhibited,.ast-resolved{color:var(--muted)}"
+    ".sev-critical{color:var(--bad);font-weight:600}.sev-warning{color:var(--con)}"
+    "tr.alert[data-state=resolved] td{color:var(--muted)}",
     "@media (max-width:40em){body{font-size:15px}main{padding:.5em}"
     "header a{margin-right:.6em}header .lang{float:none}"
     "th,td{padding:.3em}.icon .icon-label,.tag .tt{display:none}.kpis{display:block}}"
@@ -180,6 +187,114 @@ pages_complete_region(const pages_center_data_t *centers, size_t n, int year, in
     }
     /* A region without a center that had data by then has nothing complete to show. */
     return any;
+}
+
+/* ---- Alerts ------------------------------------------------------------------------------ */
+
+/* What a reader needs to know first about an alert (pages.h). */
+static const char *
+pages_alert_state(const alert_t *a)
+{
+    if (a->state == ALERT_RESOLVED)
+        return "resolved";
+    if (a->state == ALERT_PENDING)
+        return "pending";
+    if (a->acked)
+        return "acknowledged";
+    if (a->nsilenced)
+        return "silenced";
+    if (a->inhibited)
+        return "inhibited";
+    return "firing";
+}
+
+static int
+pages_rank(const char *const *words, size_t n, const char *w)
+{
+    for (size_t i = 0; w && i < n; i++)
+        if (strcmp(words[i], w) == 0)
+            return (int)i;
+    return (int)n;
+}
+
+static int
+pages_alert_cmp(const void *pa, const void *pb)
+{
+    static const char *const states[] = {"firing",   "pending",   "acknowledged",
+                                         "silenced", "inhibited", "resolved"};
+    static const char *const sev[] = {"critical", "warning", "info"};
+    const pages_alert_t *a = pa, *b = pb;
+    int d = pages_rank(states, 6, a->state) - pages_rank(states, 6, b->state);
+    psy_time_t ta, tb;
+
+    if (d == 0)
+        d = pages_rank(sev, 3, a->severity) - pages_rank(sev, 3, b->severity);
+    if (d != 0)
+        return d;
+    /* Newest first: the latest resolution, else the latest start. */
+    ta = a->resolved_at != PSY_TIME_NONE ? a->resolved_at : a->active_at;
+    tb = b->resolved_at != PSY_TIME_NONE ? b->resolved_at : b->active_at;
+    if (ta != tb)
+        return ta > tb ? -1 : 1;
+    return strcmp(a->fingerprint, b->fingerprint);
+}
+
+size_t
+pages_alerts_from(const alert_t *alerts, size_t n, psy_time_t now, pages_alert_t *ret)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; alerts && ret && i < n; i++) {
+        const alert_t *a = &alerts[i];
+        pages_alert_t *p;
+
+        if (a->state == ALERT_INACTIVE)
+            continue;
+        if (a->state == ALERT_RESOLVED &&
+            (a->resolved_at == PSY_TIME_NONE || now - a->resolved_at > ALERT_RESOLVED_KEEP))
+            continue;
+        p = &ret[k++];
+        *p = (pages_alert_t){
+            .state = pages_alert_state(a),
+            .alertname = a->labels.alertname,
+            .center = a->labels.center,
+            .kpi = a->labels.kpi,
+            .severity = a->labels.severity,
+            .summary = a->ann.summary,
+            .summary_en = a->ann.summary_en[0] ? a->ann.summary_en : a->ann.summary,
+            .period = a->ann.period,
+            .value = a->ann.value,
+            .active_at = a->active_since,
+            .firing_since = a->firing_since,
+            .resolved_at = a->state == ALERT_RESOLVED ? a->resolved_at : PSY_TIME_NONE,
+            .fingerprint = a->fingerprint,
+        };
+        if (a->acked && a->state == ALERT_FIRING) {
+            p->ack_author = a->ack.author;
+            p->ack_comment = a->ack.comment;
+        }
+    }
+    if (k > 1)
+        qsort(ret, k, sizeof(*ret), pages_alert_cmp);
+    return k;
+}
+
+void
+pages_silent_since(const alert_t *alerts, size_t n, const psy_agg_conf_t *conf,
+                   pages_center_data_t *cdata)
+{
+    for (size_t c = 0; conf && cdata && c < conf->ncenters; c++) {
+        cdata[c].silent_since = PSY_TIME_NONE;
+        for (size_t i = 0; alerts && i < n; i++) {
+            const alert_t *a = &alerts[i];
+            if (a->state != ALERT_FIRING || strcmp(a->labels.center, conf->centers[c].id) != 0 ||
+                (strcmp(a->labels.alertname, "CollectorSilent") != 0 &&
+                 strcmp(a->labels.alertname, "ExportStale") != 0))
+                continue;
+            if (cdata[c].silent_since == PSY_TIME_NONE || a->active_since < cdata[c].silent_since)
+                cdata[c].silent_since = a->active_since;
+        }
+    }
 }
 
 const char *
@@ -610,6 +725,42 @@ pages_banner_spc(const pages_ctx_t *x)
                    "charts show the monthly values only and the icons say \"not available\"."));
 }
 
+/*
+ * The overview's line about alerts: how many fire now, and how many of
+ * them are critical, with a link to the list. Silenced, acknowledged and
+ * inhibited alerts fire too; pending and resolved ones are left out.
+ */
+static void
+pages_alert_summary(const pages_ctx_t *x)
+{
+    size_t firing = 0, critical = 0;
+
+    if (!x->in->alerts_available)
+        return;
+    for (size_t i = 0; i < x->in->nalerts; i++) {
+        const pages_alert_t *a = &x->in->alerts[i];
+        if (!a->state || strcmp(a->state, "pending") == 0 || strcmp(a->state, "resolved") == 0)
+            continue;
+        firing++;
+        critical += a->severity && strcmp(a->severity, "critical") == 0;
+    }
+    if (firing == 0) {
+        fprintf(x->f, "<p class=\"banner ok alerts-summary\" data-firing=\"0\">✓ %s</p>\n",
+                TR(x->lang, "Ingen aktive alarmer.", "No alerts firing."));
+        return;
+    }
+    fprintf(x->f, "<p class=\"banner alerts-summary\" data-firing=\"%zu\">⚠ <a", firing);
+    pages_href(x, "/alerts", NULL);
+    if (firing == 1)
+        fprintf(x->f, ">%s</a>", TR(x->lang, "1 aktiv alarm", "1 alert firing"));
+    else
+        fprintf(x->f, ">%zu %s</a>", firing, TR(x->lang, "aktive alarmer", "alerts firing"));
+    if (critical)
+        fprintf(x->f, ", %s %zu %s", TR(x->lang, "heraf", "of which"), critical,
+                TR(x->lang, critical == 1 ? "kritisk" : "kritiske", "critical"));
+    fputs(".</p>\n", x->f);
+}
+
 static int
 pages_overview(const pages_ctx_t *x)
 {
@@ -628,6 +779,7 @@ pages_overview(const pages_ctx_t *x)
                "Intrusive coercion per 100,000 covers the last 12 months; the other figures "
                "the month."));
     pages_banner_spc(x);
+    pages_alert_summary(x);
     pages_overview_table(x, true);
     pages_csv_link(x, "/");
     pages_legend(x);
@@ -708,6 +860,109 @@ pages_spc(const pages_ctx_t *x, const pages_level_t *l, int k, bool small, doubl
     svg_spc_chart(x->f, &c);
 }
 
+/* A level's display name from its id (a center id or "region"). */
+static const char *
+pages_level_name_of(const pages_ctx_t *x, const char *id)
+{
+    const pages_level_t *l = id ? pages_find_level(x->in, id) : NULL;
+
+    return l ? pages_level_name(x, l) : id ? id : "";
+}
+
+/* Whether an alert is about a collector (alerts.md's operational rules), not a KPI. */
+static bool
+pages_alert_operational(const pages_alert_t *a)
+{
+    static const char *const ops[] = {"CollectorSilent", "ExportStale",     "BacklogStuck",
+                                      "SpoolFull",       "RecordsRejected", "ClockSkew"};
+
+    for (size_t i = 0; a->alertname && i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (strcmp(a->alertname, ops[i]) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The chart an alert is about, on our own pages: a collector's row on
+ * /collectors, the target chart or a headline KPI's chart on the level's
+ * page, else the level's table of every KPI.
+ */
+static void
+pages_alert_href(const pages_ctx_t *x, const pages_alert_t *a)
+{
+    char path[96];
+    const char *anchor = "all";
+    char kbuf[PSY_KPI_NAME_MAX + 8];
+
+    if (pages_alert_operational(a) || !a->center || !*a->center) {
+        fputs(" href=\"/collectors", x->f);
+        if (x->lang == L10N_EN)
+            fputs("?lang=en", x->f);
+        if (a->center && *a->center) {
+            fputs("#c-", x->f);
+            ESC(a->center);
+        }
+        fputc('"', x->f);
+        return;
+    }
+    if ((a->alertname && strcmp(a->alertname, "IntrusiveOffTrajectory") == 0) ||
+        (a->kpi && (strcmp(a->kpi, "intrusive_per_100k") == 0 ||
+                    strncmp(a->kpi, "intrusive_reduction", 19) == 0 ||
+                    strcmp(a->kpi, "intrusive_on_track") == 0))) {
+        anchor = "target";
+    } else if (a->kpi && pages_headline_index(a->kpi) > 0) {
+        snprintf(kbuf, sizeof(kbuf), "kpi-%s", a->kpi);
+        anchor = kbuf;
+    }
+    snprintf(path, sizeof(path), "/center/%s", a->center);
+    fputs(" href=\"", x->f);
+    ESC(path);
+    if (x->lang == L10N_EN)
+        fputs("?lang=en", x->f);
+    fputc('#', x->f);
+    ESC(anchor);
+    fputc('"', x->f);
+}
+
+/* A state or severity as a symbol and a word: colour is never the only signal. */
+static void
+pages_alert_state_cell(const pages_ctx_t *x, const pages_alert_t *a)
+{
+    static const struct {
+        const char *state, *sym;
+    } syms[] = {{"firing", "●"},   {"pending", "◌"},   {"acknowledged", "✓"},
+                {"silenced", "⊘"}, {"inhibited", "↓"}, {"resolved", "✔"}};
+    const char *sym = "?", *word = l10n_alert_state(x->lang, a->state);
+
+    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++)
+        if (a->state && strcmp(a->state, syms[i].state) == 0)
+            sym = syms[i].sym;
+    fprintf(x->f, "<td><span class=\"ast ast-%s\"><b>%s</b> ", a->state ? a->state : "", sym);
+    ESC(word ? word : a->state);
+    fputs("</span></td>", x->f);
+}
+
+static void
+pages_alert_severity_cell(const pages_ctx_t *x, const pages_alert_t *a)
+{
+    const char *word = l10n_severity(x->lang, a->severity);
+    const char *sym = !a->severity                           ? ""
+                      : strcmp(a->severity, "critical") == 0 ? "‼ "
+                      : strcmp(a->severity, "warning") == 0  ? "! "
+                                                             : "";
+
+    fputs("<td><span class=\"sev sev-", x->f);
+    ESC(a->severity ? a->severity : "");
+    fprintf(x->f, "\">%s", sym);
+    ESC(word ? word : a->severity ? a->severity : "");
+    fputs("</span></td>", x->f);
+}
+
+/*
+ * The alerts of one level (center id or "region"), or every alert (center
+ * NULL), as a table whose rows carry data-alertname, data-center,
+ * data-severity, data-state and data-fingerprint.
+ */
 static void
 pages_alert_rows(const pages_ctx_t *x, const char *center)
 {
@@ -721,31 +976,69 @@ pages_alert_rows(const pages_ctx_t *x, const char *center)
     }
     for (size_t i = 0; i < x->in->nalerts; i++) {
         const pages_alert_t *a = &x->in->alerts[i];
+        const char *title = l10n_alertname(x->lang, a->alertname);
         char when[48];
 
         if (center && (!a->center || strcmp(a->center, center) != 0))
             continue;
         if (shown++ == 0)
             fprintf(x->f,
-                    "<div class=\"wrap\"><table class=\"alerts\"><thead><tr><th>%s</th><th>%s</th>"
-                    "<th>%s</th><th>%s</th><th>%s</th><th>%s</th></tr></thead><tbody>\n",
+                    "<div class=\"wrap\"><table class=\"alerts\"><thead><tr><th>%s</th>"
+                    "<th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
+                    "</tr></thead><tbody>\n",
                     TR(x->lang, "Tilstand", "State"), TR(x->lang, "Alarm", "Alert"),
                     TR(x->lang, "Niveau", "Level"), TR(x->lang, "Alvor", "Severity"),
-                    TR(x->lang, "Beskrivelse", "Summary"), TR(x->lang, "Siden", "Since"));
-        l10n_datetime(x->lang, a->active_at, when, sizeof(when));
-        fputs("<tr data-state=\"", x->f);
-        ESC(a->state);
-        fputs("\"><td>", x->f);
-        ESC(a->state);
-        fputs("</td><td>", x->f);
+                    TR(x->lang, "Beskrivelse", "Summary"), TR(x->lang, "Siden", "Since"),
+                    TR(x->lang, "Se mere", "More"));
+        fputs("<tr class=\"alert\" data-alertname=\"", x->f);
         ESC(a->alertname);
-        fputs("</td><td>", x->f);
+        fputs("\" data-center=\"", x->f);
         ESC(a->center);
-        fputs("</td><td>", x->f);
+        fputs("\" data-severity=\"", x->f);
         ESC(a->severity);
+        fputs("\" data-state=\"", x->f);
+        ESC(a->state);
+        fputs("\" data-fingerprint=\"", x->f);
+        ESC(a->fingerprint);
+        fputs("\">", x->f);
+        pages_alert_state_cell(x, a);
+        fputs("<td>", x->f);
+        ESC(title ? title : a->alertname);
+        if (title) {
+            fputs("<br><span class=\"note\">", x->f);
+            ESC(a->alertname);
+            fputs("</span>", x->f);
+        }
         fputs("</td><td>", x->f);
-        ESC(x->lang == L10N_EN && a->summary_en ? a->summary_en : a->summary);
-        fprintf(x->f, "</td><td>%s</td></tr>\n", when);
+        ESC(pages_level_name_of(x, a->center));
+        fputs("</td>", x->f);
+        pages_alert_severity_cell(x, a);
+        fputs("<td class=\"summary\">", x->f);
+        ESC(x->lang == L10N_EN && a->summary_en && *a->summary_en ? a->summary_en : a->summary);
+        if (a->ack_author && *a->ack_author) {
+            fprintf(x->f, "<br><span class=\"note\">%s ",
+                    TR(x->lang, "Kvitteret af", "Acknowledged by"));
+            ESC(a->ack_author);
+            if (a->ack_comment && *a->ack_comment) {
+                fputs(": ", x->f);
+                ESC(a->ack_comment);
+            }
+            fputs("</span>", x->f);
+        }
+        fputs("</td><td>", x->f);
+        l10n_datetime(x->lang, a->firing_since != PSY_TIME_NONE ? a->firing_since : a->active_at,
+                      when, sizeof(when));
+        fputs(when, x->f);
+        if (a->resolved_at != PSY_TIME_NONE) {
+            l10n_datetime(x->lang, a->resolved_at, when, sizeof(when));
+            fprintf(x->f, "<br><span class=\"note\">%s %s</span>",
+                    TR(x->lang, "afsluttet", "resolved"), when);
+        }
+        fputs("</td><td><a", x->f);
+        pages_alert_href(x, a);
+        fprintf(x->f, ">%s</a></td></tr>\n",
+                pages_alert_operational(a) ? TR(x->lang, "Se leverancen", "See the deliveries")
+                                           : TR(x->lang, "Se grafen", "See the chart"));
     }
     if (shown)
         fputs("</tbody></table></div>\n", x->f);
@@ -759,7 +1052,7 @@ pages_all_table(const pages_ctx_t *x, const pages_level_t *l)
     char month[32];
 
     pages_month_words(x, month, sizeof(month));
-    fprintf(x->f, "<h2>%s, %s</h2>\n", TR(x->lang, "Alle nøgletal", "All KPIs"), month);
+    fprintf(x->f, "<h2 id=\"all\">%s, %s</h2>\n", TR(x->lang, "Alle nøgletal", "All KPIs"), month);
     if (!l->all || l->nall == 0) {
         fprintf(x->f, "<p class=\"note\">%s</p>\n",
                 TR(x->lang, "Nøgletallene kan ikke beregnes lige nu.",
@@ -822,12 +1115,12 @@ pages_center(const pages_ctx_t *x, const pages_level_t *l)
         pages_figure_cell(x, l, &l->headline[k], true);
     fputs("</tr></tbody></table></div>\n", x->f);
 
-    fprintf(x->f, "<h2>%s</h2>\n",
+    fprintf(x->f, "<h2 id=\"target\">%s</h2>\n",
             TR(x->lang, "Målet for indgribende tvang", "The target for intrusive coercion"));
     pages_r12(x, l, "r12");
     fputs("<div class=\"kpis\">\n", x->f);
     for (int k = 1; k < PAGES_HEADLINE_N; k++) {
-        fputs("<section class=\"kpi\"><h2>", x->f);
+        fprintf(x->f, "<section class=\"kpi\" id=\"kpi-%s\"><h2>", pages_headline[k]);
         pages_kpi_name(x, pages_headline[k]);
         fputs("</h2>\n", x->f);
         fputs("<p class=\"icons\">", x->f);
@@ -848,20 +1141,25 @@ pages_center(const pages_ctx_t *x, const pages_level_t *l)
     if (x->in->daily_graphs) {
         fprintf(x->f, "<h2>%s</h2>\n<p class=\"note\">%s</p>\n",
                 TR(x->lang, "Dag for dag", "Day by day"),
-                TR(x->lang, "Registreringer pr. døgn, 30 dages glidende gennemsnit.",
-                   "Registrations per day, 30-day moving average."));
+                TR(x->lang,
+                   "Hver dag: antallet de seneste 30 dage. Tidsaksen viser år, måned/år eller "
+                   "dag/måned.",
+                   "Each day: the number in the 30 days up to it. The time axis shows years, "
+                   "month/year or day/month."));
         fputs("<img class=\"daily\" src=\"/graph/", x->f);
         ESC(l->id);
         fprintf(x->f, ".png\" alt=\"%s\" loading=\"lazy\">\n",
-                TR(x->lang, "Tvang pr. dag med baseline og målsti",
-                   "Coercion per day with baseline and trajectory"));
+                TR(x->lang,
+                   "Tvang, antal de seneste 30 dage, med baseline og målsti for indgribende tvang",
+                   "Coercion, number in the last 30 days, with the baseline and the trajectory "
+                   "for intrusive coercion"));
         fputs("<img class=\"daily\" src=\"/graph/", x->f);
         ESC(l->id);
         fprintf(x->f, ".png?what=activity\" alt=\"%s\" loading=\"lazy\">\n",
-                TR(x->lang, "Indlæggelser og udskrivelser pr. dag",
-                   "Admissions and discharges per day"));
+                TR(x->lang, "Indlæggelser og udskrivelser, antal de seneste 30 dage",
+                   "Admissions and discharges, number in the last 30 days"));
     }
-    fprintf(x->f, "<h2>%s</h2>\n", TR(x->lang, "Alarmer", "Alerts"));
+    fprintf(x->f, "<h2 id=\"alerts\">%s</h2>\n", TR(x->lang, "Alarmer", "Alerts"));
     pages_alert_rows(x, l->id);
     pages_all_table(x, l);
     snprintf(path, sizeof(path), "/center/%s", l->id);
@@ -987,7 +1285,9 @@ pages_collectors(const pages_ctx_t *x)
         bool stale =
             !c->known || c->last_seen == PSY_TIME_NONE || in->now - c->last_seen > PSY_HOUR;
 
-        fprintf(x->f, "<tr data-center=\"");
+        fputs("<tr id=\"c-", x->f);
+        ESC(c->id);
+        fputs("\" data-center=\"", x->f);
         ESC(c->id);
         fprintf(x->f, "\" data-state=\"%s\"><th scope=\"row\">", stale ? "bad" : "good");
         ESC(c->name && *c->name ? c->name : c->id);
@@ -1178,19 +1478,29 @@ pages_csv(const pages_ctx_t *x, const pages_request_t *req, const pages_level_t 
         }
         break;
     case PAGES_ALERTS:
-        fputs("state,alertname,center,kpi,severity,summary,period,value,active_at,fingerprint\n",
+        fputs("state,alertname,center,kpi,severity,summary,period,value,active_at,firing_since,"
+              "resolved_at,acknowledged_by,fingerprint\n",
               f);
         for (size_t i = 0; in->alerts_available && i < in->nalerts; i++) {
             const pages_alert_t *a = &in->alerts[i];
-            char when[32] = "";
+            char act[32] = "", fir[32] = "", res[32] = "";
             if (a->active_at != PSY_TIME_NONE)
-                psy_time_format(a->active_at, when, sizeof(when));
+                psy_time_format(a->active_at, act, sizeof(act));
+            if (a->firing_since != PSY_TIME_NONE)
+                psy_time_format(a->firing_since, fir, sizeof(fir));
+            if (a->resolved_at != PSY_TIME_NONE)
+                psy_time_format(a->resolved_at, res, sizeof(res));
             fprintf(f, "%s,%s,%s,%s,%s,", a->state ? a->state : "",
                     a->alertname ? a->alertname : "", a->center ? a->center : "",
                     a->kpi ? a->kpi : "", a->severity ? a->severity : "");
             pages_csv_field(f, x->lang == L10N_EN && a->summary_en ? a->summary_en : a->summary);
-            fprintf(f, ",%s,%s,%s,%s\n", a->period ? a->period : "", a->value ? a->value : "", when,
-                    a->fingerprint ? a->fingerprint : "");
+            fputc(',', f);
+            pages_csv_field(f, a->period);
+            fputc(',', f);
+            pages_csv_field(f, a->value);
+            fprintf(f, ",%s,%s,%s,", act, fir, res);
+            pages_csv_field(f, a->ack_author);
+            fprintf(f, ",%s\n", a->fingerprint ? a->fingerprint : "");
         }
         break;
     case PAGES_COLLECTORS:

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "alert.h"
 #include "l10n.h"
 #include "psymon/config.h"
 #include "psymon/time.h"
@@ -140,14 +141,45 @@ typedef struct {
     bool complete;           /* the current month so far */
 } pages_collector_t;
 
+/*
+ * One alert as the pages list it. `state` is what a reader needs to know
+ * first, in this order: "resolved"; "acknowledged" (someone took it on);
+ * "silenced" (notices held back on purpose); "inhibited" (a KPI alert of a
+ * center whose data stopped: its figures are incomplete, not worse);
+ * "firing"; "pending". Strings point into the caller's alert_t array.
+ */
 typedef struct {
-    const char *state; /* pending, firing, silenced, acknowledged, inhibited, resolved */
+    const char *state;
     const char *alertname, *center, *kpi, *severity;
     const char *summary, *summary_en;
     const char *period, *value;
-    psy_time_t active_at, resolved_at;
+    psy_time_t active_at;    /* the condition became true */
+    psy_time_t firing_since; /* PSY_TIME_NONE while pending */
+    psy_time_t resolved_at;  /* PSY_TIME_NONE unless resolved */
     const char *fingerprint;
+    const char *ack_author, *ack_comment; /* acknowledged only; else NULL */
 } pages_alert_t;
+
+/* ---- Alerts ------------------------------------------------------------------------------ */
+
+/*
+ * The alerts the /alerts page lists, from the engine's alerts[0..n): pending
+ * and firing ones (also silenced, acknowledged or inhibited), and those
+ * resolved within ALERT_RESOLVED_KEEP before now; firing before pending
+ * before the quieted ones before resolved, critical before warning before
+ * info, newest first. ret needs room for n; its strings point into alerts,
+ * which must outlive it. Returns the number written.
+ */
+size_t pages_alerts_from(const alert_t *alerts, size_t n, psy_time_t now, pages_alert_t *ret);
+
+/*
+ * Sets cdata[i].silent_since of each configured center from alerts[0..n): the
+ * earliest active_since of a firing CollectorSilent or ExportStale alert of
+ * that center (silenced or acknowledged alike: the data are missing all the
+ * same), PSY_TIME_NONE when none fires.
+ */
+void pages_silent_since(const alert_t *alerts, size_t n, const psy_agg_conf_t *conf,
+                        pages_center_data_t *cdata);
 
 typedef struct {
     l10n_lang_t lang;

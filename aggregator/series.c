@@ -83,10 +83,67 @@ typedef struct {
 } series_days_t;
 
 /*
+ * The first month (year * 12 + month - 1) with records of every level in
+ * levels[0..nlevels), from the engine's `records` KPI of the months the
+ * r12 periods per[0..nper) cover, or the month before them when the level
+ * has records in the twelve months before; -1 when a level has none. The
+ * region's is its earliest center's.
+ */
+static int
+series_first_months(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of,
+                    const kpi_period_t *per, size_t nper, const int *levels, size_t nlevels,
+                    long *ret)
+{
+    int kpi = kpi_find("records");
+    kpi_period_t *months;
+    kpi_row_t *rows = NULL;
+    size_t nrows = 0, nm = nper + 12;
+    long m0;
+    int r;
+
+    for (size_t l = 0; l < nlevels; l++)
+        ret[l] = -1;
+    if (kpi < 0 || nper == 0)
+        return 0;
+    months = calloc(nm, sizeof(*months));
+    if (!months)
+        return -ENOMEM;
+    /* The twelve months before the first window, then each month from its first. */
+    m0 = (long)per[0].year * 12 + per[0].month - 1 - 12;
+    months[0] =
+        (kpi_period_t){.kind = KPI_R12, .year = (int)(m0 / 12), .month = (int)(m0 % 12) + 1};
+    for (size_t p = 1; p < nm; p++)
+        months[p] = (kpi_period_t){.kind = KPI_MONTH,
+                                   .year = (int)((m0 + (long)p) / 12),
+                                   .month = (int)((m0 + (long)p) % 12) + 1};
+    kpi_query_t q = {.conf = conf,
+                     .as_of = as_of,
+                     .nperiods = nm,
+                     .periods = months,
+                     .nlevels = nlevels,
+                     .levels = levels,
+                     .nkpis = 1,
+                     .kpis = &kpi};
+    r = kpi_model_compute(m, &q, &rows, &nrows);
+    for (size_t p = 0; r == 0 && p < nm && p * nlevels < nrows; p++)
+        for (size_t l = 0; l < nlevels; l++) {
+            const kpi_row_t *row = &rows[p * nlevels + l];
+            if (ret[l] < 0 && row->value.set && row->value.v > 0)
+                ret[l] = m0 + (long)p;
+        }
+    free(rows);
+    free(months);
+    return r;
+}
+
+/*
  * The engine's r12 intrusive_per_100k of every month from r12:2021-01
  * through the last month complete at as_of, for every level, spread over
- * the UTC days that start in the month. One kpi_model_compute call: the
- * rule (periods, episodes, population) is the engine's, nowhere else.
+ * the UTC days that start in the month. The rule (periods, episodes,
+ * population) is the engine's, nowhere else. A window that begins before
+ * the level's first month with records is left out, as on the target
+ * chart (dashboard.md): drawn, it would ramp up from zero, and a reader
+ * would take the ramp for a rise in coercion.
  */
 static int
 series_r12(series_days_t *d, const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of)
@@ -97,6 +154,7 @@ series_r12(series_days_t *d, const kpi_model_t *m, const psy_agg_conf_t *conf, p
     kpi_period_t *per = NULL;
     kpi_row_t *rows = NULL;
     size_t nper = 0, nrows = 0;
+    long first_mi[PSY_CENTERS_MAX + 1];
     int r;
 
     for (size_t i = 0; i < d->nlevels * d->ndays; i++)
@@ -123,6 +181,8 @@ series_r12(series_days_t *d, const kpi_model_t *m, const psy_agg_conf_t *conf, p
                      .nkpis = 1,
                      .kpis = &kpi};
     r = kpi_model_compute(m, &q, &rows, &nrows);
+    if (r == 0)
+        r = series_first_months(m, conf, as_of, per, nper, levels, d->nlevels, first_mi);
     for (size_t p = 0; r == 0 && p < nper; p++) {
         kpi_period_t month = {.kind = KPI_MONTH, .year = per[p].year, .month = per[p].month};
         psy_time_t ms, me;
@@ -134,7 +194,9 @@ series_r12(series_days_t *d, const kpi_model_t *m, const psy_agg_conf_t *conf, p
         for (size_t l = 0; l < d->nlevels; l++) {
             const kpi_row_t *row = &rows[p * d->nlevels + l];
 
-            if (!row->value.set)
+            /* The window's first month (per[p] ends it) must hold the level's data. */
+            if (!row->value.set || first_mi[l] < 0 ||
+                (long)per[p].year * 12 + per[p].month - 1 - 11 < first_mi[l])
                 continue;
             for (int64_t day = first;
                  day < (int64_t)d->ndays && SERIES_EPOCH_S + day * 86400 < me_s; day++)
@@ -444,21 +506,37 @@ typedef enum {
     SERIES_G__COUNT
 } series_graph_kind_t;
 
+/*
+ * Titles are short enough for the graph's width with the longest center
+ * name of the region ("Børne- og Ungdomspsykiatrisk Center"): librrd
+ * centres the title and cuts what does not fit on both sides.
+ */
 static const struct {
     const char *what;
     const char *title;
     const char *label;
 } series_graphs[SERIES_G__COUNT] = {
-    [SERIES_G_COERCION] = {"coercion", "tvang pr. dag (30 dages gennemsnit)", "pr. dag"},
-    [SERIES_G_ACTIVITY] = {"activity", "indlæggelser og udskrivelser pr. dag (30 dages gennemsnit)",
-                           "pr. dag"},
+    [SERIES_G_COERCION] = {"coercion", "tvang, antal de seneste 30 dage", "antal pr. 30 dage"},
+    [SERIES_G_ACTIVITY] = {"activity", "indlæggelser og udskrivelser, de seneste 30 dage",
+                           "antal pr. 30 dage"},
     [SERIES_G_BEDS] = {"beds", "belagte senge (sengedage pr. dag)", "senge"},
-    [SERIES_G_READMISSION] = {"readmission",
-                              "akut genindlagt inden for 30 dage (30 dages udskrivninger)",
-                              "% af udskrivninger"},
-    [SERIES_G_RATE] = {"rate", "indgribende tvang pr. 100.000 borgere, seneste 12 måneder",
-                       "pr. 100.000"},
+    [SERIES_G_READMISSION] = {"readmission", "akut genindlagt inden for 30 dage",
+                              "% af udskrivelser"},
+    [SERIES_G_RATE] = {"rate", "indgribende tvang pr. 100.000 borgere, 12 måneder",
+                       "pr. 100.000 borgere"},
 };
+
+/*
+ * An invisible line at 10, so that librrd's autoscaling spans at least 0-10
+ * and never steps the grid by less than one. Not --upper-limit: with it,
+ * librrd 1.7 leaves out the legend of an HRULE above that limit.
+ */
+static void
+series_arg_floor(series_args_t *a, const char *def)
+{
+    series_arg(a, "CDEF:floor10=%s,UN,10,10,IF", def);
+    series_arg(a, "LINE1:floor10");
+}
 
 /* The trajectory line: base * (1 - pct/100 * clamp((TIME - t0) / (t1 - t0), 0, 1)). */
 static void
@@ -470,18 +548,43 @@ series_arg_goal(series_args_t *a, const char *def, const series_marks_t *m, doub
 }
 
 /*
- * The data and lines of one graph. In the readmission graph, a discharge
- * day is provisional until 30 days and 12 hours after it ends (kpis.md);
- * the value at a day sums the 30 days before it, so it is split at
- * now - 30 d 12 h into a final line and a lighter "foreløbig" one, which
- * starts a day early so that the two join. The 30-day means read from 30
- * days before the graph's start, so that they are whole at its left edge.
+ * The time axis, without the process's locale: librrd formats its labels
+ * with strftime in the calling thread's LC_TIME, which is "C" (English
+ * month names) in the daemon, and switching a process-wide locale in a
+ * threaded server is unsafe (uselocale() with da_DK would be safe, but
+ * that locale is missing on most servers and CI machines). So the labels
+ * are numbers in Danish order: years, month/year, or day/month.
+ */
+static const char *
+series_x_grid(int days)
+{
+    if (days <= 62)
+        return "DAY:1:WEEK:1:WEEK:1:0:%-d/%-m";
+    if (days <= 400)
+        return "WEEK:1:MONTH:1:MONTH:1:0:%-m/%Y";
+    if (days <= 1100)
+        return "MONTH:1:MONTH:3:MONTH:3:0:%-m/%Y";
+    /* A label per year, centred under it. */
+    return "MONTH:3:YEAR:1:YEAR:1:31536000:%Y";
+}
+
+/*
+ * The data and lines of one graph. Counts are drawn as the number in the
+ * 30 days up to each day (the 30-day mean times 30): whole numbers, so the
+ * y axis needs no decimal mark, which librrd would print as a point. In
+ * the readmission graph, a discharge day is provisional until 30 days and
+ * 12 hours after it ends (kpis.md); the value at a day sums the 30 days
+ * before it, so it is split at now - 30 d 12 h into a final line and a
+ * lighter "foreløbig" one, which starts a day early so that the two join.
+ * The 30-day sums read from 30 days before the graph's start, so that they
+ * are whole at its left edge. Every pair of series differs in more than
+ * colour: area against line, solid against dashed.
  */
 static void
 series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
-                  const series_marks_t *marks, int64_t start, int64_t now)
+                  const series_marks_t *marks, int64_t start, int64_t now, int64_t r12_from)
 {
-    /* The 30-day means at the left edge need the 30 days before it. */
+    /* The 30-day sums at the left edge need the 30 days before it. */
     int64_t from = start - 30 * 86400;
 
     switch (kind) {
@@ -490,31 +593,38 @@ series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
         series_arg(a, "DEF:restr=%s:restr:AVERAGE:start=%lld", path, (long long)from);
         series_arg(a, "DEF:sedat=%s:sedat:AVERAGE:start=%lld", path, (long long)from);
         series_arg(a, "DEF:coerc=%s:coerc:AVERAGE:start=%lld", path, (long long)from);
-        series_arg(a, "CDEF:belt30=belt,2592000,TRENDNAN");
-        series_arg(a, "CDEF:restr30=restr,2592000,TRENDNAN");
-        series_arg(a, "CDEF:sedat30=sedat,2592000,TRENDNAN");
-        series_arg(a, "CDEF:coerc30=coerc,2592000,TRENDNAN");
-        series_arg(a, "AREA:belt30#c0392b:Bæltefiksering");
+        series_arg(a, "CDEF:belt30=belt,2592000,TRENDNAN,30,*");
+        series_arg(a, "CDEF:restr30=restr,2592000,TRENDNAN,30,*");
+        series_arg(a, "CDEF:sedat30=sedat,2592000,TRENDNAN,30,*");
+        series_arg(a, "CDEF:coerc30=coerc,2592000,TRENDNAN,30,*");
+        series_arg_floor(a, "coerc");
+        series_arg(a, "COMMENT:Indgribende tvang (flader)\\:");
+        series_arg(a, "AREA:belt30#b03a2e:Bæltefiksering");
         series_arg(a, "AREA:restr30#e67e22:Fastholdelse:STACK");
-        series_arg(a, "AREA:sedat30#f1c40f:Beroligende medicin\\l:STACK");
-        series_arg(a, "LINE1:coerc30#34495e:Al tvang");
+        series_arg(a, "AREA:sedat30#f4d03f:Beroligende medicin\\l:STACK");
+        series_arg(a, "LINE1:coerc30#1d2b3a:Al tvang (tynd linje)");
         if (marks && isfinite(marks->baseline_per_day) && marks->target_end > marks->target_start) {
-            series_arg(a, "HRULE:%.6f#7f8c8d:Baseline:dashes", marks->baseline_per_day);
-            series_arg_goal(a, "belt", marks, marks->baseline_per_day);
-            series_arg(a, "LINE2:goal#27ae60:Målsti (indgribende tvang)\\l");
+            series_arg_goal(a, "belt", marks, 30 * marks->baseline_per_day);
+            series_arg(a, "HRULE:%.6f#555555:Baseline (stiplet):dashes=4,3",
+                       30 * marks->baseline_per_day);
+            series_arg(a, "LINE2:goal#1e8449:Målsti (tyk grøn)\\l");
+        } else {
+            series_arg(a, "COMMENT:\\l");
         }
         break;
     case SERIES_G_ACTIVITY:
         series_arg(a, "DEF:adm=%s:adm:AVERAGE:start=%lld", path, (long long)from);
         series_arg(a, "DEF:dis=%s:dis:AVERAGE:start=%lld", path, (long long)from);
-        series_arg(a, "CDEF:adm30=adm,2592000,TRENDNAN");
-        series_arg(a, "CDEF:dis30=dis,2592000,TRENDNAN");
-        series_arg(a, "LINE2:adm30#2980b9:Indlæggelser");
-        series_arg(a, "LINE2:dis30#8e44ad:Udskrivelser\\l");
+        series_arg(a, "CDEF:adm30=adm,2592000,TRENDNAN,30,*");
+        series_arg(a, "CDEF:dis30=dis,2592000,TRENDNAN,30,*");
+        series_arg_floor(a, "adm");
+        series_arg(a, "AREA:adm30#a9cce3:Indlæggelser (blå flade)  ");
+        series_arg(a, "LINE1.5:dis30#a04000:Udskrivelser (brun stiplet linje)\\l:dashes=6,3");
         break;
     case SERIES_G_BEDS:
         series_arg(a, "DEF:beds=%s:beds:AVERAGE", path);
-        series_arg(a, "AREA:beds#5d8aa8:Belagte senge (gennemsnit over døgnet)\\l");
+        series_arg_floor(a, "beds");
+        series_arg(a, "AREA:beds#5d8aa8:Belagte senge, gennemsnit over døgnet\\l");
         break;
     case SERIES_G_READMISSION: {
         int64_t b = now - 30 * 86400 - 12 * 3600;
@@ -523,22 +633,29 @@ series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
         series_arg(a, "DEF:readm=%s:readm:AVERAGE:start=%lld", path, (long long)from);
         series_arg(a, "CDEF:idx30=idx,2592000,TRENDNAN,30,*");
         series_arg(a, "CDEF:readm30=readm,2592000,TRENDNAN,30,*");
+        series_arg_floor(a, "idx");
         series_arg(a, "CDEF:rate=idx30,0,GT,readm30,idx30,/,100,*,UNKN,IF");
         series_arg(a, "CDEF:final=TIME,%lld,LE,rate,UNKN,IF", (long long)b);
         series_arg(a, "CDEF:prov=TIME,%lld,GT,rate,UNKN,IF", (long long)(b - 86400));
-        series_arg(a, "LINE2:final#2c3e50:Genindlagt inden for 30 dage");
-        series_arg(a, "LINE2:prov#aab7c4:foreløbig\\l");
+        series_arg(a, "LINE2:final#1d2b3a:Genindlagt inden for 30 dage, af de seneste 30 dages "
+                      "udskrivelser  ");
+        series_arg(a, "LINE2:prov#9aa7b4:foreløbig (stiplet)\\l:dashes=4,3");
         break;
     }
     case SERIES_G_RATE:
-        series_arg(a, "DEF:r12=%s:r12:AVERAGE", path);
-        series_arg(a, "LINE2:r12#c0392b:Indgribende tvang pr. 100.000 (12 måneder)\\l");
+        series_arg(a, "DEF:r12all=%s:r12:AVERAGE", path);
+        series_arg_floor(a, "r12all");
+        /* From the first baseline year's December, as the target chart on the center page. */
+        series_arg(a, "CDEF:r12=TIME,%lld,LT,UNKN,r12all,IF", (long long)r12_from);
+        series_arg(a, "LINE2:r12#b03a2e:Indgribende tvang pr. 100.000, de seneste 12 måneder\\l");
         if (marks && isfinite(marks->baseline_per_100k) && marks->baseline_per_100k > 0 &&
             marks->target_end > marks->target_start) {
-            series_arg(a, "HRULE:%.6f#7f8c8d:Baseline:dashes", marks->baseline_per_100k);
             series_arg_goal(a, "r12", marks, marks->baseline_per_100k);
-            series_arg(a, "LINE2:goal#27ae60:Målsti\\l");
+            series_arg(a, "HRULE:%.6f#555555:Baseline (stiplet):dashes=4,3",
+                       marks->baseline_per_100k);
+            series_arg(a, "LINE2:goal#1e8449:Målsti (tyk grøn)\\l");
         }
+        series_arg(a, "COMMENT:12-måneders vinduer med ufuldstændige data er ikke tegnet\\l");
         break;
     default:
         break;
@@ -556,7 +673,7 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
     series_args_t a = {0};
     struct stat st;
     rrd_info_t *info, *it;
-    int64_t now, end, start;
+    int64_t now, end, start, r12_from = 0;
     int kind = -1;
     int r = 0;
 
@@ -572,6 +689,8 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
         return -EINVAL;
 
     conf = agg_conf_get(agg);
+    if (conf->nbaseline > 0)
+        r12_from = series_secs(psy_civil_start(conf->baseline_years[0], 12, 1));
     if (strcmp(center, "region") == 0) {
         name = conf->region_name[0] ? conf->region_name : "Region";
     } else {
@@ -604,12 +723,22 @@ series_graph(agg_t *agg, const char *center, const char *what, int days,
     series_arg(&a, "--end=%lld", (long long)end);
     series_arg(&a, "--width=640");
     series_arg(&a, "--height=180");
+    /*
+     * Whole numbers on the y axis: plain (no SI prefix, "240 m" for 0.24),
+     * without decimals (librrd's decimal mark is a point), over a range of
+     * at least 0-10 (series_arg_floor).
+     */
     series_arg(&a, "--lower-limit=0");
-    /* Counts per day as plain numbers: no SI prefix ("240 m" for 0.24 a day). */
     series_arg(&a, "--units-exponent=0");
+    series_arg(&a, "--left-axis-format=%%.0lf");
+    series_arg(&a, "--x-grid=%s", series_x_grid(days));
+    /* A proportional face: librrd's monospaced default cut long titles off. */
+    series_arg(&a, "--font=DEFAULT:8:DejaVu Sans");
+    series_arg(&a, "--font=TITLE:10:DejaVu Sans");
+    series_arg(&a, "--disable-rrdtool-tag");
     series_arg(&a, "--title=%s", title);
     series_arg(&a, "--vertical-label=%s", series_graphs[kind].label);
-    series_graph_args(&a, (series_graph_kind_t)kind, path, marks, start, now);
+    series_graph_args(&a, (series_graph_kind_t)kind, path, marks, start, now, r12_from);
     if (a.oom) {
         series_args_free(&a);
         return -ENOMEM;

@@ -290,7 +290,10 @@ make_input(void)
                                 .severity = "critical",
                                 .summary = "Intet fra Center B",
                                 .summary_en = "Nothing from Center B",
-                                .active_at = at("2025-10-20T08:15:00Z")};
+                                .active_at = at("2025-10-20T08:15:00Z"),
+                                .firing_since = PSY_TIME_NONE,
+                                .resolved_at = PSY_TIME_NONE,
+                                .fingerprint = "0123456789abcdef"};
     in.lang = L10N_DA;
     in.now = at("2025-11-15T12:00:00Z");
     in.conf = &conf;
@@ -476,7 +479,9 @@ test_csv_and_tables(void **state)
     assert_non_null(strstr(s, "firing,CollectorSilent,pc-b,,critical,\"Intet fra Center B\""));
     free(s);
     s = render("/alerts", NULL, NULL);
-    assert_non_null(strstr(s, "<tr data-state=\"firing\"><td>firing</td><td>CollectorSilent"));
+    assert_non_null(strstr(s, "<tr class=\"alert\" data-alertname=\"CollectorSilent\" "
+                              "data-center=\"pc-b\" data-severity=\"critical\" "
+                              "data-state=\"firing\""));
     free(s);
     s = render("/collectors", NULL, NULL);
     check_self_contained(s);
@@ -490,6 +495,188 @@ test_csv_and_tables(void **state)
     in.alerts_available = false;
     s = render("/alerts", "en", NULL);
     assert_non_null(strstr(s, "Alerts are not available yet."));
+    free(s);
+}
+
+/* An alert of the engine, as alert_eval leaves it. */
+static alert_t
+engine_alert(const char *name, const char *center, const char *severity, const char *kpi,
+             alert_state_t st, const char *active, const char *fp)
+{
+    alert_t a;
+
+    memset(&a, 0, sizeof(a));
+    snprintf(a.fingerprint, sizeof(a.fingerprint), "%s", fp);
+    snprintf(a.labels.alertname, sizeof(a.labels.alertname), "%s", name);
+    snprintf(a.labels.center, sizeof(a.labels.center), "%s", center);
+    snprintf(a.labels.severity, sizeof(a.labels.severity), "%s", severity);
+    snprintf(a.labels.kpi, sizeof(a.labels.kpi), "%s", kpi);
+    snprintf(a.ann.summary, sizeof(a.ann.summary), "%s: dansk tekst for %s", name, center);
+    snprintf(a.ann.summary_en, sizeof(a.ann.summary_en), "%s: English text for %s", name, center);
+    a.state = st;
+    a.active_since = at(active);
+    a.firing_since = st == ALERT_FIRING || st == ALERT_RESOLVED ? a.active_since : PSY_TIME_NONE;
+    a.keep_since = a.resolved_at = a.last_notified = PSY_TIME_NONE;
+    return a;
+}
+
+static void
+test_alerts(void **state)
+{
+    alert_t eng[9];
+    pages_alert_t pa[9];
+    pages_center_data_t cd[2];
+    psy_agg_conf_t c;
+    size_t n;
+    char *s;
+
+    (void)state;
+    make_input();
+    eng[0] = engine_alert("BeltOver48h", "pc-a", "warning", "belt_over_48h", ALERT_FIRING,
+                          "2025-11-02T09:00:00Z", "a000000000000001");
+    eng[0].acked = true;
+    snprintf(eng[0].ack.author, sizeof(eng[0].ack.author), "Anne Holm");
+    snprintf(eng[0].ack.comment, sizeof(eng[0].ack.comment), "Ses på i morgen");
+    eng[1] = engine_alert("SpcConcern", "region", "warning", "readmission_rate_30d", ALERT_FIRING,
+                          "2025-11-03T09:00:00Z", "a000000000000002");
+    eng[1].nsilenced = 1;
+    snprintf(eng[1].silenced_by[0], sizeof(eng[1].silenced_by[0]), "sil-1");
+    eng[2] = engine_alert("ReferralsOverdue", "pc-a", "warning", "referrals_overdue", ALERT_PENDING,
+                          "2025-11-15T11:50:00Z", "a000000000000003");
+    eng[3] = engine_alert("ClockSkew", "pc-a", "warning", "", ALERT_RESOLVED,
+                          "2025-11-10T09:00:00Z", "a000000000000004");
+    eng[3].resolved_at = at("2025-11-12T09:00:00Z");
+    /* Resolved eight days ago: no longer listed. */
+    eng[4] = engine_alert("ClockSkew", "pc-b", "warning", "", ALERT_RESOLVED,
+                          "2025-11-01T09:00:00Z", "a000000000000005");
+    eng[4].resolved_at = at("2025-11-07T11:00:00Z");
+    eng[5] = engine_alert("CollectorSilent", "pc-b", "critical", "", ALERT_FIRING,
+                          "2025-10-20T08:15:00Z", "a000000000000006");
+    eng[6] = engine_alert("IntrusiveOffTrajectory", "pc-b", "warning", "intrusive_reduction",
+                          ALERT_FIRING, "2025-11-01T00:00:00Z", "a000000000000007");
+    eng[6].inhibited = true;
+    /* Pending only: the data are not missing yet. */
+    eng[7] = engine_alert("ExportStale", "pc-a", "warning", "", ALERT_PENDING,
+                          "2025-11-15T11:00:00Z", "a000000000000008");
+    eng[8] = engine_alert("ExportStale", "pc-b", "warning", "", ALERT_FIRING,
+                          "2025-10-21T08:15:00Z", "a000000000000009");
+
+    n = pages_alerts_from(eng, 9, in.now, pa);
+    assert_int_equal(n, 8);
+    /* Firing first (critical before warning), then pending, then the quieted, then resolved. */
+    assert_string_equal(pa[0].alertname, "CollectorSilent");
+    assert_string_equal(pa[0].state, "firing");
+    assert_string_equal(pa[1].alertname, "ExportStale");
+    assert_string_equal(pa[1].state, "firing");
+    assert_string_equal(pa[2].state, "pending");
+    assert_string_equal(pa[2].alertname, "ReferralsOverdue"); /* newest first */
+    assert_string_equal(pa[3].state, "pending");
+    assert_string_equal(pa[4].state, "acknowledged");
+    assert_string_equal(pa[4].ack_author, "Anne Holm");
+    assert_string_equal(pa[5].state, "silenced");
+    assert_string_equal(pa[6].state, "inhibited");
+    assert_string_equal(pa[7].state, "resolved");
+    assert_int_equal(pa[7].resolved_at, at("2025-11-12T09:00:00Z"));
+
+    /* silent_since: the earliest firing CollectorSilent or ExportStale; pending ones do not count.
+     */
+    memset(&c, 0, sizeof(c));
+    c.ncenters = 2;
+    snprintf(c.centers[0].id, sizeof(c.centers[0].id), "pc-a");
+    snprintf(c.centers[1].id, sizeof(c.centers[1].id), "pc-b");
+    cd[0].silent_since = cd[1].silent_since = 0;
+    pages_silent_since(eng, 9, &c, cd);
+    assert_true(cd[0].silent_since == PSY_TIME_NONE);
+    assert_int_equal(cd[1].silent_since, at("2025-10-20T08:15:00Z"));
+    /* ... and it makes October incomplete for pc-b although every month has records. */
+    cd[1].from_year = 2021;
+    cd[1].from_month = 1;
+    cd[1].nmonths = NM;
+    cd[1].records = full;
+    assert_false(pages_complete(&cd[1], 2025, 10, 1, in.now));
+    assert_true(pages_complete(&cd[1], 2025, 9, 1, in.now));
+
+    in.alerts = pa;
+    in.nalerts = n;
+    s = render("/alerts", NULL, NULL);
+    check_self_contained(s);
+    assert_int_equal(count(s, "<tr class=\"alert\""), 8);
+    assert_non_null(strstr(s, "<tr class=\"alert\" data-alertname=\"CollectorSilent\" "
+                              "data-center=\"pc-b\" data-severity=\"critical\" "
+                              "data-state=\"firing\" data-fingerprint=\"a000000000000006\">"));
+    assert_non_null(strstr(s, "data-alertname=\"BeltOver48h\" data-center=\"pc-a\" "
+                              "data-severity=\"warning\" data-state=\"acknowledged\""));
+    assert_non_null(strstr(s, "data-state=\"silenced\""));
+    assert_non_null(strstr(s, "data-state=\"pending\""));
+    assert_non_null(strstr(s, "data-state=\"inhibited\""));
+    assert_non_null(strstr(s, "data-state=\"resolved\""));
+    assert_null(strstr(s, "a000000000000005"));
+    /* Danish: states, severities, rule names, the center's name, the summary, local time. */
+    assert_non_null(strstr(s, "<b>●</b> aktiv</span>"));
+    assert_non_null(strstr(s, "<b>✓</b> kvitteret</span>"));
+    assert_non_null(strstr(s, "<b>⊘</b> dæmpet</span>"));
+    assert_non_null(strstr(s, "<b>◌</b> afventer</span>"));
+    assert_non_null(strstr(s, "<b>↓</b> undertrykt</span>"));
+    assert_non_null(strstr(s, "<b>✔</b> afsluttet</span>"));
+    assert_non_null(strstr(s, "‼ kritisk</span>"));
+    assert_non_null(strstr(s, "Ingen data fra centrets opsamler<br>"));
+    assert_non_null(strstr(s, "<td>Center B &amp; Co</td>"));
+    assert_non_null(strstr(s, "<td>Region Test</td>"));
+    assert_non_null(strstr(s, "CollectorSilent: dansk tekst for pc-b"));
+    assert_null(strstr(s, "English text"));
+    assert_non_null(strstr(s, "Kvitteret af Anne Holm: Ses på i morgen"));
+    assert_non_null(strstr(s, "20. oktober 2025 kl. 10:15"));
+    assert_non_null(strstr(s, "afsluttet 12. november 2025 kl. 10:00"));
+    /* Each row links to its chart on our own pages. */
+    assert_non_null(strstr(s, "href=\"/collectors#c-pc-b\""));
+    assert_non_null(strstr(s, "href=\"/center/pc-a#kpi-belt_over_48h\""));
+    assert_non_null(strstr(s, "href=\"/center/region#kpi-readmission_rate_30d\""));
+    assert_non_null(strstr(s, "href=\"/center/pc-b#target\""));
+    free(s);
+
+    s = render("/alerts", "en", NULL);
+    check_self_contained(s);
+    assert_non_null(strstr(s, "CollectorSilent: English text for pc-b"));
+    assert_non_null(strstr(s, "<b>✓</b> acknowledged</span>"));
+    assert_non_null(strstr(s, "No data from the center&#39;s collector<br>"));
+    assert_non_null(strstr(s, "href=\"/collectors?lang=en#c-pc-b\""));
+    assert_non_null(strstr(s, "20 October 2025, 10:15"));
+    assert_null(strstr(s, "dansk tekst"));
+    free(s);
+
+    s = render("/alerts", NULL, "csv");
+    assert_true(strncmp(s,
+                        "state,alertname,center,kpi,severity,summary,period,value,active_at,"
+                        "firing_since,resolved_at,acknowledged_by,fingerprint\n",
+                        111) == 0);
+    assert_int_equal(count(s, "\n"), 1 + 8);
+    assert_non_null(strstr(s,
+                           "\nfiring,CollectorSilent,pc-b,,critical,"
+                           "\"CollectorSilent: dansk tekst for pc-b\",\"\",\"\","
+                           "2025-10-20T08:15:00Z,2025-10-20T08:15:00Z,,\"\",a000000000000006\n"));
+    assert_non_null(strstr(s, "\nacknowledged,BeltOver48h,pc-a,belt_over_48h,warning,"));
+    assert_non_null(strstr(s, ",\"Anne Holm\",a000000000000001\n"));
+    assert_non_null(strstr(s, ",2025-11-12T09:00:00Z,\"\",a000000000000004\n"));
+    free(s);
+
+    /* A center's page lists that level's alerts only. */
+    s = render("/center/pc-a", NULL, NULL);
+    assert_int_equal(count(s, "<tr class=\"alert\""), 4);
+    assert_null(strstr(s, "data-center=\"pc-b\" data-severity"));
+    assert_non_null(strstr(s, "<section class=\"kpi\" id=\"kpi-belt_over_48h\">"));
+    free(s);
+    s = render("/center/region", NULL, NULL);
+    assert_int_equal(count(s, "<tr class=\"alert\""), 1);
+    free(s);
+
+    /* The overview counts what fires, quieted or not, and the critical ones. */
+    s = render("/", NULL, NULL);
+    assert_non_null(strstr(s, "data-firing=\"5\""));
+    assert_non_null(strstr(s, ">5 aktive alarmer</a>, heraf 1 kritisk."));
+    free(s);
+    in.nalerts = 0;
+    s = render("/", "en", NULL);
+    assert_non_null(strstr(s, "data-firing=\"0\">✓ No alerts firing."));
     free(s);
 }
 
@@ -508,6 +695,7 @@ main(void)
         cmocka_unit_test(test_state),           cmocka_unit_test(test_parse),
         cmocka_unit_test(test_overview),        cmocka_unit_test(test_center_kpi_pages),
         cmocka_unit_test(test_report),          cmocka_unit_test(test_csv_and_tables),
+        cmocka_unit_test(test_alerts),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -837,6 +837,32 @@ test_microsecond_boundaries_agree(void **state)
 }
 
 /* The r12 rate of each day is the engine's value for the month holding it. */
+/*
+ * An r12 window that begins before a level's first records is not drawn
+ * (dashboard.md): a center whose data begin in January 2021 has no r12
+ * until December 2021, instead of a ramp up from zero.
+ */
+static void
+test_r12_before_first_data(void **state)
+{
+    fixture_t *f = *state;
+    const int64_t now_s = SERIES_EPOCH_S + 400 * DAY_S; /* 2022-02-05 */
+    static const expect_row_t want[] = {
+        {"pc-a", 14, SERIES_DS_R12, NAN},  /* r12:2021-01 begins 2020-02 */
+        {"pc-a", 320, SERIES_DS_R12, NAN}, /* r12:2021-11 begins 2020-12 */
+        {"pc-a", 348, SERIES_DS_R12, 2},   /* r12:2021-12: 2 episodes per 100,000 */
+        {"pc-a", 380, SERIES_DS_R12, 1},   /* r12:2022-01 */
+    };
+
+    f->conf->centers[0].population.years[0] = (psy_population_t){2021, 100000};
+    f->conf->centers[0].population.years[1] = (psy_population_t){2022, 100000};
+    f->conf->centers[0].population.count = 2;
+    push(f, 0, coercion("e1", AT(3, 10), PSY_COERCION_BELT, false));
+    push(f, 0, coercion("e2", AT(40, 10), PSY_COERCION_BELT, false));
+    assert_int_equal(series_rebuild(f->rrd_dir, f->conf, &f->recs, now_s * PSY_USEC, NULL, 0), 0);
+    check_table(f, want, sizeof want / sizeof want[0]);
+}
+
 static void
 test_r12_from_engine(void **state)
 {
@@ -856,6 +882,12 @@ test_r12_from_engine(void **state)
     f->conf->centers[0].population.years[0] = (psy_population_t){2021, 100000};
     f->conf->centers[1].population.count = 1;
     f->conf->centers[1].population.years[0] = (psy_population_t){2021, 50000};
+    /*
+     * Records since January 2020, so that every r12 window below begins with
+     * data (one that begins before a level's first records is not drawn).
+     */
+    push(f, 0, coercion("b0", AT(-366, 10), PSY_COERCION_STRAPS, false));
+    push(f, 1, coercion("c0", AT(-366, 10), PSY_COERCION_STRAPS, false));
     push(f, 0, coercion("b1", AT(3, 10), PSY_COERCION_BELT, false));
     push(f, 0, coercion("b2", AT(10, 10), PSY_COERCION_BELT, false));
     push(f, 0, coercion("b3", AT(20, 10), PSY_COERCION_SEDATIVE_MEDICATION, false));
@@ -1127,6 +1159,9 @@ test_random_against_engine(void **state)
                                   : PSY_OUTCOME_REGULAR;
         push(f, center, r);
     }
+    /* Records since January 2020, so that every r12 window compared begins with data. */
+    push(f, 0, coercion("a0", AT(-366, 10), PSY_COERCION_STRAPS, false));
+    push(f, 1, coercion("a1", AT(-366, 10), PSY_COERCION_STRAPS, false));
     for (int i = 0; i < 400; i++) {
         char id[32];
         int64_t t = SERIES_EPOCH_S - 200 * DAY_S + (int64_t)rnd(400 * DAY_S);
@@ -1200,6 +1235,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_open_stay_readmits_after_12h, setup, teardown),
         cmocka_unit_test_setup_teardown(test_microsecond_boundaries_agree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r12_from_engine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r12_before_first_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_void_and_correction_through_store, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failure_does_not_stop_others, setup, teardown),

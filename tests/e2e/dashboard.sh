@@ -6,7 +6,11 @@
 # reference only same-origin resources that all load, carry the data-
 # attributes of dashboard.md, show the stopped center as incomplete (never
 # good), work in English with ?lang=en, and the monthly report must print
-# to a PDF of several A4 pages. Screenshots of every page are written to
+# to a PDF of several A4 pages. pc-bornholm's collector is then stopped: its
+# CollectorSilent alert (for = 20s here, so that a heartbeat late on a
+# loaded machine fires nothing) must show on /alerts, on the center's page
+# and in the overview's count, and an acknowledgement must show within one
+# evaluation. Screenshots of every page are written to
 # $PSY_BUILD_DIR/artifacts/screenshots/ for CI to keep.
 source "$(dirname "$0")/lib.sh"
 
@@ -30,7 +34,8 @@ CENTERS=(pc-amager buc pc-bornholm)
 keygen aggregator
 "$PSYMON" keygen --pseudonym "$E2E_DIR/pseudonym.key"
 write_aggregator_conf
-printf '\n[region]\nname = Region Hovedstaden\n' >>"$E2E_DIR/aggregator.conf"
+printf '\n[region]\nname = Region Hovedstaden\n\n[alert CollectorSilent]\nfor = 20s\n' \
+    >>"$E2E_DIR/aggregator.conf"
 mapfile -t CENTER_LINES < <("$PSYMON" simulate --centers | tail -n +2)
 for line in "${CENTER_LINES[@]}"; do
     IFS=$'\t' read -r -a f <<<"$line"
@@ -60,6 +65,20 @@ delivered() {
 }
 wait_for 400 "the simulated centers to be delivered" delivered
 pass "three centers delivered (pc-bornholm's data stop at $STOPPED_TO)"
+
+# The stopped center's collector stops too: CollectorSilent fires for it.
+alerts_json() { "$PSYMON" alerts -c "$E2E_DIR/aggregator.conf" --json --all; }
+# alert_field NAME CENTER FIELD: a field of the alert, as JSON; "none" when absent.
+alert_field() {
+    alerts_json | python3 -c '
+import json, sys
+a = [x for x in json.load(sys.stdin)["alerts"] if x["labels"]["alertname"] == sys.argv[1] and x["labels"]["center"] == sys.argv[2]]
+print(json.dumps(a[0][sys.argv[3]]) if a else "none")' "$1" "$2" "$3"
+}
+kill -TERM "$PID_pc_bornholm"
+silent_firing() { [ "$(alert_field CollectorSilent pc-bornholm state)" = '"firing"' ]; }
+wait_for 90 "CollectorSilent firing for pc-bornholm" silent_firing
+pass "pc-bornholm's collector stopped: CollectorSilent fires"
 
 # chromium PAGE [ARGS...]: runs headless Chromium on BASE/PAGE with its own profile.
 browse() {
@@ -113,6 +132,23 @@ shot() {
     [ -s "$SHOTS/$1.png" ] || fail "$2: empty screenshot"
 }
 
+# alert_row DOM NAME CENTER STATE: the DOM has an alert row with these data attributes.
+alert_row() {
+    python3 - "$@" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+name, center, state = sys.argv[2:5]
+rows = re.findall(r'<tr class="alert" data-alertname="([^"]+)" data-center="([^"]+)" '
+                  r'data-severity="([^"]+)" data-state="([^"]+)" data-fingerprint="([0-9a-f]{16})">'
+                  r'(.*?)</tr>', text, re.S)
+ok = [r for r in rows if r[0] == name and r[1] == center and r[3] == state]
+if not ok:
+    print(f"no {name} {center} {state} row among {[(r[0], r[1], r[3]) for r in rows]}", file=sys.stderr)
+    sys.exit(1)
+sys.exit(0)
+PY
+}
+
 # Every page, in Danish, loads.
 check_dom overview / da
 check_dom region /center/region da
@@ -125,6 +161,50 @@ check_dom collectors /collectors da
 check_dom report "/report/$LAST_MONTH" da
 check_dom overview_en "/?lang=en" en
 check_dom center_en "/center/buc?lang=en" en
+check_dom alerts_en "/alerts?lang=en" en
+
+# The alert, as the browser sees it: on /alerts, in Danish, with its data attributes.
+alert_row "$E2E_DIR/alerts.html" CollectorSilent pc-bornholm firing ||
+    fail "/alerts: no firing CollectorSilent row for pc-bornholm"
+python3 - "$E2E_DIR/alerts.html" "$E2E_DIR/alerts_en.html" <<'PY' || fail "/alerts: words, links or language wrong"
+import re, sys
+da = open(sys.argv[1], encoding="utf-8").read()
+en = open(sys.argv[2], encoding="utf-8").read()
+row = re.search(r'<tr class="alert" data-alertname="CollectorSilent" data-center="pc-bornholm".*?</tr>', da, re.S).group(0)
+errors = []
+for want in ["data-severity=\"critical\"", "aktiv", "Ingen data fra centrets opsamler", "kritisk",
+             "Psykiatrisk Center Bornholm", 'href="/collectors#c-pc-bornholm"', " kl. "]:
+    if want not in row:
+        errors.append(f"Danish row lacks {want!r}: {row}")
+row_en = re.search(r'<tr class="alert" data-alertname="CollectorSilent" data-center="pc-bornholm".*?</tr>', en, re.S).group(0)
+for want in ["firing", "No data from the center's collector", "critical", 'href="/collectors?lang=en#c-pc-bornholm"']:
+    if want not in row_en:
+        errors.append(f"English row lacks {want!r}: {row_en}")
+for e in errors:
+    print(e, file=sys.stderr)
+sys.exit(1 if errors else 0)
+PY
+alert_row "$E2E_DIR/bornholm.html" CollectorSilent pc-bornholm firing ||
+    fail "pc-bornholm's page does not list its alert"
+if grep -q 'data-alertname="CollectorSilent" data-center="pc-bornholm"' "$E2E_DIR/amager.html"; then
+    fail "pc-amager's page lists pc-bornholm's alert"
+fi
+grep -Eq 'class="banner alerts-summary" data-firing="[1-9]' "$E2E_DIR/overview.html" ||
+    fail "the overview does not count the firing alert"
+pass "/alerts, the center's page and the overview show the CollectorSilent alert (da and en)"
+
+# An acknowledgement shows on the page within one evaluation.
+FP=$(alert_field CollectorSilent pc-bornholm fingerprint | tr -d '"')
+"$PSYMON" alerts ack "$FP" -c "$E2E_DIR/aggregator.conf" --author "Driften" \
+    --comment "Opsamleren flyttes til ny server" >/dev/null || fail "psymon alerts ack failed"
+acked_on_page() {
+    browse /alerts --dump-dom >"$E2E_DIR/alerts_ack.html" &&
+        alert_row "$E2E_DIR/alerts_ack.html" CollectorSilent pc-bornholm acknowledged 2>/dev/null
+}
+wait_for 60 "the acknowledgement on /alerts" acked_on_page
+grep -q 'Kvitteret af Driften: Opsamleren flyttes til ny server' "$E2E_DIR/alerts_ack.html" ||
+    fail "/alerts does not say who acknowledged"
+pass "the acknowledged alert shows as acknowledged, with who and why"
 
 # The overview: a figure per level and headline KPI, with the attributes of dashboard.md.
 python3 - "$E2E_DIR/overview.html" "$LAST_MONTH" <<'PY' || fail "overview: figures or states are wrong"
@@ -184,10 +264,11 @@ for page in / /center/region /center/buc /kpi/intrusive_episodes /alerts /collec
     hdr=$(curl -fsS -D - -o "$E2E_DIR/page.csv" "$BASE$page${sep}format=csv") || fail "$page: no CSV"
     grep -qi '^content-type: text/csv' <<<"$hdr" || fail "$page: CSV has the wrong type"
     head -n 1 "$E2E_DIR/page.csv" | grep -q '^[a-z_]*,[a-z_,]*$' || fail "$page: CSV has no header"
-    # Alerts are not wired yet (an empty list is a header only); every other table has rows.
-    [ "$page" = /alerts ] || [ "$(wc -l <"$E2E_DIR/page.csv")" -ge 2 ] || fail "$page: CSV has no rows"
+    [ "$(wc -l <"$E2E_DIR/page.csv")" -ge 2 ] || fail "$page: CSV has no rows"
 done
 pass "every page's table downloads as CSV"
+curl -fsS "$BASE/alerts?format=csv" | grep -q '^acknowledged,CollectorSilent,pc-bornholm,,critical,' ||
+    fail "/alerts CSV: no acknowledged CollectorSilent row for pc-bornholm"
 
 # The report prints to a PDF of several A4 pages.
 browse "/report/$LAST_MONTH" --print-to-pdf="$SHOTS/report-$LAST_MONTH.pdf" --no-pdf-header-footer \
@@ -205,9 +286,20 @@ shot center-region /center/region 1280,4200
 shot center-amager /center/pc-amager 1280,4200
 shot center-bornholm /center/pc-bornholm 1280,2000
 shot kpi-intrusive_episodes /kpi/intrusive_episodes 1280,2000
-shot alerts /alerts 1280,900
+shot alerts /alerts 1280,1300
+shot alerts-en "/alerts?lang=en" 1280,1300
 shot collectors /collectors 1280,900
 shot report "/report/$LAST_MONTH" 1280,3000
 shot overview-phone / 390,1600
+# The daily librrd graphs, as the center pages show them.
+# buc has the longest name (titles must fit); shorter spans label days and months.
+for g in pc-amager:coercion pc-amager:activity pc-amager:beds pc-amager:readmission \
+    pc-amager:rate region:coercion region:rate buc:activity buc:coercion:60 buc:activity:300; do
+    IFS=: read -r c what days <<<"$g"
+    png="$SHOTS/graph-$c-$what${days:+-${days}d}.png"
+    curl -fsS -o "$png" "$BASE/graph/$c.png?what=$what${days:+&days=$days}" ||
+        fail "/graph/$c.png?what=$what${days:+&days=$days} does not load"
+    [ "$(head -c 4 "$png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "$png is not a PNG"
+done
 pass "screenshots in $SHOTS"
 echo "dashboard: all checks passed"
