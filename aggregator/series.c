@@ -605,7 +605,7 @@ series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
         series_arg(a, "LINE1:coerc30#1d2b3a:Al tvang (tynd linje)");
         if (marks && isfinite(marks->baseline_per_day) && marks->target_end > marks->target_start) {
             series_arg_goal(a, "belt", marks, 30 * marks->baseline_per_day);
-            series_arg(a, "HRULE:%.6f#555555:Baseline (stiplet):dashes=4,3",
+            series_arg(a, "HRULE:%.6f#555555:Udgangsniveau, indgribende (stiplet):dashes=4,3",
                        30 * marks->baseline_per_day);
             series_arg(a, "LINE2:goal#1e8449:Målsti (tyk grøn)\\l");
         } else {
@@ -651,7 +651,7 @@ series_graph_args(series_args_t *a, series_graph_kind_t kind, const char *path,
         if (marks && isfinite(marks->baseline_per_100k) && marks->baseline_per_100k > 0 &&
             marks->target_end > marks->target_start) {
             series_arg_goal(a, "r12", marks, marks->baseline_per_100k);
-            series_arg(a, "HRULE:%.6f#555555:Baseline (stiplet):dashes=4,3",
+            series_arg(a, "HRULE:%.6f#555555:Udgangsniveau (stiplet):dashes=4,3",
                        marks->baseline_per_100k);
             series_arg(a, "LINE2:goal#1e8449:Målsti (tyk grøn)\\l");
         }
