@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "alert_facts.h"
+#include "spc.h"
+#include "spc_query.h"
 
 /* The month before y-m. */
 static void
@@ -146,6 +148,70 @@ alert_facts_spc(alert_level_t *levels, size_t n, const char *level, const alert_
         return 0;
     }
     return -ENOENT;
+}
+
+int
+alert_facts_spc_model(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of,
+                      alert_level_t *levels, size_t n)
+{
+    static const char *const base[] = {
+        "intrusive_per_1000_bed_days", "intrusive_episodes",   "belt_over_48h",
+        "readmission_rate_30d",        "self_discharge_share", "wait_within_60d_share"};
+    char kpis[(PSY_KPI_NAME_MAX + 2) * (PSY_GOALS_MAX + 8)] = "";
+    char err[256];
+    spc_query_t q;
+    spc_query_result_t *res = NULL;
+    size_t len = 0;
+    int r;
+
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+        len += (size_t)snprintf(kpis + len, sizeof kpis - len, "%s%s", len ? "," : "", base[i]);
+    for (size_t g = 0; g < conf->ngoals; g++) {
+        const char *k = conf->goals[g].kpi;
+        bool dup = false;
+        for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+            dup |= strcmp(base[i], k) == 0;
+        if (!dup && spc_chart_of(k) != SPC_CHART_NONE && len + strlen(k) + 2 < sizeof kpis)
+            len += (size_t)snprintf(kpis + len, sizeof kpis - len, ",%s", k);
+    }
+    r = spc_query_build(conf, kpis, "all", NULL, NULL, NULL, as_of, &q, err, sizeof err);
+    if (r < 0)
+        return r;
+    r = spc_query_compute(m, &q, &res);
+    spc_query_free(&q);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < res->nseries; i++) {
+        const spc_series_t *se = &res->series[i];
+        const spc_row_t *last = NULL;
+        alert_spc_t a = {0};
+
+        for (size_t p = 0; p < se->npoints; p++)
+            if (se->points[p].value.set && !se->points[p].provisional)
+                last = &se->points[p];
+        snprintf(a.kpi, sizeof a.kpi, "%s", kpi_name((size_t)se->kpi));
+        if (last) {
+            a.set = true;
+            kpi_period_name(&last->period, a.period, sizeof a.period);
+            snprintf(a.variation, sizeof a.variation, "%s",
+                     spc_variation_name(se->summary.variation));
+            snprintf(a.assessment, sizeof a.assessment, "%s",
+                     spc_assessment_name(se->summary.assessment));
+            snprintf(a.assurance, sizeof a.assurance, "%s",
+                     spc_assurance_name(se->summary.assurance));
+            a.value = last->value.v;
+            a.cl = last->spc.cl.set ? last->spc.cl.v : 0;
+            a.has_limits = last->spc.lcl.set && last->spc.ucl.set;
+            a.lcl = last->spc.lcl.set ? last->spc.lcl.v : 0;
+            a.ucl = last->spc.ucl.set ? last->spc.ucl.v : 0;
+            a.has_target = last->target.set;
+            a.target = last->target.v;
+        }
+        const char *lv = se->level == KPI_LEVEL_REGION ? "region" : conf->centers[se->level].id;
+        (void)alert_facts_spc(levels, n, lv, &a);
+    }
+    spc_query_result_destroy(&res);
+    return 0;
 }
 
 void
