@@ -5,6 +5,7 @@
  *   bench_alerts false [SEEDS]            false alarms (default 5 seeds)
  *   bench_alerts detect [SEEDS] [MONTHS]  detection (default 40 seeds, 24 months)
  *   bench_alerts cost [RECORDS] [DIR]     evaluation cost (default 2,000,000 records)
+ *   bench_alerts series [KPI]             the data: a KPI's yearly values per level
  *
  * The data are stable Poisson processes at the rates of the demo region
  * (`psymon simulate`, 2023): per center, persons arrive at a steady rate
@@ -34,7 +35,7 @@
  * intrusive_per_1000_bed_days or intrusive_episodes fires (1 = it fires
  * as soon as January 2025 is complete).
  *
- * `cost`: the rates scaled until about RECORDS records over 2021-2030, one
+ * `cost`: the rates scaled until about RECORDS records over 2019-2030, one
  * model build, then the evaluation after it, timed by phase, repeated.
  *
  * Numbers only; nothing here is a test.
@@ -287,14 +288,16 @@ by_time(const void *a, const void *b)
 
 /*
  * The region's records in [g->from, g->to), sorted by time, so that the
- * records known at an instant are a prefix. Persons arrive from two years
- * before g->from, so that the first months already see returning patients
- * and stays going on.
+ * records known at an instant are a prefix. Callers start two years before
+ * the series (2021-01, the first baseline month), so that its first months
+ * already see returning patients, stays going on and referrals waiting:
+ * without them early 2021 would differ from the rest, and a frozen
+ * baseline would carry that difference into every later month.
  */
 static int
 generate(gen_t *g, kpi_records_t *v)
 {
-    psy_time_t warm = g->from - 2 * 365 * PSY_DAY;
+    psy_time_t warm = g->from;
     int r = 0;
 
     for (int c = 0; c < NCENTERS && r == 0; c++) {
@@ -452,7 +455,7 @@ bench_false(int seeds)
     for (int s = 1; s <= seeds; s++) {
         gen_t g = {.seed = (uint64_t)s,
                    .scale = 1,
-                   .from = psy_civil_start(2021, 1, 1),
+                   .from = psy_civil_start(2019, 1, 1),
                    .to = psy_civil_start(2031, 2, 1),
                    .worse_at = PSY_TIME_NONE,
                    .worse = 1};
@@ -567,7 +570,7 @@ bench_detect(int seeds, int cap)
     for (int s = 1; s <= seeds; s++) {
         gen_t g = {.seed = (uint64_t)(1000 + s),
                    .scale = 1,
-                   .from = psy_civil_start(2021, 1, 1),
+                   .from = psy_civil_start(2019, 1, 1),
                    .to = psy_civil_start(2025, cap + 2, 1),
                    .worse_at = psy_civil_start(2025, 1, 1),
                    .worse = 1.5};
@@ -641,7 +644,7 @@ bench_cost(size_t want, const char *dir_arg)
     static alert_level_t levels[PSY_CENTERS_MAX + 1];
     char dir[256];
     gen_t g = {.seed = 7,
-               .from = psy_civil_start(2021, 1, 1),
+               .from = psy_civil_start(2019, 1, 1),
                .to = psy_civil_start(2031, 1, 1),
                .worse_at = PSY_TIME_NONE,
                .worse = 1};
@@ -654,8 +657,8 @@ bench_cost(size_t want, const char *dir_arg)
     conf_init(&conf);
     conf.notify.nwebhook = 1;
     snprintf(conf.notify.webhook[0], sizeof conf.notify.webhook[0], "http://127.0.0.1:9/hook");
-    /* Ten years at scale 1 hold about 474,000 records. */
-    g.scale = (double)want / 474000.0;
+    /* 2019-2030 at scale 1 hold about 570,000 records. */
+    g.scale = (double)want / 570000.0;
     double g0 = now_ms();
     if ((r = generate(&g, &v)) < 0)
         goto fail;
@@ -766,6 +769,55 @@ fail_msg:
     return 1;
 }
 
+/* ---- the data, for a look: a KPI's yearly means per level (seed 1) ---- */
+
+static int
+bench_series(const char *kpi)
+{
+    static psy_agg_conf_t conf;
+    gen_t g = {.seed = 1,
+               .scale = 1,
+               .from = psy_civil_start(2019, 1, 1),
+               .to = psy_civil_start(2031, 1, 1),
+               .worse_at = PSY_TIME_NONE,
+               .worse = 1};
+    kpi_records_t v = {0};
+    kpi_period_t *per = NULL;
+    size_t nper = 0, nrows = 0;
+    kpi_row_t *rows = NULL;
+    int levels[NCENTERS + 1], k = kpi_find(kpi), r;
+
+    conf_init(&conf);
+    if (k < 0)
+        return 2;
+    for (int i = 0; i < NCENTERS; i++)
+        levels[i] = i;
+    levels[NCENTERS] = KPI_LEVEL_REGION;
+    if ((r = generate(&g, &v)) < 0 ||
+        (r = kpi_period_list(KPI_YEAR, 2021, 1, 2030, 12, &per, &nper)) < 0)
+        goto out;
+    kpi_query_t q = {&conf, g.to, nper, per, NCENTERS + 1, levels, 1, &k};
+    if ((r = kpi_compute(&v, &q, &rows, &nrows)) < 0)
+        goto out;
+    printf("%s per year (seed 1)\n%-18s", kpi, "level");
+    for (size_t p = 0; p < nper; p++)
+        printf(" %8d", per[p].year);
+    printf("\n");
+    for (int l = 0; l <= NCENTERS; l++) {
+        printf("%-18s", l < NCENTERS ? demo[l].id : "region");
+        for (size_t p = 0; p < nper; p++) {
+            const kpi_row_t *row = &rows[p * (NCENTERS + 1) + (size_t)l];
+            printf(" %8.1f", row->value.set ? row->value.v : NAN);
+        }
+        printf("\n");
+    }
+out:
+    free(rows);
+    free(per);
+    kpi_records_free(&v);
+    return r < 0 ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -779,10 +831,12 @@ main(int argc, char **argv)
         return bench_false(argc > 2 ? atoi(argv[2]) : 5);
     if (strcmp(mode, "detect") == 0)
         return bench_detect(argc > 2 ? atoi(argv[2]) : 40, argc > 3 ? atoi(argv[3]) : 24);
+    if (strcmp(mode, "series") == 0)
+        return bench_series(argc > 2 ? argv[2] : "intrusive_episodes");
     if (strcmp(mode, "cost") == 0)
         return bench_cost(argc > 2 ? strtoul(argv[2], NULL, 10) : 2000000,
                           argc > 3 ? argv[3] : NULL);
     fprintf(stderr, "usage: bench_alerts false [SEEDS] | detect [SEEDS] [MONTHS] | "
-                    "cost [RECORDS] [DIR]\n");
+                    "cost [RECORDS] [DIR] | series [KPI]\n");
     return 2;
 }
