@@ -613,8 +613,8 @@ bench_detect(int seeds, int cap)
     printf("detection: intrusive coercion x1.5 from 2025-01, %d seeds, SpcConcern on "
            "intrusive_per_1000_bed_days or intrusive_episodes (%.0f s)\n",
            seeds, (now_ms() - t0) / 1e3);
-    printf("%-18s %11s %8s %8s %8s %12s\n", "center", "episodes/mo", "median", "p25", "p75",
-           "not in " /* cap */);
+    printf("%-18s %11s %8s %8s %8s   not within %d months\n", "center", "episodes/mo", "median",
+           "p25", "p75", cap);
     for (int c = 0; c < NCENTERS; c++) {
         int missed = 0;
         for (int s = 0; s < seeds; s++) {
