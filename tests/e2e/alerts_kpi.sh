@@ -14,6 +14,8 @@
 #   - pc-amager deteriorates a hundredfold, but only in the current month,
 #     which is provisional: its point is beyond the upper limit on the chart
 #     (sigma_signal 1, provisional 1), and no alert fires on it.
+#   - a threshold rule of one's own (admissions of the last complete quarter,
+#     pc-koebenhavn only) fires with the quarter and value psymon kpi prints.
 source "$(dirname "$0")/lib.sh"
 
 ZMQ_PORT=$(free_port)
@@ -49,6 +51,15 @@ intrusive_reduction_pct = 30
 baseline_years = 2021,2022,2023
 first_month = 2024-01
 last_month = 2030-12
+
+[alert KoebenhavnAdmissions]
+kind = threshold
+kpi = admissions
+period = quarter
+op = >=
+value = 1
+centers = pc-koebenhavn
+severity = info
 CONF
 
 args=()
@@ -108,6 +119,13 @@ PY
 "$PSYMON" kpi -c "$E2E_DIR/aggregator.conf" --period month --from "$LAST" --to "$LAST" \
     --center pc-glostrup --kpi intrusive_per_1000_bed_days --format csv >"$E2E_DIR/kpi.csv" ||
     fail "psymon kpi failed"
+
+# The first month of the quarter before the current one.
+PQ=$(python3 -c 'import sys; y, m = map(int, sys.argv[1].split("-")); q = (m - 1) // 3 * 3 + 1 - 3
+print(f"{y - 1}-{q + 12:02d}" if q < 1 else f"{y}-{q:02d}")' "$CUR")
+"$PSYMON" kpi -c "$E2E_DIR/aggregator.conf" --period quarter --from "$PQ" --to "$PQ" \
+    --center pc-koebenhavn --kpi admissions --format csv >"$E2E_DIR/quarter.csv" ||
+    fail "psymon kpi --period quarter failed"
 
 python3 - "$E2E_DIR" "$LAST" "$CUR" <<'PY' || fail "the KPI alerts are not what the data say"
 import csv, json, sys
@@ -175,6 +193,16 @@ for k in ("intrusive_per_1000_bed_days", "intrusive_episodes"):
     check(not find("SpcConcern", "pc-amager", k), f"no SpcConcern for pc-amager {k}")
     check(all(x["assessment"] != "concern" for x in spc if x["center"] == "pc-amager" and x["kpi"] == k),
           f"psymon spc: pc-amager {k} is no concern")
+# 4. The threshold rule: the last complete quarter, pc-koebenhavn only.
+q = list(csv.DictReader(open(d + "/quarter.csv")))
+a = find("KoebenhavnAdmissions", "pc-koebenhavn")
+check(len(a) == 1 and len(q) == 1 and a[0]["state"] == "firing"
+      and a[0]["labels"].get("kpi") == "admissions" and a[0]["labels"]["severity"] == "info"
+      and a[0]["annotations"]["period"] == q[0]["period"] and a[0]["annotations"]["value"] == q[0]["value"],
+      f"KoebenhavnAdmissions fires for {q and q[0]['period']} with psymon kpi's {q and q[0]['value']}: "
+      f"{a and (a[0]['annotations']['period'], a[0]['annotations']['value'])}")
+check(not find("KoebenhavnAdmissions", "pc-glostrup") and not find("KoebenhavnAdmissions", "region"),
+      "KoebenhavnAdmissions fires for no other level")
 sys.exit(1 if bad else 0)
 PY
 pass "SpcConcern fires for the deteriorating center only, and never on a provisional month"
