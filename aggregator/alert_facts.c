@@ -4,11 +4,14 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alert_facts.h"
+#include "spc.h"
+#include "spc_query.h"
 
 /* The month before y-m. */
 static void
@@ -20,42 +23,83 @@ month_before(int *y, int *m)
     }
 }
 
+/* What one alert_value_t of every level is: a KPI in a period, stored at a byte offset. */
+typedef struct {
+    kpi_period_t period;
+    const char *kpi;
+    size_t off;
+} want_t;
+
+/* The index of p in ps[0..*n), appended when new. */
+static size_t
+period_slot(kpi_period_t *ps, size_t *n, kpi_period_t p)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (ps[i].kind == p.kind && ps[i].year == p.year && ps[i].month == p.month)
+            return i;
+    ps[*n] = p;
+    return (*n)++;
+}
+
+static size_t
+kpi_slot(int *ks, size_t *n, int k)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (ks[i] == k)
+            return i;
+    ks[*n] = k;
+    return (*n)++;
+}
+
 /*
- * Computes `kpi` for period p at every level (centers, then region) and
- * stores each row's value into the alert_value_t at byte offset `off` of
- * ret[level].
+ * Computes every wanted value at every level (centers, then region) with
+ * one kpi_model_compute() call: the engine passes over the whole model once
+ * per call whatever it is asked, so six calls cost six passes.
  */
 static int
-fill(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of, kpi_period_t p,
-     const char *kpi, alert_level_t *ret, size_t off)
+fill(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of, const want_t *w, size_t nw,
+     alert_level_t *ret)
 {
-    int levels[PSY_CENTERS_MAX + 1], k = kpi_find(kpi);
-    size_t nl = conf->ncenters + 1, nrows = 0;
+    int levels[PSY_CENTERS_MAX + 1], kpis[8 + PSY_ALERTS_MAX];
+    kpi_period_t periods[8 + PSY_ALERTS_MAX];
+    size_t pslot[8 + PSY_ALERTS_MAX], kslot[8 + PSY_ALERTS_MAX];
+    size_t nl = conf->ncenters + 1, np = 0, nk = 0, nrows = 0;
     kpi_row_t *rows = NULL;
-    kpi_query_t q = {.conf = conf,
-                     .as_of = as_of,
-                     .nperiods = 1,
-                     .periods = &p,
-                     .nlevels = nl,
-                     .levels = levels,
-                     .nkpis = 1,
-                     .kpis = &k};
     int r;
 
-    if (k < 0)
-        return 0; /* a threshold rule on a name the engine does not know: never fires */
+    for (size_t i = 0; i < nw; i++) {
+        int k = kpi_find(w[i].kpi);
+        pslot[i] = period_slot(periods, &np, w[i].period);
+        /* A threshold rule on a name the engine does not know never fires. */
+        kslot[i] = k < 0 ? SIZE_MAX : kpi_slot(kpis, &nk, k);
+    }
     for (size_t i = 0; i < conf->ncenters; i++)
         levels[i] = (int)i;
     levels[conf->ncenters] = KPI_LEVEL_REGION;
+    kpi_query_t q = {.conf = conf,
+                     .as_of = as_of,
+                     .nperiods = np,
+                     .periods = periods,
+                     .nlevels = nl,
+                     .levels = levels,
+                     .nkpis = nk,
+                     .kpis = kpis};
     r = kpi_model_compute(m, &q, &rows, &nrows);
     if (r < 0)
         return r;
-    for (size_t i = 0; i < nrows && i < nl; i++) {
-        alert_value_t *v = (alert_value_t *)((char *)&ret[i] + off);
-        v->set = rows[i].value.set;
-        v->v = rows[i].value.v;
-        v->provisional = rows[i].provisional;
-        kpi_period_name(&p, v->period, sizeof v->period);
+    for (size_t i = 0; i < nw; i++) {
+        if (kslot[i] == SIZE_MAX)
+            continue;
+        for (size_t l = 0; l < nl; l++) {
+            size_t at = (pslot[i] * nl + l) * nk + kslot[i];
+            alert_value_t *v = (alert_value_t *)((char *)&ret[l] + w[i].off);
+            if (at >= nrows)
+                continue;
+            v->set = rows[at].value.set;
+            v->v = rows[at].value.v;
+            v->provisional = rows[at].provisional;
+            kpi_period_name(&w[i].period, v->period, sizeof v->period);
+        }
     }
     free(rows);
     return 0;
@@ -65,10 +109,12 @@ int
 alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of,
                      alert_level_t *ret, size_t *ret_n)
 {
+    want_t w[8 + PSY_ALERTS_MAX];
+    size_t nw = 0;
     int y, mo, d, ly, lm;
-    int r = 0;
+    int r;
 
-    if (!m || !conf || !ret || conf->ncenters > PSY_CENTERS_MAX)
+    if (!m || !conf || !ret || conf->ncenters > PSY_CENTERS_MAX || conf->nalerts > PSY_ALERTS_MAX)
         return -EINVAL;
     memset(ret, 0, (conf->ncenters + 1) * sizeof *ret);
     for (size_t i = 0; i < conf->ncenters; i++) {
@@ -88,21 +134,14 @@ alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_
     const kpi_period_t r12 = {KPI_R12, ly, lm}, last = {KPI_MONTH, ly, lm},
                        cur = {KPI_MONTH, y, mo};
 
-    if (!r)
-        r = fill(m, conf, as_of, r12, "intrusive_on_track", ret, offsetof(alert_level_t, on_track));
-    if (!r)
-        r = fill(m, conf, as_of, r12, "intrusive_reduction", ret,
-                 offsetof(alert_level_t, reduction));
-    if (!r)
-        r = fill(m, conf, as_of, r12, "intrusive_target_reduction", ret,
-                 offsetof(alert_level_t, target_reduction));
-    if (!r)
-        r = fill(m, conf, as_of, cur, "belt_over_48h", ret, offsetof(alert_level_t, belt_cur));
-    if (!r)
-        r = fill(m, conf, as_of, last, "belt_over_48h", ret, offsetof(alert_level_t, belt_last));
-    if (!r)
-        r = fill(m, conf, as_of, cur, "referrals_overdue", ret, offsetof(alert_level_t, overdue));
-    for (size_t j = 0; !r && j < conf->nalerts; j++) {
+    w[nw++] = (want_t){r12, "intrusive_on_track", offsetof(alert_level_t, on_track)};
+    w[nw++] = (want_t){r12, "intrusive_reduction", offsetof(alert_level_t, reduction)};
+    w[nw++] =
+        (want_t){r12, "intrusive_target_reduction", offsetof(alert_level_t, target_reduction)};
+    w[nw++] = (want_t){cur, "belt_over_48h", offsetof(alert_level_t, belt_cur)};
+    w[nw++] = (want_t){last, "belt_over_48h", offsetof(alert_level_t, belt_last)};
+    w[nw++] = (want_t){cur, "referrals_overdue", offsetof(alert_level_t, overdue)};
+    for (size_t j = 0; j < conf->nalerts; j++) {
         const psy_alert_conf_t *a = &conf->alerts[j];
         kpi_period_t p = last;
         if (!a->threshold)
@@ -125,9 +164,9 @@ alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_
         default:
             break;
         }
-        r = fill(m, conf, as_of, p, a->kpi, ret,
-                 offsetof(alert_level_t, thr) + j * sizeof(alert_value_t));
+        w[nw++] = (want_t){p, a->kpi, offsetof(alert_level_t, thr) + j * sizeof(alert_value_t)};
     }
+    r = fill(m, conf, as_of, w, nw, ret);
     if (r < 0)
         return r;
     *ret_n = conf->ncenters + 1;
@@ -146,6 +185,70 @@ alert_facts_spc(alert_level_t *levels, size_t n, const char *level, const alert_
         return 0;
     }
     return -ENOENT;
+}
+
+int
+alert_facts_spc_model(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of,
+                      alert_level_t *levels, size_t n)
+{
+    static const char *const base[] = {
+        "intrusive_per_1000_bed_days", "intrusive_episodes",   "belt_over_48h",
+        "readmission_rate_30d",        "self_discharge_share", "wait_within_60d_share"};
+    char kpis[(PSY_KPI_NAME_MAX + 2) * (PSY_GOALS_MAX + 8)] = "";
+    char err[256];
+    spc_query_t q;
+    spc_query_result_t *res = NULL;
+    size_t len = 0;
+    int r;
+
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+        len += (size_t)snprintf(kpis + len, sizeof kpis - len, "%s%s", len ? "," : "", base[i]);
+    for (size_t g = 0; g < conf->ngoals; g++) {
+        const char *k = conf->goals[g].kpi;
+        bool dup = false;
+        for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+            dup |= strcmp(base[i], k) == 0;
+        if (!dup && spc_chart_of(k) != SPC_CHART_NONE && len + strlen(k) + 2 < sizeof kpis)
+            len += (size_t)snprintf(kpis + len, sizeof kpis - len, ",%s", k);
+    }
+    r = spc_query_build(conf, kpis, "all", NULL, NULL, NULL, as_of, &q, err, sizeof err);
+    if (r < 0)
+        return r;
+    r = spc_query_compute(m, &q, &res);
+    spc_query_free(&q);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < res->nseries; i++) {
+        const spc_series_t *se = &res->series[i];
+        const spc_row_t *last = NULL;
+        alert_spc_t a = {0};
+
+        for (size_t p = 0; p < se->npoints; p++)
+            if (se->points[p].value.set && !se->points[p].provisional)
+                last = &se->points[p];
+        snprintf(a.kpi, sizeof a.kpi, "%s", kpi_name((size_t)se->kpi));
+        if (last) {
+            a.set = true;
+            kpi_period_name(&last->period, a.period, sizeof a.period);
+            snprintf(a.variation, sizeof a.variation, "%s",
+                     spc_variation_name(se->summary.variation));
+            snprintf(a.assessment, sizeof a.assessment, "%s",
+                     spc_assessment_name(se->summary.assessment));
+            snprintf(a.assurance, sizeof a.assurance, "%s",
+                     spc_assurance_name(se->summary.assurance));
+            a.value = last->value.v;
+            a.cl = last->spc.cl.set ? last->spc.cl.v : 0;
+            a.has_limits = last->spc.lcl.set && last->spc.ucl.set;
+            a.lcl = last->spc.lcl.set ? last->spc.lcl.v : 0;
+            a.ucl = last->spc.ucl.set ? last->spc.ucl.v : 0;
+            a.has_target = last->target.set;
+            a.target = last->target.v;
+        }
+        const char *lv = se->level == KPI_LEVEL_REGION ? "region" : conf->centers[se->level].id;
+        (void)alert_facts_spc(levels, n, lv, &a);
+    }
+    spc_query_result_destroy(&res);
+    return 0;
 }
 
 void

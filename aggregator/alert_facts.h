@@ -35,6 +35,18 @@ int alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_t
 int alert_facts_spc(alert_level_t *levels, size_t n, const char *level, const alert_spc_t *s);
 
 /*
+ * The SPC facts of every level of levels[0..n) (as alert_facts_from_kpi
+ * filled them) at as_of, from the model m: the series of the SpcConcern
+ * KPIs, of intrusive_episodes (its monthly trajectory target) and of every
+ * KPI with a [goal], each judged at its latest included point (spc.md:
+ * provisional and empty points are never the latest), added with
+ * alert_facts_spc. m must cover as_of. Returns 0, -EINVAL (a model that
+ * does not cover as_of), -ENOMEM.
+ */
+int alert_facts_spc_model(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of,
+                          alert_level_t *levels, size_t n);
+
+/*
  * The operational facts of center c from its store status at now, keeping
  * in *mem what the next call needs (the backlog and when it last shrank,
  * the rejected count and when it last rose). `started` is when the

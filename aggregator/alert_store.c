@@ -24,6 +24,7 @@
 
 #include "alert_format.h"
 #include "alert_store.h"
+#include "sql_errno.h"
 
 #define AS_FILE    "psymon.db"
 #define AS_BUSY_MS 10000
@@ -53,24 +54,11 @@ struct alert_store {
     sqlite3 *db;
 };
 
+/* As every store (sql_errno.h), and a constraint is a duplicate: an id already there. */
 static int
-sql_errno(int rc)
+astore_errno(int rc)
 {
-    switch (rc & 0xff) {
-    case SQLITE_NOMEM:
-        return -ENOMEM;
-    case SQLITE_CANTOPEN:
-        return -ENOENT;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-        return -EROFS;
-    case SQLITE_FULL:
-        return -ENOSPC;
-    case SQLITE_CONSTRAINT:
-        return -EEXIST;
-    default:
-        return -EIO;
-    }
+    return (rc & 0xff) == SQLITE_CONSTRAINT ? -EEXIST : sql_errno(rc);
 }
 
 alert_store_t *
@@ -111,7 +99,7 @@ alert_store_new(const char *data_dir)
     return s;
 
 fail:
-    rc = -sql_errno(rc);
+    rc = -astore_errno(rc);
     alert_store_destroy(&s);
     errno = rc;
     return NULL;
@@ -171,7 +159,7 @@ exec_one(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : sql_errno(rc);
+    return rc == SQLITE_DONE ? 0 : astore_errno(rc);
 }
 
 int
@@ -184,7 +172,7 @@ alert_store_load(alert_store_t *s, alert_t **ret, size_t *ret_n)
 
     rc = sqlite3_prepare_v2(s->db, "SELECT data FROM alert_state ORDER BY rowid", -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
         if ((r = grow((void **)&arr, &cap, n, sizeof *arr)) < 0)
@@ -194,7 +182,7 @@ alert_store_load(alert_store_t *s, alert_t **ret, size_t *ret_n)
             n++;
     }
     if (r == 0 && rc != SQLITE_DONE)
-        r = sql_errno(rc);
+        r = astore_errno(rc);
     sqlite3_finalize(st);
     if (r < 0) {
         free(arr);
@@ -215,7 +203,7 @@ alert_store_commit(alert_store_t *s, const alert_t *alerts, size_t n,
 
     rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     rc = sqlite3_exec(s->db, "DELETE FROM alert_state", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(s->db,
@@ -232,7 +220,7 @@ alert_store_commit(alert_store_t *s, const alert_t *alerts, size_t n,
                                 " payload, created_at, next_at) VALUES (?,?,?,?,?,?,?)",
                                 -1, &out, NULL);
     if (rc != SQLITE_OK) {
-        r = sql_errno(rc);
+        r = astore_errno(rc);
         goto out;
     }
     for (size_t i = 0; i < n && r == 0; i++) {
@@ -248,7 +236,7 @@ alert_store_commit(alert_store_t *s, const alert_t *alerts, size_t n,
         sqlite3_reset(ins);
         free(data);
         if (rc != SQLITE_DONE)
-            r = sql_errno(rc);
+            r = astore_errno(rc);
     }
     for (size_t i = 0; i < nmem && r == 0; i++) {
         sqlite3_bind_text(col, 1, mem[i].center, -1, SQLITE_STATIC);
@@ -259,7 +247,7 @@ alert_store_commit(alert_store_t *s, const alert_t *alerts, size_t n,
         rc = sqlite3_step(col);
         sqlite3_reset(col);
         if (rc != SQLITE_DONE)
-            r = sql_errno(rc);
+            r = astore_errno(rc);
     }
     for (size_t i = 0; i < nrows && r == 0; i++) {
         sqlite3_bind_text(out, 1, rows[i].channel, -1, SQLITE_STATIC);
@@ -272,7 +260,7 @@ alert_store_commit(alert_store_t *s, const alert_t *alerts, size_t n,
         rc = sqlite3_step(out);
         sqlite3_reset(out);
         if (rc != SQLITE_DONE)
-            r = sql_errno(rc);
+            r = astore_errno(rc);
     }
 out:
     sqlite3_finalize(ins);
@@ -281,7 +269,7 @@ out:
     if (r == 0) {
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
-            r = sql_errno(rc);
+            r = astore_errno(rc);
     }
     if (r < 0)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -301,7 +289,7 @@ alert_store_collectors(alert_store_t *s, alert_collector_mem_t **ret, size_t *re
                             " FROM alert_collectors",
                             -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if ((r = grow((void **)&arr, &cap, n, sizeof *arr)) < 0)
             break;
@@ -313,7 +301,7 @@ alert_store_collectors(alert_store_t *s, alert_collector_mem_t **ret, size_t *re
         m->rejected_rose_at = col_time(st, 4);
     }
     if (r == 0 && rc != SQLITE_DONE)
-        r = sql_errno(rc);
+        r = astore_errno(rc);
     sqlite3_finalize(st);
     if (r < 0) {
         free(arr);
@@ -353,7 +341,7 @@ alert_store_outbox_due(alert_store_t *s, psy_time_t now, size_t max, alert_outbo
         " ORDER BY o.id LIMIT ?2",
         -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -377,7 +365,7 @@ alert_store_outbox_due(alert_store_t *s, psy_time_t now, size_t max, alert_outbo
         n++;
     }
     if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-        r = sql_errno(rc);
+        r = astore_errno(rc);
     sqlite3_finalize(st);
     if (r < 0) {
         alert_outbox_free(arr, n);
@@ -397,12 +385,12 @@ alert_store_outbox_pending(alert_store_t *s, uint64_t *ret)
                                 " WHERE done_at IS NULL AND gave_up_at IS NULL",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *ret = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : sql_errno(rc);
+    return rc == SQLITE_ROW ? 0 : astore_errno(rc);
 }
 
 int
@@ -414,7 +402,7 @@ alert_store_outbox_done(alert_store_t *s, int64_t id, psy_time_t now)
                                 " WHERE id = ?1",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     return exec_one(st);
@@ -429,7 +417,7 @@ alert_store_outbox_retry(alert_store_t *s, int64_t id, psy_time_t next_at, const
                                 " last_error = ?3 WHERE id = ?1",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, next_at);
     sqlite3_bind_text(st, 3, error ? error : "", -1, SQLITE_STATIC);
@@ -445,7 +433,7 @@ alert_store_outbox_give_up(alert_store_t *s, int64_t id, psy_time_t now, const c
                                 " last_error = ?3 WHERE id = ?1",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_text(st, 3, error ? error : "", -1, SQLITE_STATIC);
@@ -477,7 +465,7 @@ alert_store_silence_add(alert_store_t *s, const alert_silence_t *sil)
                             " comment, created_at) VALUES (?,?,?,?,?,?,?)",
                             -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     sqlite3_bind_text(st, 1, sil->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, sil->starts_at);
@@ -497,13 +485,13 @@ alert_store_silence_expire(alert_store_t *s, const char *id, psy_time_t now)
                                 " AND ends_at > ?2",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        return sql_errno(rc);
+        return astore_errno(rc);
     return sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
 }
 
@@ -521,7 +509,7 @@ alert_store_silences(alert_store_t *s, psy_time_t since, alert_silence_t **ret, 
                             " LIMIT 256", /* ALERT_SILENCES_MAX */
                             -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     sqlite3_bind_int64(st, 1, since);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char m[ALERT_MATCHERS_MAX * (PSY_NAME_MAX + 40)];
@@ -539,7 +527,7 @@ alert_store_silences(alert_store_t *s, psy_time_t since, alert_silence_t **ret, 
             n++;
     }
     if (r == 0 && rc != SQLITE_DONE)
-        r = sql_errno(rc);
+        r = astore_errno(rc);
     sqlite3_finalize(st);
     if (r < 0) {
         free(arr);
@@ -559,7 +547,7 @@ alert_store_ack_add(alert_store_t *s, const alert_ack_t *ack)
                                 " VALUES (?,?,?,?)",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     sqlite3_bind_text(st, 1, ack->fingerprint, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, ack->author, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, ack->comment, -1, SQLITE_STATIC);
@@ -580,7 +568,7 @@ alert_store_acks(alert_store_t *s, psy_time_t now, alert_ack_t **ret, size_t *re
                             " WHERE at > ?1 ORDER BY at LIMIT 10000",
                             -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sql_errno(rc);
+        return astore_errno(rc);
     sqlite3_bind_int64(st, 1, now - ALERT_RESOLVED_KEEP);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if ((r = grow((void **)&arr, &cap, n, sizeof *arr)) < 0)
@@ -592,7 +580,7 @@ alert_store_acks(alert_store_t *s, psy_time_t now, alert_ack_t **ret, size_t *re
         a->at = sqlite3_column_int64(st, 3);
     }
     if (r == 0 && rc != SQLITE_DONE)
-        r = sql_errno(rc);
+        r = astore_errno(rc);
     sqlite3_finalize(st);
     if (r < 0) {
         free(arr);

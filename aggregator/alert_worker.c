@@ -11,8 +11,6 @@
 #include "alert_format.h"
 #include "alert_store.h"
 #include "alert_worker.h"
-#include "spc.h"
-#include "spc_query.h"
 #include "notify.h"
 #include "psymon/log.h"
 #include "store.h"
@@ -310,75 +308,6 @@ alert_worker_destroy(alert_worker_t **wp)
     *wp = NULL;
 }
 
-/*
- * The SPC facts of every level: the series of the SpcConcern KPIs, of
- * intrusive_episodes (its monthly trajectory target) and of every KPI with a
- * [goal], judged at their latest included point (spc.md), from the same
- * model as the KPI facts.
- */
-static int
-alert_worker_spc(const agg_model_t *m, psy_time_t as_of, alert_level_t *levels, size_t n)
-{
-    static const char *const base[] = {
-        "intrusive_per_1000_bed_days", "intrusive_episodes",   "belt_over_48h",
-        "readmission_rate_30d",        "self_discharge_share", "wait_within_60d_share"};
-    char kpis[(PSY_KPI_NAME_MAX + 2) * (PSY_GOALS_MAX + 8)] = "";
-    char err[256];
-    spc_query_t q;
-    spc_query_result_t *res = NULL;
-    size_t len = 0;
-    int r;
-
-    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
-        len += (size_t)snprintf(kpis + len, sizeof kpis - len, "%s%s", len ? "," : "", base[i]);
-    for (size_t g = 0; g < m->conf->ngoals; g++) {
-        const char *k = m->conf->goals[g].kpi;
-        bool dup = false;
-        for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
-            dup |= strcmp(base[i], k) == 0;
-        if (!dup && spc_chart_of(k) != SPC_CHART_NONE && len + strlen(k) + 2 < sizeof kpis)
-            len += (size_t)snprintf(kpis + len, sizeof kpis - len, ",%s", k);
-    }
-    r = spc_query_build(m->conf, kpis, "all", NULL, NULL, NULL, as_of, &q, err, sizeof err);
-    if (r < 0)
-        return r;
-    r = spc_query_compute(m->kpi, &q, &res);
-    spc_query_free(&q);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < res->nseries; i++) {
-        const spc_series_t *se = &res->series[i];
-        const spc_row_t *last = NULL;
-        alert_spc_t a = {0};
-
-        for (size_t p = 0; p < se->npoints; p++)
-            if (se->points[p].value.set && !se->points[p].provisional)
-                last = &se->points[p];
-        snprintf(a.kpi, sizeof a.kpi, "%s", kpi_name((size_t)se->kpi));
-        if (last) {
-            a.set = true;
-            kpi_period_name(&last->period, a.period, sizeof a.period);
-            snprintf(a.variation, sizeof a.variation, "%s",
-                     spc_variation_name(se->summary.variation));
-            snprintf(a.assessment, sizeof a.assessment, "%s",
-                     spc_assessment_name(se->summary.assessment));
-            snprintf(a.assurance, sizeof a.assurance, "%s",
-                     spc_assurance_name(se->summary.assurance));
-            a.value = last->value.v;
-            a.cl = last->spc.cl.set ? last->spc.cl.v : 0;
-            a.has_limits = last->spc.lcl.set && last->spc.ucl.set;
-            a.lcl = last->spc.lcl.set ? last->spc.lcl.v : 0;
-            a.ucl = last->spc.ucl.set ? last->spc.ucl.v : 0;
-            a.has_target = last->target.set;
-            a.target = last->target.v;
-        }
-        const char *lv = se->level == KPI_LEVEL_REGION ? "region" : m->conf->centers[se->level].id;
-        (void)alert_facts_spc(levels, n, lv, &a);
-    }
-    spc_query_result_destroy(&res);
-    return 0;
-}
-
 void
 alert_worker_publish(void *ctx, const agg_model_t *m)
 {
@@ -399,7 +328,7 @@ alert_worker_publish(void *ctx, const agg_model_t *m)
         free(levels);
         return;
     }
-    r = alert_worker_spc(m, as_of, levels, n);
+    r = alert_facts_spc_model(m->kpi, m->conf, as_of, levels, n);
     if (r < 0)
         psy_err("alerts: cannot compute the SPC series: %s", strerror(-r));
     pthread_mutex_lock(&w->lock);

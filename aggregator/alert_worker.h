@@ -28,9 +28,9 @@ void alert_worker_destroy(alert_worker_t **w);
 
 /*
  * A model sink (model_sink_t.publish, ctx = the worker): computes the KPI
- * facts of every level from m (alert_facts_from_kpi; SPC facts via
- * alert_facts_spc once the spc module is merged) and hands them to the
- * next evaluation. Runs on the refresh worker's thread; never blocks long.
+ * facts of every level from m (alert_facts_from_kpi, alert_facts_spc_model)
+ * and hands them to the next evaluation. Runs on the refresh worker's
+ * thread; never blocks long.
  */
 void alert_worker_publish(void *ctx, const agg_model_t *m);
 

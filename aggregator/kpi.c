@@ -1186,6 +1186,7 @@ typedef struct {
     acc_t *acc;
     uint32_t *stamp; /* D__COUNT * nper * nslots */
     mvec_t med[M__COUNT];
+    bool want_med[M__COUNT]; /* the query asks for this median: collect its values */
     double *med_val[M__COUNT];
     int64_t *med_n[M__COUNT];
 } eng_t;
@@ -1290,7 +1291,7 @@ mvec_push(mvec_t *m, uint32_t key, double v)
 static int
 median_at(eng_t *e, int which, psy_time_t t, size_t center, double v)
 {
-    size_t n = periods_at(e, t);
+    size_t n = e->want_med[which] ? periods_at(e, t) : 0;
 
     for (size_t k = 0; k < n; k++) {
         uint32_t base = e->hits[k] * (uint32_t)e->nslots;
@@ -2076,6 +2077,18 @@ row_fill(const eng_t *e, uint32_t p, size_t nq, size_t slot, kpi_row_t *row)
     }
 }
 
+/*
+ * Whether KPI k counts distinct patients (patients_count's counters): the
+ * one pass a query without such a KPI (the SPC and alert queries) can skip,
+ * and the dearest, with its per-period stamps.
+ */
+static bool
+kpi_distinct(int k)
+{
+    return (k >= K_PERSONS && k < K_PERSONS + NKIND) || k == K_PATIENTS || k == K_INTR_PERS ||
+           k == K_COERCED || k == K_BELT_SHARE || k == K_CONSULTED;
+}
+
 static bool
 query_valid(const kpi_query_t *q)
 {
@@ -2130,7 +2143,7 @@ int
 kpi_model_compute(const kpi_model_t *m, const kpi_query_t *q, kpi_row_t **ret_rows, size_t *ret_n)
 {
     eng_t e = {0};
-    bool want_target = false;
+    bool want_target = false, want_distinct = false;
     kpi_row_t *rows = NULL;
     size_t nrows, i = 0;
     int rc;
@@ -2138,9 +2151,14 @@ kpi_model_compute(const kpi_model_t *m, const kpi_query_t *q, kpi_row_t **ret_ro
     if (!m || !ret_rows || !ret_n || !query_valid(q) || q->conf->ncenters != m->h.ncenters ||
         !kpi_model_covers(m, q->as_of))
         return -EINVAL;
-    for (size_t k = 0; k < q->nkpis; k++)
+    for (size_t k = 0; k < q->nkpis; k++) {
         want_target |= q->kpis[k] == K_BASELINE || q->kpis[k] == K_REDUCTION ||
                        q->kpis[k] == K_ON_TRACK || q->kpis[k] == K_TARGET_EP;
+        want_distinct |= kpi_distinct(q->kpis[k]);
+        e.want_med[M_BELT] |= q->kpis[k] == K_BELT_MEDIAN;
+        e.want_med[M_READM] |= q->kpis[k] == K_READM_MEDIAN;
+        e.want_med[M_WAIT] |= q->kpis[k] == K_WAIT_MEDIAN;
+    }
     e.m = m;
     e.conf = q->conf;
     e.as_of = q->as_of;
@@ -2155,7 +2173,8 @@ kpi_model_compute(const kpi_model_t *m, const kpi_query_t *q, kpi_row_t **ret_ro
         goto out;
     records_count(&e);
     contacts_count(&e);
-    patients_count(&e);
+    if (want_distinct)
+        patients_count(&e);
     if ((rc = episodes_count(&e)) < 0 || (rc = referrals_count(&e)) < 0 ||
         (rc = index_count(&e)) < 0 || (rc = medians_finish(&e)) < 0)
         goto out;

@@ -46,6 +46,7 @@
 
 #include <sqlite3.h>
 
+#include "sql_errno.h"
 #include "store.h"
 
 #define STORE_FILE      "psymon.db"
@@ -233,24 +234,6 @@ struct store {
     cid_map_t *cids; /* during a load */
     size_t ncids;
 };
-/* Maps an SQLite result code to the errno store's callers see. */
-static int
-sql_errno(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_NOMEM:
-        return -ENOMEM;
-    case SQLITE_CANTOPEN:
-        return -ENOENT;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-        return -EROFS;
-    case SQLITE_FULL:
-        return -ENOSPC; /* "No space left on device" in the log, not an I/O error */
-    default:
-        return -EIO;
-    }
-}
 
 /* Resets a statement for its next use; its result was already looked at. */
 static void

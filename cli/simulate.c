@@ -325,6 +325,12 @@ typedef struct {
     uint64_t seed;
     bool all_centers;
     bool want[NCENTERS];
+    /*
+     * --deteriorate: from worse_from[c] on, center c's intrusive coercion
+     * runs at worse[c] times its trend (0: never).
+     */
+    double worse[NCENTERS];
+    int64_t worse_from[NCENTERS];
 
     rng_t rng;
     person_t *persons;
@@ -344,7 +350,8 @@ enum {
     STREAM_COERCION,
     STREAM_CONSULT,
     STREAM_REFERRAL,
-    STREAM_NOISE
+    STREAM_NOISE,
+    STREAM_WORSE
 };
 
 /*
@@ -737,6 +744,50 @@ coercion_share(int center)
     return w[center] / total;
 }
 
+/* The kind's region-wide episodes in year y, before a center's share. */
+static double
+kind_per_year(int center, size_t kind, int y)
+{
+    double yearly = kind_rate[kind].yearly;
+    if (kind <= 2)
+        yearly *= center_trend[center];
+    return kind_rate[kind].per_2021 * pow(yearly, y - 2021);
+}
+
+/* One episode of `kind` on a contact of cands in year y; voluntary: a voluntary belt. */
+static int
+coercion_add(sim_t *s, const cands_t *cands, int center, int y, size_t kind, bool voluntary)
+{
+    const contact_t *k = cands_pick(s, cands);
+    rec_t *e = rec_add(s, REC_COE, center, instant_in(s, k, y));
+    if (!e)
+        return -ENOMEM;
+    e->person = k->person;
+    e->ref = k->num;
+    e->a = (uint8_t)kind;
+    e->ward = k->ward;
+    if (rng_chance(&s->rng, 0.05))
+        e->ref = 0; /* registered without its contact */
+    double hours = -1;
+    if (kind == 0)
+        hours = rng_lognormal(&s->rng, 10, 0.85);
+    else if (kind == 1)
+        hours = (5 + rng_unit(&s->rng) * 25) / 60.0;
+    else if (kind == 10)
+        hours = 24 + rng_exp(&s->rng, 72);
+    if (hours >= 0) {
+        int64_t end = e->t + (int64_t)(hours * 3600) / 60 * 60;
+        if (end > k->end - 15 * 60)
+            end = k->end - 15 * 60;
+        if (end <= e->t)
+            end = e->t + 15 * 60;
+        e->end = end; /* written only when before the cut */
+    }
+    if (voluntary)
+        e->flags |= F_VOLUNTARY;
+    return 0;
+}
+
 static int
 gen_coercion(sim_t *s, cands_t *cands, int center, int y)
 {
@@ -748,44 +799,48 @@ gen_coercion(sim_t *s, cands_t *cands, int center, int y)
     sim_stream(s, STREAM_COERCION, (uint64_t)center, (uint64_t)y);
     double frac = year_fraction(s, y) * coercion_share(center);
     for (size_t kind = 0; kind < NKINDS; kind++) {
-        double yearly = kind_rate[kind].yearly;
-        if (kind <= 2)
-            yearly *= center_trend[center];
-        double n = kind_rate[kind].per_2021 * pow(yearly, y - 2021) * frac;
+        double n = kind_per_year(center, kind, y) * frac;
         long count = lround(n);
         /* Voluntary belt fixations are registered too, and are not coercion. */
         long voluntary = kind == 0 ? lround(n * 0.03) : 0;
-        for (long i = 0; i < count + voluntary; i++) {
-            const contact_t *k = cands_pick(s, cands);
-            rec_t *e = rec_add(s, REC_COE, center, instant_in(s, k, y));
-            if (!e)
-                return -ENOMEM;
-            e->person = k->person;
-            e->ref = k->num;
-            e->a = (uint8_t)kind;
-            e->ward = k->ward;
-            if (rng_chance(&s->rng, 0.05))
-                e->ref = 0; /* registered without its contact */
-            double hours = -1;
-            if (kind == 0)
-                hours = rng_lognormal(&s->rng, 10, 0.85);
-            else if (kind == 1)
-                hours = (5 + rng_unit(&s->rng) * 25) / 60.0;
-            else if (kind == 10)
-                hours = 24 + rng_exp(&s->rng, 72);
-            if (hours >= 0) {
-                int64_t end = e->t + (int64_t)(hours * 3600) / 60 * 60;
-                if (end > k->end - 15 * 60)
-                    end = k->end - 15 * 60;
-                if (end <= e->t)
-                    end = e->t + 15 * 60;
-                e->end = end; /* written only when before the cut */
-            }
-            if (i >= count)
-                e->flags |= F_VOLUNTARY;
-        }
+        for (long i = 0; i < count + voluntary; i++)
+            if ((r = coercion_add(s, cands, center, y, kind, i >= count)) < 0)
+                return r;
     }
     return 0;
+}
+
+/*
+ * --deteriorate: the extra intrusive episodes (belt, physical restraint,
+ * sedative medication) that lift center's rate to worse[center] times its
+ * trend from worse_from[center] on. They come after the ordinary episodes
+ * and from a stream of their own, so every other record is the same as
+ * without the option; only this center's later COE- numbers move.
+ */
+static int
+gen_deterioration(sim_t *s, cands_t *cands, int center, int y)
+{
+    int64_t from = s->from;
+    int r = 0;
+
+    if (s->worse[center] <= 1.0)
+        return 0;
+    /* year_window clamps to s->from: the episodes fall on or after worse_from. */
+    if (s->worse_from[center] > s->from)
+        s->from = s->worse_from[center];
+    double frac = year_fraction(s, y) * coercion_share(center);
+    if (frac > 0)
+        r = cands_collect(s, cands, center, y, true);
+    if (frac > 0 && r == 0 && cands->n > 0) {
+        sim_stream(s, STREAM_WORSE, (uint64_t)center, (uint64_t)y);
+        for (size_t kind = 0; kind <= 2 && r == 0; kind++) {
+            long count = lround(kind_per_year(center, kind, y) * frac * (s->worse[center] - 1.0));
+            for (long i = 0; i < count && r == 0; i++)
+                r = coercion_add(s, cands, center, y, kind, false);
+        }
+    }
+    s->from = from;
+    return r;
 }
 
 /* Social nurse and social chief physician consultations, from 2022. */
@@ -978,6 +1033,8 @@ sim_run(sim_t *s)
             r = gen_coercion(s, &cands, c, y);
             if (r == 0)
                 r = gen_consultations(s, &cands, c, y);
+            if (r == 0)
+                r = gen_deterioration(s, &cands, c, y);
         }
         if (r == 0)
             r = gen_referrals(s, y);
@@ -1470,6 +1527,7 @@ usage(FILE *f)
 {
     fputs("Usage: psymon simulate --out DIR [--from YYYY-MM-DD] [--to YYYY-MM-DD|now]\n"
           "                       [--seed N] [--center ID]... [--live SECONDS] [--no-history]\n"
+          "                       [--deteriorate CENTER[:YYYY-MM[:FACTOR]]]...\n"
           "       psymon simulate --centers\n"
           "\n"
           "Writes synthetic inbox files of Region Hovedstaden's psychiatric centers into\n"
@@ -1478,6 +1536,9 @@ usage(FILE *f)
           "gives the same files. --center limits the output to the named centers.\n"
           "--live SECONDS then keeps adding a small file of fresh events every SECONDS\n"
           "seconds until SIGINT or SIGTERM; --no-history skips the history files.\n"
+          "--deteriorate makes CENTER's intrusive coercion (belt, physical restraint,\n"
+          "sedative medication) run at FACTOR (default 1.5) times its trend from the\n"
+          "month YYYY-MM on (default 2024-01), so that the alerts have something to find.\n"
           "--centers prints the simulated centers and their catchment populations as\n"
           "tab-separated lines (id, name, one column per year), the region last.\n",
           f);
@@ -1521,15 +1582,73 @@ parse_date(const char *s, int *y, int *m, int *d)
     return yy == *y && mm == *m && dd == *d;
 }
 
+/*
+ * Parses --deteriorate's CENTER[:YYYY-MM[:FACTOR]] into s. Returns false,
+ * with a message on stderr, for an unknown center, a bad month or a factor
+ * outside (1, 100].
+ */
+static bool
+parse_deteriorate(sim_t *s, const char *arg)
+{
+    char id[64], rest[64] = "";
+    const char *colon = strchr(arg, ':');
+    size_t len = colon ? (size_t)(colon - arg) : strlen(arg), i;
+    int y = 2024, m = 1;
+    double factor = 1.5;
+
+    if (len >= sizeof(id) || (colon && strlen(colon + 1) >= sizeof(rest)))
+        goto bad;
+    memcpy(id, arg, len);
+    id[len] = '\0';
+    if (colon)
+        snprintf(rest, sizeof(rest), "%s", colon + 1);
+    for (i = 0; i < NCENTERS; i++)
+        if (strcmp(id, centers[i].id) == 0)
+            break;
+    if (i == NCENTERS) {
+        fprintf(stderr, "psymon simulate: --deteriorate: unknown center '%s'\n", id);
+        return false;
+    }
+    if (colon) {
+        char *f = strchr(rest, ':'), extra, *end;
+        if (f)
+            *f++ = '\0';
+        if (strlen(rest) != 7 || sscanf(rest, "%4d-%2d%c", &y, &m, &extra) != 2 || y < 1970 ||
+            y > 2100 || m < 1 || m > 12)
+            goto bad;
+        if (f) {
+            errno = 0;
+            factor = strtod(f, &end);
+            if (errno || end == f || *end || !(factor > 1.0 && factor <= 100.0))
+                goto bad;
+        }
+    }
+    s->worse[i] = factor;
+    s->worse_from[i] = local_midnight(y, m, 1);
+    return true;
+bad:
+    fprintf(stderr,
+            "psymon simulate: --deteriorate: want CENTER[:YYYY-MM[:FACTOR]], FACTOR above 1 "
+            "and at most 100: %s\n",
+            arg);
+    return false;
+}
+
 int
 cmd_simulate(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'},    {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},     {"seed", required_argument, NULL, 's'},
-        {"center", required_argument, NULL, 'c'}, {"live", required_argument, NULL, 'l'},
-        {"no-history", no_argument, NULL, 'n'},   {"help", no_argument, NULL, 'h'},
-        {"centers", no_argument, NULL, 'C'},      {NULL, 0, NULL, 0},
+        {"out", required_argument, NULL, 'o'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"seed", required_argument, NULL, 's'},
+        {"center", required_argument, NULL, 'c'},
+        {"live", required_argument, NULL, 'l'},
+        {"no-history", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {"centers", no_argument, NULL, 'C'},
+        {"deteriorate", required_argument, NULL, 'D'},
+        {NULL, 0, NULL, 0},
     };
     sim_t s;
     memset(&s, 0, sizeof(s));
@@ -1587,6 +1706,10 @@ cmd_simulate(int argc, char **argv)
             break;
         case 'n':
             history = false;
+            break;
+        case 'D':
+            if (!parse_deteriorate(&s, optarg))
+                return 2;
             break;
         case 'C':
             print_centers();

@@ -6,6 +6,13 @@
 # keys, everything under demo/ (wiped at every start). Ctrl-C stops every
 # process it started.
 #
+# One center deteriorates: Psykiatrisk Center Glostrup's intrusive coercion
+# rises by half from twelve months before the current month (`psymon simulate
+# --deteriorate`), so that the KPI alerts (SpcConcern,
+# IntrusiveOffTrajectory) have a real change to find once its history has
+# arrived; PSY_DEMO_DETERIORATE=CENTER[:YYYY-MM[:FACTOR]] picks another, or
+# `none` for a region without one.
+#
 # Environment: PSY_DEMO_SEED (default 1) chooses the simulated history;
 # PSY_DEMO_NO_BUILD=1 skips installing and building, and PSY_DEMO_BUILD_DIR
 # (default build) names the build folder whose programs run.
@@ -14,6 +21,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEMO=$ROOT/demo
 SEED=${PSY_DEMO_SEED:-1}
+DETERIORATE=${PSY_DEMO_DETERIORATE:-pc-glostrup:$(date -d "$(date +%Y-%m-15) -12 months" +%Y-%m)}
 ZMQ_ENDPOINT=tcp://127.0.0.1:7470
 HTTP=127.0.0.1:8470
 
@@ -130,8 +138,17 @@ done_days = 1
 CONF
 done
 
-say "simulating 2021-01-01 until now (seed $SEED) into demo/inbox/"
-"$PSYMON" simulate --out inbox --from 2021-01-01 --to now --seed "$SEED" >logs/simulate.log
+WORSE=()
+ALERT_NOTE=""
+if [ "$DETERIORATE" != none ]; then
+    WORSE=(--deteriorate "$DETERIORATE")
+    ALERT_NOTE="
+              ${DETERIORATE%%:*} deteriorates (--deteriorate $DETERIORATE): once its
+              history has arrived, expect SpcConcern and IntrusiveOffTrajectory for it"
+fi
+say "simulating 2021-01-01 until now (seed $SEED${WORSE[*]:+, ${WORSE[*]}}) into demo/inbox/"
+"$PSYMON" simulate --out inbox --from 2021-01-01 --to now --seed "$SEED" "${WORSE[@]}" \
+    >logs/simulate.log
 
 say "starting the aggregator (logs in demo/logs/)"
 start aggregator "$AGGREGATOR" -c aggregator.conf
@@ -157,6 +174,8 @@ cat <<EOF
   Status:     $PSYMON status -c demo/aggregator.conf
   KPIs:       $PSYMON kpi -c demo/aggregator.conf --period year \\
                   --from 2021-01 --to $(date +%Y-%m) --center region
+  Alerts:     $PSYMON alerts -c demo/aggregator.conf
+              http://$HTTP/alerts (dashboard), http://$HTTP/api/v1/alerts (JSON)$ALERT_NOTE
 
   Press Ctrl-C to stop.
 

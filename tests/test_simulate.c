@@ -197,6 +197,11 @@ test_usage_errors(void **state)
     assert_int_equal(simulate("--out", dir_d, "--center", "pc-atlantis", NULL), 2);
     assert_int_equal(simulate("--out", dir_d, "--live", "0", NULL), 2);
     assert_int_equal(simulate("--out", dir_d, "--bogus", NULL), 2);
+    assert_int_equal(simulate("--out", dir_d, "--deteriorate", "pc-atlantis", NULL), 2);
+    assert_int_equal(simulate("--out", dir_d, "--deteriorate", "pc-glostrup:2024-13", NULL), 2);
+    assert_int_equal(simulate("--out", dir_d, "--deteriorate", "pc-glostrup:2024-7", NULL), 2);
+    assert_int_equal(simulate("--out", dir_d, "--deteriorate", "pc-glostrup:2024-07:1", NULL), 2);
+    assert_int_equal(simulate("--out", dir_d, "--deteriorate", "pc-glostrup:2024-07:x", NULL), 2);
     assert_int_equal(simulate("--out", dir_d, "extra", NULL), 2);
     /* Nothing was written by a refused command. */
     char names[4][96];
@@ -600,6 +605,71 @@ test_live(void **state)
     rm_rf(dir);
 }
 
+/* Lines of the files of dir/center whose month (the name's tail) is in [from, to) naming `what`. */
+static size_t
+count_in_months(const char *dir, const char *center, const char *from, const char *to,
+                const char *what)
+{
+    static char names[256][96];
+    char path[512];
+    size_t n, count = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, center);
+    n = list_files(path, names, 256);
+    for (size_t i = 0; i < n; i++) {
+        const char *month = strchr(names[i], '-'); /* 20201231T230000Z-2021-01.ndjson */
+        if (!month || strncmp(month + 1, from, 7) < 0 || strncmp(month + 1, to, 7) >= 0)
+            continue;
+        char file[700], *buf, **lines;
+        size_t nl;
+        snprintf(file, sizeof(file), "%s/%.95s", path, names[i]);
+        lines = split_lines(file, &buf, &nl);
+        for (size_t k = 0; k < nl; k++)
+            count += strstr(lines[k], what) != NULL;
+        free(lines);
+        free(buf);
+    }
+    return count;
+}
+
+/*
+ * --deteriorate pc-glostrup:2023-07 lifts that center's intrusive coercion
+ * by half from July 2023 and changes nothing else: every other center's
+ * files and Glostrup's files before July are those of the run without it.
+ */
+static void
+test_deteriorate(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/psy-sim-w.XXXXXX";
+    size_t n = 0;
+    const sim_center_t *c = sim_centers(&n);
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(simulate("--out", dir, "--from", FROM, "--to", TO, "--seed", "11",
+                              "--deteriorate", "pc-glostrup:2023-07", NULL),
+                     0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(c[i].id, "pc-glostrup") == 0)
+            assert_false(same_center(dir_a, dir, c[i].id));
+        else
+            assert_true(same_center(dir_a, dir, c[i].id));
+    /* Before July: the same lines; from July: about half as many again. */
+    static const char *const kinds[] = {"physical_restraint", "sedative_medication"};
+    for (size_t k = 0; k < 2; k++) {
+        size_t before_a = count_in_months(dir_a, "pc-glostrup", "2021-01", "2023-07", kinds[k]);
+        size_t before_w = count_in_months(dir, "pc-glostrup", "2021-01", "2023-07", kinds[k]);
+        size_t after_a = count_in_months(dir_a, "pc-glostrup", "2023-07", "2024-01", kinds[k]);
+        size_t after_w = count_in_months(dir, "pc-glostrup", "2023-07", "2024-01", kinds[k]);
+        print_message("%s: before July %zu / %zu, after %zu / %zu\n", kinds[k], before_a, before_w,
+                      after_a, after_w);
+        assert_true(before_a > 500);
+        assert_int_equal(before_a, before_w);
+        assert_true(after_w * 10 >= after_a * 13 && after_w * 10 <= after_a * 17);
+    }
+    rm_rf(dir);
+}
+
 int
 main(void)
 {
@@ -607,6 +677,7 @@ main(void)
         cmocka_unit_test(test_centers),       cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_deterministic), cmocka_unit_test(test_valid_and_realistic),
         cmocka_unit_test(test_live),          cmocka_unit_test(test_history_independent_of_to),
+        cmocka_unit_test(test_deteriorate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
