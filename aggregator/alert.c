@@ -415,18 +415,26 @@ cand_add(cands_t *cs, const rule_t *r, const char *center, const char *kpi, psy_
     return c;
 }
 
-/* The dashboard link: a KPI's chart for the level, or the collectors page. */
+/*
+ * The dashboard link (dashboard.md): the level's page at the KPI's chart
+ * (#kpi-NAME; the target chart for the r12 target), or the center's row of
+ * the collectors page.
+ */
 static void
 set_dashboard(const alert_input_t *in, cand_t *c, const char *kpi, const char *level)
 {
     const char *base = in->conf && in->conf->external_url[0] ? in->conf->external_url : "/";
     const char *slash = base[strlen(base) - 1] == '/' ? "" : "/";
 
-    if (kpi)
-        snprintf(c->ann.dashboard, sizeof c->ann.dashboard, "%s%skpi/%s?center=%s", base, slash,
-                 kpi, level);
+    if (kpi && (strcmp(kpi, "intrusive_reduction") == 0 || strcmp(kpi, "intrusive_per_100k") == 0))
+        snprintf(c->ann.dashboard, sizeof c->ann.dashboard, "%s%scenter/%s#target", base, slash,
+                 level);
+    else if (kpi)
+        snprintf(c->ann.dashboard, sizeof c->ann.dashboard, "%s%scenter/%s#kpi-%s", base, slash,
+                 level, kpi);
     else
-        snprintf(c->ann.dashboard, sizeof c->ann.dashboard, "%s%scollectors", base, slash);
+        snprintf(c->ann.dashboard, sizeof c->ann.dashboard, "%s%scollectors#c-%s", base, slash,
+                 level);
 }
 
 static void

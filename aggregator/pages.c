@@ -1064,7 +1064,14 @@ pages_all_table(const pages_ctx_t *x, const pages_level_t *l)
             "</tr></thead><tbody>\n",
             TR(x->lang, "Nøgletal", "KPI"), TR(x->lang, "Værdi", "Value"));
     for (size_t i = 0; i < l->nall; i++) {
-        fputs("<tr><td>", x->f);
+        /* A KPI without a section of its own is found here (alert links: #kpi-NAME). */
+        if (l->all[i].kpi && pages_headline_index(l->all[i].kpi) < 0) {
+            fputs("<tr id=\"kpi-", x->f);
+            ESC(l->all[i].kpi);
+            fputs("\"><td>", x->f);
+        } else {
+            fputs("<tr><td>", x->f);
+        }
         pages_kpi_name(x, l->all[i].kpi);
         fputs("</td>", x->f);
         pages_figure_cell(x, l, &l->all[i], false);

@@ -169,7 +169,7 @@ if a:
           f"psymon spc agrees: {last} value {r and r['value']} above ucl {r and r['ucl']}, assessment {r and r['assessment']}")
     check(bool(k) and abs(float(an["value"]) - float(k[0]["value"])) < 0.051,
           f"its value {an['value']} is psymon kpi's {k and k[0]['value']}")
-    check(a["annotations"]["dashboard"].endswith("kpi/intrusive_per_1000_bed_days?center=pc-glostrup"),
+    check(a["annotations"]["dashboard"].endswith("center/pc-glostrup#kpi-intrusive_per_1000_bed_days"),
           f"its dashboard link {an['dashboard']}")
 check(len(find("IntrusiveOffTrajectory", "pc-glostrup")) == 1, "IntrusiveOffTrajectory fires for pc-glostrup")
 
@@ -205,4 +205,18 @@ check(not find("KoebenhavnAdmissions", "pc-glostrup") and not find("KoebenhavnAd
       "KoebenhavnAdmissions fires for no other level")
 sys.exit(1 if bad else 0)
 PY
+# Every alert's dashboard link opens its chart: the page answers and holds the anchor.
+python3 - "$E2E_DIR/alerts.json" >"$E2E_DIR/links" <<'PY'
+import json, sys
+for a in json.load(open(sys.argv[1]))["alerts"]:
+    print(a["annotations"]["dashboard"])
+PY
+[ -s "$E2E_DIR/links" ] || fail "no alert has a dashboard link"
+while read -r link; do
+    url=${link%%#*} anchor=${link#*#}
+    [ "$anchor" != "$link" ] || fail "the link $link names no place on its page"
+    case $url in http*) ;; *) url="http://127.0.0.1:$HTTP_PORT$url" ;; esac
+    curl -fsS "$url" >"$E2E_DIR/page.html" || fail "$link: the page does not answer"
+    grep -q "id=\"$anchor\"" "$E2E_DIR/page.html" || fail "$link: the page has no id=\"$anchor\""
+done <"$E2E_DIR/links"
 pass "SpcConcern fires for the deteriorating center only, and never on a provisional month"
