@@ -677,6 +677,15 @@ grace(const rule_t *r, int64_t own)
     return r->for_us > 0 && r->for_us < own ? r->for_us : own;
 }
 
+/* CollectorSilent's grace: as grace(), but never under two heartbeats. */
+static int64_t
+silent_grace(const rule_t *r)
+{
+    const int64_t g = grace(r, ALERT_SILENT_GRACE);
+
+    return g < ALERT_SILENT_MIN ? ALERT_SILENT_MIN : g;
+}
+
 static bool
 collector_silent(const alert_collector_t *k, psy_time_t now)
 {
@@ -691,8 +700,7 @@ collector_rules(cands_t *cs, const rule_t *rules, const alert_collector_t *k)
     char d[64], d_en[64], v[32];
     cand_t *c;
 
-    if (rules[R_SILENT].enabled &&
-        now - k->last_seen > grace(&rules[R_SILENT], ALERT_SILENT_GRACE)) {
+    if (rules[R_SILENT].enabled && now - k->last_seen > silent_grace(&rules[R_SILENT])) {
         c = cand_add(cs, &rules[R_SILENT], k->center, NULL, k->last_seen);
         if (c) {
             fmt_duration(now - k->last_seen, true, d, sizeof d);

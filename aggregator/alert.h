@@ -34,8 +34,11 @@
 #define ALERT_INSTANCES_MAX 8192
 #define ALERT_RESOLVED_KEEP (7 * PSY_DAY)
 
-/* A collector counts as silent when nothing arrived for three heartbeats (5 s apart). */
-#define ALERT_SILENT_GRACE (15 * PSY_USEC)
+/* A collector counts as silent when nothing arrived for three heartbeats; a
+ * `for` shorter than that shortens it, but never below two heartbeats: one
+ * heartbeat late on a busy machine is not a stopped collector. */
+#define ALERT_SILENT_GRACE (3 * PSY_HEARTBEAT_S * PSY_USEC)
+#define ALERT_SILENT_MIN   (2 * PSY_HEARTBEAT_S * PSY_USEC)
 /* ExportStale and BacklogStuck are pending only after this much (or `for`, if shorter). */
 #define ALERT_STALE_GRACE   PSY_HOUR
 #define ALERT_BACKLOG_GRACE (60 * PSY_USEC)

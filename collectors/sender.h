@@ -35,7 +35,7 @@
 #define SENDER_WINDOW       8  /* batches in flight */
 #define SENDER_RESEND_S     10 /* seconds before unacknowledged batches are sent again */
 #define SENDER_RESEND_MAX_S 60 /* the longest that wait grows to while nothing is acked */
-#define SENDER_HEARTBEAT_S  5
+#define SENDER_HEARTBEAT_S  PSY_HEARTBEAT_S
 
 typedef struct sender sender_t;
 

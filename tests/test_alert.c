@@ -372,6 +372,44 @@ test_silence(void **state)
     world_free(w);
 }
 
+/* A short `for` shortens CollectorSilent's grace, but a heartbeat late by a
+ * few seconds (5 s apart) is never a stopped collector. */
+static void
+test_silent_short_for(void **state)
+{
+    world_t *w = world_new();
+
+    (void)state;
+    w->auto_alive = false;
+    tune(w, "CollectorSilent", 3 * S, -1);
+    w->coll[0].last_seen = T0;
+    w->coll[1].last_seen = T0 + 9 * S;
+    tick(w, T0 + 9 * S); /* one heartbeat late: not even pending */
+    assert_int_equal(state_of(w, "CollectorSilent", "pc-a"), ALERT_INACTIVE);
+    w->coll[1].last_seen = T0 + 11 * S;
+    tick(w, T0 + 11 * S); /* two missed: silent since T0, longer than `for` */
+    assert_int_equal(state_of(w, "CollectorSilent", "pc-a"), ALERT_FIRING);
+    assert_true(find(w, "CollectorSilent", "pc-a", NULL)->active_since == T0);
+    assert_int_equal(w->firing, 1);
+
+    /* A long `for` keeps the three-heartbeat grace, then waits out `for`. */
+    tune(w, "CollectorSilent", 30 * S, -1);
+    w->conf.alerts[0] = w->conf.alerts[1];
+    w->conf.nalerts = 1;
+    w->coll[0].last_seen = T0 + 20 * S;
+    w->coll[1].last_seen = T0 + 34 * S;
+    tick(w, T0 + 34 * S); /* back, then 14 s quiet: resolved, nothing pending */
+    assert_int_equal(state_of(w, "CollectorSilent", "pc-a"), ALERT_RESOLVED);
+    w->coll[1].last_seen = T0 + 36 * S;
+    tick(w, T0 + 36 * S); /* 16 s quiet: pending */
+    assert_int_equal(state_of(w, "CollectorSilent", "pc-a"), ALERT_PENDING);
+    w->coll[1].last_seen = T0 + 50 * S;
+    tick(w, T0 + 50 * S); /* 30 s quiet: firing again */
+    assert_int_equal(state_of(w, "CollectorSilent", "pc-a"), ALERT_FIRING);
+    assert_int_equal(w->firing, 2);
+    world_free(w);
+}
+
 /* A silent collector inhibits its center's KPI alerts and the region's, not others. */
 static void
 test_inhibition(void **state)
@@ -726,11 +764,17 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lifecycles),     cmocka_unit_test(test_times),
-        cmocka_unit_test(test_repeat_and_ack), cmocka_unit_test(test_silence),
-        cmocka_unit_test(test_inhibition),     cmocka_unit_test(test_provisional),
-        cmocka_unit_test(test_kpi_unknown),    cmocka_unit_test(test_rules),
-        cmocka_unit_test(test_tuning),         cmocka_unit_test(test_fingerprint),
+        cmocka_unit_test(test_lifecycles),
+        cmocka_unit_test(test_times),
+        cmocka_unit_test(test_repeat_and_ack),
+        cmocka_unit_test(test_silence),
+        cmocka_unit_test(test_silent_short_for),
+        cmocka_unit_test(test_inhibition),
+        cmocka_unit_test(test_provisional),
+        cmocka_unit_test(test_kpi_unknown),
+        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_tuning),
+        cmocka_unit_test(test_fingerprint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 #define PSY_BATCH_MAX                 1000          /* records in one batch */
 #define PSY_MSG_MAX                   (1024 * 1024) /* bytes in one ZeroMQ message */
 #define PSY_VERSION_MAX               32            /* version string in a heartbeat */
+#define PSY_HEARTBEAT_S               5             /* a collector sends a heartbeat this often */
 #define PSY_HEARTBEAT_MIN_INTERVAL_MS 1000  /* heartbeats stored per center at most this often */
 #define PSY_HANDSHAKE_MS              10000 /* a ZMTP/CURVE handshake must finish within this */
 

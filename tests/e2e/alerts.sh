@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Alerts with real receivers: Debian's prometheus-alertmanager on loopback
 # and a python3 webhook receiver that records every payload it accepts.
-# A collector stops: CollectorSilent fires (for = 3s); a silence holds the
+# A collector stops: CollectorSilent fires (for = 3s; the engine still waits
+# out two missed heartbeats, 10 s, so a late one flaps nothing); a silence holds the
 # notice back until it is expired; the webhook gets exactly one v4 payload,
 # also after a kill -9 of the aggregator; Alertmanager shows the alert with
 # psymon's labels and fingerprint; a receiver that fails for a while gets
