@@ -663,6 +663,12 @@ httpd_pages_fill(httpd_req_t *h, const pages_request_t *req, psy_time_t now, htt
         }
     }
 
+    /* The collectors' page shows no KPI: completeness (above) and the store's status only. */
+    if (req->kind == PAGES_COLLECTORS) {
+        free(periods);
+        goto collectors;
+    }
+
     /* The headline figures: the month, and r12 for the rate and its on-track flag. */
     {
         kpi_period_t pm[2] = {{KPI_MONTH, p->in.year, p->in.month},
@@ -845,6 +851,7 @@ httpd_pages_fill(httpd_req_t *h, const pages_request_t *req, psy_time_t now, htt
     }
 
     /* The collectors, from the store. */
+collectors:
     if (httpd_store(h) == 0) {
         for (size_t i = 0; i < c->ncenters; i++) {
             pages_collector_t *pc = &p->collectors[i];

@@ -16,8 +16,8 @@
  * read-only store_t handles (a small pool) only for the collectors' status.
  *
  * Pages and graphs are cached per data generation (httpd_cache.h; what is cached and what
- * is not: docs/dashboard.md, "Caching"): a warm page costs no KPI work and no drawing, is
- * sent with a strong ETag and Cache-Control: no-cache, and answers If-None-Match with 304.
+ * is not: docs/architecture.md, "The HTTP server"): a warm page costs no KPI work and no drawing,
+ * is sent with a strong ETag and Cache-Control: no-cache, and answers If-None-Match with 304.
  * Everything computed per request (/healthz, /metrics, /collectors, the API) is sent with
  * Cache-Control: no-store.
  */
