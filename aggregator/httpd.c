@@ -277,14 +277,6 @@ httpd_mix(uint64_t h, uint64_t v)
     return h;
 }
 
-static uint64_t
-httpd_mix_str(uint64_t h, const char *s)
-{
-    for (; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return httpd_mix(h, 0);
-}
-
 /*
  * A number that changes whenever the requests see another configuration
  * (SIGHUP). The server keeps a reference to the last one seen, so that no
@@ -371,7 +363,8 @@ httpd_render_end(httpd_req_t *h)
  * from a model built for a past as_of) is served once and forgotten.
  */
 static void
-httpd_cache_finish(httpd_req_t *h, const char *key, uint64_t stamp, httpd_reply_t *rep)
+httpd_cache_finish(httpd_req_t *h, const char *key, uint64_t stamp, uint64_t soft,
+                   httpd_reply_t *rep)
 {
     const httpd_cache_entry_t *e = NULL;
 
@@ -379,8 +372,8 @@ httpd_cache_finish(httpd_req_t *h, const char *key, uint64_t stamp, httpd_reply_
         httpd_cache_abandon(h->srv->cache, key, stamp);
         return;
     }
-    if (httpd_cache_put(h->srv->cache, key, stamp, h->m->generation, httpd_mono_us(), rep->status,
-                        rep->type, rep->body, rep->len, &e) < 0) {
+    if (httpd_cache_put(h->srv->cache, key, stamp, soft, h->m->generation, httpd_mono_us(),
+                        rep->status, rep->type, rep->body, rep->len, &e) < 0) {
         rep->body = NULL;
         httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
         return;
@@ -928,17 +921,53 @@ out:
 }
 
 /*
- * Whether the page of req may be served from the cache, and its stamp:
- * the model, configuration and readiness (httpd_stamp_base), the month of
- * `now` (which month a page shows, which months are complete) and the
- * alerts (their states, silences and acknowledgements show on the pages
- * and make periods incomplete). /collectors shows what changes without new
- * data (a collector's last heartbeat, measured against the clock) and is
- * always computed. A page that comes to show such things must be left out
- * here too.
+ * A hash of the alert engine's state as the pages show it: the body of
+ * /api/v1/alerts (states, silences, acknowledgements, summaries), without
+ * each alert's "value" unless with_value (only /alerts' CSV shows it, and
+ * for a silent collector it counts seconds).
+ */
+static uint64_t
+httpd_alerts_stamp(httpd_req_t *h, bool with_value)
+{
+    static const char field[] = "\"value\":\"";
+    uint64_t st = 1469598103934665603ULL;
+    char *json;
+
+    if (!h->agg->alerts)
+        return 0;
+    json = alert_worker_api_json(h->agg->alerts);
+    if (!json)
+        return 1; /* no memory: a soft stamp of its own, so the page is computed again */
+    for (const char *p = json; *p; p++) {
+        /* Compact JSON: the key can only appear as itself; values escape their quotes. */
+        if (!with_value && strncmp(p, field, sizeof(field) - 1) == 0) {
+            p += sizeof(field) - 1;
+            while (*p && *p != '"')
+                p += p[0] == '\\' && p[1] ? 2 : 1;
+            if (!*p)
+                break;
+            continue;
+        }
+        st = (st ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    free(json);
+    return st;
+}
+
+/*
+ * Whether the page of req may be served from the cache, and its stamps:
+ * the model, configuration and readiness (httpd_stamp_base) and the month
+ * of `now` (which month a page shows, which months are complete) must
+ * match; the alerts (their states, silences and acknowledgements show on
+ * the pages and make periods incomplete) are the soft stamp, a change of
+ * which is computed by one request while the others get the bytes before
+ * it. /collectors shows what changes without new data (a collector's last
+ * heartbeat, measured against the clock) and is always computed. A page
+ * that comes to show such things must be left out here too.
  */
 static bool
-httpd_page_stamp(httpd_req_t *h, const pages_request_t *req, psy_time_t now, uint64_t *ret)
+httpd_page_stamp(httpd_req_t *h, const pages_request_t *req, psy_time_t now, uint64_t *ret,
+                 uint64_t *ret_soft)
 {
     int y, m, d;
     uint64_t st;
@@ -946,15 +975,8 @@ httpd_page_stamp(httpd_req_t *h, const pages_request_t *req, psy_time_t now, uin
     if (req->kind == PAGES_COLLECTORS || !httpd_stamp_base(h, &st))
         return false;
     psy_civil_date(now, &y, &m, &d);
-    st = httpd_mix(st, (uint64_t)(y * 12 + m));
-    if (h->agg->alerts) {
-        char *json = alert_worker_api_json(h->agg->alerts);
-        if (!json)
-            return false;
-        st = httpd_mix_str(st, json);
-        free(json);
-    }
-    *ret = st;
+    *ret = httpd_mix(st, (uint64_t)(y * 12 + m));
+    *ret_soft = httpd_alerts_stamp(h, req->kind == PAGES_ALERTS);
     return true;
 }
 
@@ -967,7 +989,7 @@ httpd_page(httpd_req_t *h, struct MHD_Connection *conn, const char *url, httpd_r
     pages_request_t req;
     const char *bad;
     char key[PSY_HTTP_URL_MAX + 32];
-    uint64_t stamp = 0;
+    uint64_t stamp = 0, soft = 0;
     bool cache;
     int r;
 
@@ -986,16 +1008,16 @@ httpd_page(httpd_req_t *h, struct MHD_Connection *conn, const char *url, httpd_r
     }
     /* The key names the page as parsed: ?lang=da and no lang are one page. */
     snprintf(key, sizeof(key), "%s?lang=%d&csv=%d", url, (int)req.lang, req.csv ? 1 : 0);
-    cache = httpd_page_stamp(h, &req, now, &stamp);
+    cache = httpd_page_stamp(h, &req, now, &stamp, &soft);
     if (cache &&
-        httpd_cache_get(h->srv->cache, key, stamp, httpd_mono_us(),
+        httpd_cache_get(h->srv->cache, key, stamp, soft, httpd_mono_us(),
                         (int64_t)HTTPD_CACHE_TTL_S * 1000000, &rep->entry) == HTTPD_CACHE_HIT)
         return;
     httpd_render_begin(h, key);
     httpd_page_render(h, &req, now, rep);
     httpd_render_end(h);
     if (cache)
-        httpd_cache_finish(h, key, stamp, rep);
+        httpd_cache_finish(h, key, stamp, soft, rep);
 }
 
 /*
@@ -1195,7 +1217,7 @@ httpd_graph(httpd_req_t *h, struct MHD_Connection *conn, const char *name, httpd
     snprintf(key, sizeof(key), "/graph/%s?what=%s&days=%ld", name, what, days);
     cache = httpd_graph_stamp(h, center, &stamp);
     if (cache &&
-        httpd_cache_get(h->srv->cache, key, stamp, httpd_mono_us(),
+        httpd_cache_get(h->srv->cache, key, stamp, 0, httpd_mono_us(),
                         (int64_t)HTTPD_CACHE_TTL_S * 1000000, &rep->entry) == HTTPD_CACHE_HIT)
         return;
     httpd_render_begin(h, key);
@@ -1214,7 +1236,7 @@ httpd_graph(httpd_req_t *h, struct MHD_Connection *conn, const char *name, httpd
         rep->len = plen;
     }
     if (cache)
-        httpd_cache_finish(h, key, stamp, rep);
+        httpd_cache_finish(h, key, stamp, 0, rep);
 }
 
 static void
@@ -1270,7 +1292,7 @@ httpd_metrics_kpis(httpd_req_t *h, metrics_window_t w[2], psy_time_t now,
     *ret_own = NULL;
     stamp = httpd_mix(stamp, (uint64_t)(w[0].period.year * 12 + w[0].period.month));
     if (cache &&
-        httpd_cache_get(h->srv->cache, key, stamp, t0, (int64_t)HTTPD_CACHE_TTL_S * 1000000,
+        httpd_cache_get(h->srv->cache, key, stamp, 0, t0, (int64_t)HTTPD_CACHE_TTL_S * 1000000,
                         ret_entry) == HTTPD_CACHE_HIT)
         return (const httpd_metrics_rows_t *)(const void *)(*ret_entry)->body;
     for (size_t i = 0; i < 2; i++)
@@ -1290,7 +1312,7 @@ httpd_metrics_kpis(httpd_req_t *h, metrics_window_t w[2], psy_time_t now,
         return (const httpd_metrics_rows_t *)(const void *)(*ret_own = body);
     if (body && head.ok[0] && head.ok[1] && !h->off_model) {
         /* put takes the body in every case. */
-        if (httpd_cache_put(h->srv->cache, key, stamp, h->m->generation, httpd_mono_us(),
+        if (httpd_cache_put(h->srv->cache, key, stamp, 0, h->m->generation, httpd_mono_us(),
                             MHD_HTTP_OK, "application/octet-stream", body,
                             sizeof(head) + (head.n[0] + head.n[1]) * sizeof(kpi_row_t),
                             ret_entry) < 0)

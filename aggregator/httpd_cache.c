@@ -20,7 +20,7 @@ typedef struct httpd_cache_slot {
     struct httpd_cache_slot *prev, *next; /* most recently used first */
     char *key;
     httpd_cache_box_t *cur; /* the answer held, or NULL */
-    uint64_t cur_stamp;
+    uint64_t cur_stamp, cur_soft;
     int64_t made_at;
     bool computing; /* a caller owns a miss of (key, computing_stamp) */
     uint64_t computing_stamp;
@@ -184,8 +184,8 @@ httpd_cache_trim(httpd_cache_t *c, const httpd_cache_slot_t *keep)
 }
 
 httpd_cache_result_t
-httpd_cache_get(httpd_cache_t *c, const char *key, uint64_t stamp, int64_t now_us, int64_t ttl_us,
-                const httpd_cache_entry_t **ret_entry)
+httpd_cache_get(httpd_cache_t *c, const char *key, uint64_t stamp, uint64_t soft, int64_t now_us,
+                int64_t ttl_us, const httpd_cache_entry_t **ret_entry)
 {
     httpd_cache_slot_t *s;
     httpd_cache_result_t r;
@@ -195,7 +195,7 @@ httpd_cache_get(httpd_cache_t *c, const char *key, uint64_t stamp, int64_t now_u
     for (;;) {
         s = httpd_cache_find(c, key);
         if (s && s->cur && s->cur_stamp == stamp) {
-            bool fresh = now_us - s->made_at < ttl_us;
+            bool fresh = now_us - s->made_at < ttl_us && s->cur_soft == soft;
             if (fresh || s->computing) {
                 /* Fresh, or being refreshed by another caller: the same generation's bytes. */
                 *ret_entry = httpd_cache_entry_ref(&s->cur->pub);
@@ -253,9 +253,9 @@ httpd_cache_end(httpd_cache_t *c, const char *key, uint64_t stamp)
 }
 
 int
-httpd_cache_put(httpd_cache_t *c, const char *key, uint64_t stamp, uint64_t generation,
-                int64_t now_us, int status, const char *type, char *body, size_t len,
-                const httpd_cache_entry_t **ret_entry)
+httpd_cache_put(httpd_cache_t *c, const char *key, uint64_t stamp, uint64_t soft,
+                uint64_t generation, int64_t now_us, int status, const char *type, char *body,
+                size_t len, const httpd_cache_entry_t **ret_entry)
 {
     httpd_cache_box_t *b = calloc(1, sizeof(*b));
     httpd_cache_slot_t *s;
@@ -283,6 +283,7 @@ httpd_cache_put(httpd_cache_t *c, const char *key, uint64_t stamp, uint64_t gene
         httpd_cache_drop_answer(c, s);
         s->cur = httpd_cache_box_of(httpd_cache_entry_ref(&b->pub));
         s->cur_stamp = stamp;
+        s->cur_soft = soft;
         s->made_at = now_us;
         c->bytes += b->pub.len;
         if (generation > c->generation) {

@@ -4,20 +4,21 @@
  * drawing.
  *
  * An entry is the bytes of one answer (body, content type, ETag) under a
- * key (the path and query) and a stamp: a hash of everything the answer
- * was made from (the model's generation and build, the configuration, the
- * month, the alerts, the RRD file, ...), computed by the caller. A lookup
- * hits only an entry of the same key and stamp, and only while it is
- * younger than the caller's time to live; an entry whose stamp no longer
- * matches is never served.
+ * key (the path and query) and two hashes the caller computes of what the
+ * answer was made from. The stamp covers what must never be served stale:
+ * the model's generation and build, the configuration, the month, the RRD
+ * file. The soft stamp covers what may lag by one computation: the alert
+ * engine's state, which itself is only evaluated every few seconds. A
+ * lookup hits only an entry of the same key and stamp; an entry whose stamp
+ * no longer matches is never served.
  *
  * Concurrent misses of one key and stamp compute once: the first caller
  * gets HTTPD_CACHE_MISS and must answer with httpd_cache_put() or
  * httpd_cache_abandon(); the others wait for it and then hit. An entry of
- * the right stamp that has only outlived its time to live is refreshed the
- * same way, except that while one caller refreshes it the others are
- * served the old bytes (the data is the same generation's; only the clock
- * moved).
+ * the right stamp whose soft stamp changed, or that has outlived the
+ * caller's time to live, is refreshed the same way, except that while one
+ * caller refreshes it the others are served the old bytes (the data is the
+ * same generation's; only the alerts or the clock moved).
  *
  * Memory is bounded: at most max_entries entries and max_bytes of bodies,
  * the least recently used going first; storing an entry of a newer
@@ -62,14 +63,14 @@ httpd_cache_t *httpd_cache_new(size_t max_entries, size_t max_bytes);
 void httpd_cache_destroy(httpd_cache_t **c);
 
 /*
- * Looks key up for stamp at the monotonic instant now_us. A hit younger
- * than ttl_us (or being refreshed by another caller) is returned with a
- * reference taken. On a miss the caller owns the computation of (key,
- * stamp) until it calls put or abandon; a caller finding that computation
+ * Looks key up for stamp and soft at the monotonic instant now_us. A hit of
+ * the same soft stamp younger than ttl_us, or one of the same stamp being
+ * refreshed by another caller, is returned with a reference taken. On a miss the caller owns the
+ * computation of (key, stamp) until it calls put or abandon; a caller finding that computation
  * under way waits for it. Returns HTTPD_CACHE_HIT or HTTPD_CACHE_MISS.
  */
 httpd_cache_result_t httpd_cache_get(httpd_cache_t *c, const char *key, uint64_t stamp,
-                                     int64_t now_us, int64_t ttl_us,
+                                     uint64_t soft, int64_t now_us, int64_t ttl_us,
                                      const httpd_cache_entry_t **ret_entry);
 
 /*
@@ -79,9 +80,9 @@ httpd_cache_result_t httpd_cache_get(httpd_cache_t *c, const char *key, uint64_t
  * only when it fits the bounds. Returns 0 or -ENOMEM (body freed, waiters
  * woken to compute on their own).
  */
-int httpd_cache_put(httpd_cache_t *c, const char *key, uint64_t stamp, uint64_t generation,
-                    int64_t now_us, int status, const char *type, char *body, size_t len,
-                    const httpd_cache_entry_t **ret_entry);
+int httpd_cache_put(httpd_cache_t *c, const char *key, uint64_t stamp, uint64_t soft,
+                    uint64_t generation, int64_t now_us, int status, const char *type, char *body,
+                    size_t len, const httpd_cache_entry_t **ret_entry);
 
 /* Gives up a miss of (key, stamp) without storing anything (an error), waking its waiters. */
 void httpd_cache_abandon(httpd_cache_t *c, const char *key, uint64_t stamp);
