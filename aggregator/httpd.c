@@ -80,8 +80,11 @@ typedef struct {
     bool off_model; /* an answer came from another model than m: not cacheable */
 } httpd_req_t;
 
-/* What the URI log callback hands to the request handler: addresses only, never written. */
-static const char httpd_uri_ok, httpd_uri_too_long, httpd_uri_seen;
+/*
+ * What the URI log callback hands to the request handler, and how far the
+ * handler got with a request: addresses only, never written.
+ */
+static const char httpd_uri_ok, httpd_uri_too_long, httpd_uri_headers, httpd_uri_seen;
 
 typedef struct {
     int status;
@@ -1693,6 +1696,22 @@ httpd_handler(void *cls, struct MHD_Connection *conn, const char *url, const cha
     if (*req_cls == &httpd_uri_seen) {
         /* A body we do not want (the reply is queued already): drop it. */
         *upload_data_size = 0;
+        return MHD_YES;
+    }
+    /*
+     * A GET or HEAD is answered on the handler's second call, once
+     * libmicrohttpd has read the whole request: a reply queued on the first
+     * call is an "early" one, after which it closes the connection, and a
+     * browser would open a new one for every image. Anything else is
+     * refused at once, without reading its body.
+     */
+    if (*req_cls == &httpd_uri_ok &&
+        (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)) {
+        *req_cls = (void *)(uintptr_t)&httpd_uri_headers;
+        return MHD_YES;
+    }
+    if (*req_cls == &httpd_uri_headers && *upload_data_size != 0) {
+        *upload_data_size = 0; /* a GET with a body: not wanted */
         return MHD_YES;
     }
     if (*req_cls == &httpd_uri_too_long) {

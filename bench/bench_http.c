@@ -323,7 +323,73 @@ first_and_warm(const char *target, int warm)
 
 /* ---- Many clients at once -------------------------------------------------------------- */
 
+static int
+ka_connect(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {.tv_sec = 60};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * GETs target on a kept-alive connection *fd (opened when -1, closed on
+ * any trouble), as a browser does: reads the headers, then Content-Length
+ * bytes. Returns the status, 0 on a failure to talk.
+ */
+static int
+ka_get(int *fd, const char *target, double *ret_ms)
+{
+    static __thread char buf[1 << 20];
+    char req[512];
+    size_t len = 0, need = 0;
+    int n, status = 0;
+    double t0 = now_ms();
+    char *end = NULL;
+
+    if (*fd < 0 && (*fd = ka_connect()) < 0)
+        goto fail;
+    n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: b\r\n\r\n", target);
+    if (send(*fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+        goto fail;
+    for (;;) {
+        ssize_t k = recv(*fd, buf + len, sizeof(buf) - 1 - len, 0);
+        if (k <= 0)
+            goto fail;
+        len += (size_t)k;
+        buf[len] = '\0';
+        if (!end && (end = strstr(buf, "\r\n\r\n")) != NULL) {
+            const char *cl = strcasestr(buf, "\r\nContent-Length:");
+            if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || !cl || cl > end)
+                goto fail;
+            need = (size_t)(end + 4 - buf) + strtoul(cl + 17, NULL, 10);
+            if (need >= sizeof(buf))
+                goto fail;
+        }
+        if (end && len >= need)
+            break;
+    }
+    *ret_ms = now_ms() - t0;
+    return status;
+fail:
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    *ret_ms = now_ms() - t0;
+    return 0;
+}
+
 typedef struct {
+    bool keepalive;
     int i;
     double until;
     const char *const *targets;
@@ -337,10 +403,12 @@ static void *
 client_main(void *p)
 {
     client_t *c = p;
+    int fd = -1;
 
     for (size_t k = (size_t)c->i; now_ms() < c->until; k++) {
         double ms;
-        int st = get(c->targets[k % c->ntargets], &ms, NULL);
+        int st = c->keepalive ? ka_get(&fd, c->targets[k % c->ntargets], &ms)
+                              : get(c->targets[k % c->ntargets], &ms, NULL);
         if (st != 200)
             c->errors++;
         if (c->n == c->cap) {
@@ -353,11 +421,13 @@ client_main(void *p)
         }
         c->lat[c->n++] = ms;
     }
+    if (fd >= 0)
+        close(fd);
     return NULL;
 }
 
 static void
-load(int nclients, double seconds, const char *const *targets, size_t ntargets)
+load(int nclients, double seconds, const char *const *targets, size_t ntargets, bool keepalive)
 {
     client_t *c = calloc((size_t)nclients, sizeof(*c));
     pthread_t *t = calloc((size_t)nclients, sizeof(*t));
@@ -367,8 +437,11 @@ load(int nclients, double seconds, const char *const *targets, size_t ntargets)
     if (!c || !t)
         return;
     for (int i = 0; i < nclients; i++) {
-        c[i] = (client_t){
-            .i = i, .until = t0 + seconds * 1e3, .targets = targets, .ntargets = ntargets};
+        c[i] = (client_t){.keepalive = keepalive,
+                          .i = i,
+                          .until = t0 + seconds * 1e3,
+                          .targets = targets,
+                          .ntargets = ntargets};
         pthread_create(&t[i], NULL, client_main, &c[i]);
     }
     for (int i = 0; i < nclients; i++) {
@@ -384,10 +457,11 @@ load(int nclients, double seconds, const char *const *targets, size_t ntargets)
         free(c[i].lat);
     }
     qsort(all, n, sizeof(*all), cmp_double);
-    printf("%d clients, %.0f s, %zu targets: %zu requests (%.0f/s), p50 %.2f p90 %.2f p99 %.2f "
-           "max %.2f ms, errors %zu\n",
-           nclients, seconds, ntargets, n, (double)n / ((now_ms() - t0) / 1e3), pct(all, n, 50),
-           pct(all, n, 90), pct(all, n, 99), n ? all[n - 1] : 0, errors);
+    printf("%d clients, %s, %.0f s, %zu targets: %zu requests (%.0f/s), p50 %.2f p90 %.2f p99 "
+           "%.2f max %.2f ms, errors %zu\n",
+           nclients, keepalive ? "keep-alive" : "a connection per request", seconds, ntargets, n,
+           (double)n / ((now_ms() - t0) / 1e3), pct(all, n, 50), pct(all, n, 90), pct(all, n, 99),
+           n ? all[n - 1] : 0, errors);
     free(all);
     free(c);
     free(t);
@@ -568,9 +642,11 @@ main(int argc, char **argv)
 
     printf("\n-- %d clients at once --\n", nclients);
     stats(h, alerts, "before");
-    load(nclients, seconds, mixed, 2);
+    load(nclients, seconds, mixed, 2, true);
     stats(h, alerts, "after");
-    load(nclients, seconds, pages, 5);
+    load(nclients, seconds, mixed, 2, false);
+    stats(h, alerts, "after");
+    load(nclients, seconds, pages, 5, true);
     stats(h, alerts, "after");
 
     printf("\n-- /healthz every 5 ms while a new generation is built and computed --\n");

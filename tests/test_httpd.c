@@ -901,6 +901,25 @@ test_graph_cache(void **state)
     reply_free(&a);
 }
 
+/* Two requests on one connection: both answered, the first without closing it. */
+static void
+test_keep_alive(void **state)
+{
+    fixture_t *f = *state;
+    static const char two[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    reply_t r;
+
+    atomic_store(&f->agg.ready, true);
+    http_raw(f->port, two, sizeof two - 1, &r);
+    assert_int_equal(r.status, 200);
+    assert_null(strcasestr(r.head, "Connection: close"));
+    /* The second reply follows the first's body on the same connection. */
+    assert_true(strncmp(r.body, "ok\nHTTP/1.1 200", 15) == 0);
+    assert_non_null(strstr(r.body, "<html lang=\"da\">"));
+    reply_free(&r);
+}
+
 /* Holds every page or graph computation until released. */
 typedef struct {
     pthread_mutex_t lock;
@@ -1068,6 +1087,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_spc_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_healthz_during_render, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_requests, setup, teardown),
