@@ -60,6 +60,12 @@ struct httpd {
     uint64_t conf_serial;            /* bumped whenever a request sees another conf */
     void (*render_hook)(void *ctx, const char *key);
     void *render_hook_ctx;
+    pthread_cond_t refresh_done;
+    int nrefresh;               /* refreshes running on threads of their own */
+    bool stopping;              /* httpd_destroy: no more refreshes */
+    atomic_int_fast64_t ttl_us; /* HTTPD_CACHE_TTL_S; tests shorten it */
+    int64_t alerts_at[2];       /* when alerts_stamp[with value] was computed (monotonic) */
+    uint64_t alerts_stamp[2];
 };
 
 /*
@@ -384,6 +390,97 @@ httpd_cache_finish(httpd_req_t *h, const char *key, uint64_t stamp, uint64_t sof
     rep->body = NULL;
     rep->len = 0;
     rep->entry = e;
+}
+
+/* ---- Refreshes off the requester's time ------------------------------------------------- */
+
+/* What a refresh computes: a page or a graph, with its own references. */
+typedef struct {
+    httpd_req_t h;
+    char key[PSY_HTTP_URL_MAX + 32];
+    uint64_t stamp, soft;
+    bool graph;
+    pages_request_t req; /* a page */
+    psy_time_t now;
+    char center[PSY_CENTER_MAX + 1]; /* a graph */
+    char what[16];
+    long days;
+    int level;
+} httpd_refresh_t;
+
+static void httpd_page_render(httpd_req_t *h, const pages_request_t *req, psy_time_t now,
+                              httpd_reply_t *rep);
+static void httpd_graph_draw(httpd_req_t *h, const char *center, const char *what, long days,
+                             int level, httpd_reply_t *rep);
+static void httpd_req_end(httpd_req_t *h);
+
+static void *
+httpd_refresh_main(void *arg)
+{
+    httpd_refresh_t *r = arg;
+    httpd_t *s = r->h.srv;
+    httpd_reply_t rep = {0};
+
+    httpd_render_begin(&r->h, r->key);
+    if (r->graph)
+        httpd_graph_draw(&r->h, r->center, r->what, r->days, r->level, &rep);
+    else
+        httpd_page_render(&r->h, &r->req, r->now, &rep);
+    httpd_render_end(&r->h);
+    httpd_cache_finish(&r->h, r->key, r->stamp, r->soft, &rep);
+    httpd_cache_entry_unref(&rep.entry);
+    free(rep.body);
+    httpd_req_end(&r->h);
+    free(r);
+    pthread_mutex_lock(&s->lock);
+    s->nrefresh--;
+    pthread_cond_broadcast(&s->refresh_done);
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/*
+ * Computes r on a thread of its own, with references of its own, so that
+ * the request that found its answer due for a refresh is served the
+ * previous bytes at once instead of waiting a second for the new ones.
+ * Takes r on success; false (r untouched, nothing started) when the
+ * server is stopping or no thread can be started: then the caller computes.
+ */
+static bool
+httpd_refresh_start(httpd_req_t *h, httpd_refresh_t *r)
+{
+    httpd_t *s = h->srv;
+    pthread_attr_t attr;
+    pthread_t t;
+    bool counted = false, started = false;
+
+    r->h = *h;
+    r->h.store = NULL;
+    r->h.off_model = false;
+    r->h.conf = agg_conf_ref(h->conf);
+    r->h.m = model_ref(h->m);
+    pthread_mutex_lock(&s->lock);
+    if (!s->stopping) {
+        s->nrefresh++;
+        counted = true;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (counted && pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &attr, httpd_refresh_main, r) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (started)
+        return true;
+    if (counted) {
+        pthread_mutex_lock(&s->lock);
+        s->nrefresh--;
+        pthread_cond_broadcast(&s->refresh_done);
+        pthread_mutex_unlock(&s->lock);
+    }
+    model_unref(&r->h.m);
+    agg_conf_put(&r->h.conf);
+    return false;
 }
 
 /* ---- The dashboard's pages (pages.h) ----------------------------------------------------- */
@@ -930,7 +1027,7 @@ out:
  * for a silent collector it counts seconds).
  */
 static uint64_t
-httpd_alerts_stamp(httpd_req_t *h, bool with_value)
+httpd_alerts_hash(httpd_req_t *h, bool with_value)
 {
     static const char field[] = "\"value\":\"";
     uint64_t st = 1469598103934665603ULL;
@@ -954,6 +1051,37 @@ httpd_alerts_stamp(httpd_req_t *h, bool with_value)
         st = (st ^ (unsigned char)*p) * 1099511628211ULL;
     }
     free(json);
+    return st;
+}
+
+/*
+ * httpd_alerts_hash, computed at most every HTTPD_ALERTS_MEMO_MS and
+ * shared by the requests meanwhile: building the alerts' JSON is most of
+ * what a cache hit would cost, and the engine only evaluates every few
+ * seconds anyway.
+ */
+#define HTTPD_ALERTS_MEMO_MS 500
+
+static uint64_t
+httpd_alerts_stamp(httpd_req_t *h, bool with_value)
+{
+    httpd_t *s = h->srv;
+    int64_t now = httpd_mono_us();
+    uint64_t st;
+    int i = with_value ? 1 : 0;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->alerts_at[i] != 0 && now - s->alerts_at[i] < HTTPD_ALERTS_MEMO_MS * 1000) {
+        st = s->alerts_stamp[i];
+        pthread_mutex_unlock(&s->lock);
+        return st;
+    }
+    pthread_mutex_unlock(&s->lock);
+    st = httpd_alerts_hash(h, with_value);
+    pthread_mutex_lock(&s->lock);
+    s->alerts_at[i] = now;
+    s->alerts_stamp[i] = st;
+    pthread_mutex_unlock(&s->lock);
     return st;
 }
 
@@ -993,6 +1121,7 @@ httpd_page(httpd_req_t *h, struct MHD_Connection *conn, const char *url, httpd_r
     const char *bad;
     char key[PSY_HTTP_URL_MAX + 32];
     uint64_t stamp = 0, soft = 0;
+    httpd_cache_result_t got;
     bool cache;
     int r;
 
@@ -1012,10 +1141,25 @@ httpd_page(httpd_req_t *h, struct MHD_Connection *conn, const char *url, httpd_r
     /* The key names the page as parsed: ?lang=da and no lang are one page. */
     snprintf(key, sizeof(key), "%s?lang=%d&csv=%d", url, (int)req.lang, req.csv ? 1 : 0);
     cache = httpd_page_stamp(h, &req, now, &stamp, &soft);
-    if (cache &&
-        httpd_cache_get(h->srv->cache, key, stamp, soft, httpd_mono_us(),
-                        (int64_t)HTTPD_CACHE_TTL_S * 1000000, &rep->entry) == HTTPD_CACHE_HIT)
+    got = cache ? httpd_cache_get(h->srv->cache, key, stamp, soft, httpd_mono_us(),
+                                  atomic_load(&h->srv->ttl_us), &rep->entry)
+                : HTTPD_CACHE_MISS;
+    if (got == HTTPD_CACHE_HIT)
         return;
+    if (got == HTTPD_CACHE_REFRESH) {
+        httpd_refresh_t *job = calloc(1, sizeof(*job));
+        if (job) {
+            snprintf(job->key, sizeof(job->key), "%s", key);
+            job->stamp = stamp;
+            job->soft = soft;
+            job->req = req;
+            job->now = now;
+            if (httpd_refresh_start(h, job))
+                return; /* rep->entry: the bytes from before */
+        }
+        free(job);
+        httpd_cache_entry_unref(&rep->entry);
+    }
     httpd_render_begin(h, key);
     httpd_page_render(h, &req, now, rep);
     httpd_render_end(h);
@@ -1159,6 +1303,32 @@ httpd_graph_stamp(httpd_req_t *h, const char *center, uint64_t *ret)
     return true;
 }
 
+/* Draws one graph into rep: the engine's marks for coercion and rate, then librrd. */
+static void
+httpd_graph_draw(httpd_req_t *h, const char *center, const char *what, long days, int level,
+                 httpd_reply_t *rep)
+{
+    series_marks_t marks;
+    bool have_marks = false;
+    unsigned char *png = NULL;
+    size_t plen = 0;
+    int r;
+
+    if (strcmp(what, "coercion") == 0 || strcmp(what, "rate") == 0)
+        have_marks = httpd_marks(h, level, &marks);
+    r = series_graph(h->agg, center, what, (int)days, have_marks ? &marks : NULL, &png, &plen);
+    if (r == -ENOENT)
+        httpd_reply_text(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "graph not drawn yet\n");
+    else if (r < 0)
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot draw the graph\n");
+    else {
+        rep->status = MHD_HTTP_OK;
+        rep->type = "image/png";
+        rep->body = (char *)png;
+        rep->len = plen;
+    }
+}
+
 static void
 httpd_graph(httpd_req_t *h, struct MHD_Connection *conn, const char *name, httpd_reply_t *rep)
 {
@@ -1169,14 +1339,10 @@ httpd_graph(httpd_req_t *h, struct MHD_Connection *conn, const char *name, httpd
     size_t len = strlen(name);
     long days = 0;
     int level = KPI_LEVEL_REGION;
-    series_marks_t marks;
-    bool have_marks = false;
-    unsigned char *png = NULL;
-    size_t plen = 0;
     char key[PSY_CENTER_MAX + 96];
     uint64_t stamp = 0;
+    httpd_cache_result_t got;
     bool cache;
-    int r;
 
     if (len < 5 || strcmp(name + len - 4, ".png") != 0 || len - 4 > PSY_CENTER_MAX) {
         httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "not found\n");
@@ -1219,25 +1385,30 @@ httpd_graph(httpd_req_t *h, struct MHD_Connection *conn, const char *name, httpd
     }
     snprintf(key, sizeof(key), "/graph/%s?what=%s&days=%ld", name, what, days);
     cache = httpd_graph_stamp(h, center, &stamp);
-    if (cache &&
-        httpd_cache_get(h->srv->cache, key, stamp, 0, httpd_mono_us(),
-                        (int64_t)HTTPD_CACHE_TTL_S * 1000000, &rep->entry) == HTTPD_CACHE_HIT)
+    got = cache ? httpd_cache_get(h->srv->cache, key, stamp, 0, httpd_mono_us(),
+                                  atomic_load(&h->srv->ttl_us), &rep->entry)
+                : HTTPD_CACHE_MISS;
+    if (got == HTTPD_CACHE_HIT)
         return;
-    httpd_render_begin(h, key);
-    if (strcmp(what, "coercion") == 0 || strcmp(what, "rate") == 0)
-        have_marks = httpd_marks(h, level, &marks);
-    r = series_graph(h->agg, center, what, (int)days, have_marks ? &marks : NULL, &png, &plen);
-    httpd_render_end(h);
-    if (r == -ENOENT)
-        httpd_reply_text(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "graph not drawn yet\n");
-    else if (r < 0)
-        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot draw the graph\n");
-    else {
-        rep->status = MHD_HTTP_OK;
-        rep->type = "image/png";
-        rep->body = (char *)png;
-        rep->len = plen;
+    if (got == HTTPD_CACHE_REFRESH) {
+        httpd_refresh_t *job = calloc(1, sizeof(*job));
+        if (job) {
+            snprintf(job->key, sizeof(job->key), "%s", key);
+            job->stamp = stamp;
+            job->graph = true;
+            snprintf(job->center, sizeof(job->center), "%s", center);
+            snprintf(job->what, sizeof(job->what), "%s", what);
+            job->days = days;
+            job->level = level;
+            if (httpd_refresh_start(h, job))
+                return; /* rep->entry: the bytes from before */
+        }
+        free(job);
+        httpd_cache_entry_unref(&rep->entry);
     }
+    httpd_render_begin(h, key);
+    httpd_graph_draw(h, center, what, days, level, rep);
+    httpd_render_end(h);
     if (cache)
         httpd_cache_finish(h, key, stamp, 0, rep);
 }
@@ -1294,9 +1465,8 @@ httpd_metrics_kpis(httpd_req_t *h, metrics_window_t w[2], psy_time_t now,
     *ret_entry = NULL;
     *ret_own = NULL;
     stamp = httpd_mix(stamp, (uint64_t)(w[0].period.year * 12 + w[0].period.month));
-    if (cache &&
-        httpd_cache_get(h->srv->cache, key, stamp, 0, t0, (int64_t)HTTPD_CACHE_TTL_S * 1000000,
-                        ret_entry) == HTTPD_CACHE_HIT)
+    if (cache && httpd_cache_get(h->srv->cache, key, stamp, 0, t0, atomic_load(&h->srv->ttl_us),
+                                 ret_entry) == HTTPD_CACHE_HIT)
         return (const httpd_metrics_rows_t *)(const void *)(*ret_entry)->body;
     for (size_t i = 0; i < 2; i++)
         head.ok[i] = httpd_compute_all(h, &w[i].period, now, &rows[i], &head.n[i]) == 0;
@@ -1869,6 +2039,8 @@ httpd_new(agg_t *agg, model_t *model)
         flags |= MHD_USE_IPv6;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->slot_free, NULL);
+    pthread_cond_init(&h->refresh_done, NULL);
+    atomic_init(&h->ttl_us, (int64_t)HTTPD_CACHE_TTL_S * 1000000);
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, httpd_handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)PSY_HTTP_CONN_MAX,
@@ -1877,6 +2049,7 @@ httpd_new(agg_t *agg, model_t *model)
         MHD_OPTION_URI_LOG_CALLBACK, httpd_uri_log, (void *)NULL, MHD_OPTION_END);
     if (!h->daemon) {
         httpd_cache_destroy(&h->cache);
+        pthread_cond_destroy(&h->refresh_done);
         pthread_cond_destroy(&h->slot_free);
         pthread_mutex_destroy(&h->lock);
         free(h);
@@ -1898,10 +2071,17 @@ httpd_destroy(httpd_t **hp)
         return;
     h = *hp;
     MHD_stop_daemon(h->daemon);
+    /* Refreshes still running hold references and the cache: wait for them. */
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;
+    while (h->nrefresh > 0)
+        pthread_cond_wait(&h->refresh_done, &h->lock);
+    pthread_mutex_unlock(&h->lock);
     while (h->nstores > 0)
         store_destroy(&h->stores[--h->nstores]);
     agg_conf_put(&h->last_conf);
     httpd_cache_destroy(&h->cache);
+    pthread_cond_destroy(&h->refresh_done);
     pthread_cond_destroy(&h->slot_free);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -1921,6 +2101,12 @@ httpd_set_render_hook(httpd_t *h, void (*hook)(void *ctx, const char *key), void
     h->render_hook = hook;
     h->render_hook_ctx = ctx;
     pthread_mutex_unlock(&h->lock);
+}
+
+void
+httpd_set_cache_ttl(httpd_t *h, int64_t ttl_ms)
+{
+    atomic_store(&h->ttl_us, ttl_ms * 1000);
 }
 
 void

@@ -49,6 +49,8 @@ int httpd_port(const httpd_t *h);
  * to hold that computation. NULL removes it.
  */
 void httpd_set_render_hook(httpd_t *h, void (*hook)(void *ctx, const char *key), void *ctx);
+/* For tests: how long a cached answer is served before it is refreshed (default 60 s). */
+void httpd_set_cache_ttl(httpd_t *h, int64_t ttl_ms);
 /* The counters of the cache of pages and graphs. */
 void httpd_stats(httpd_t *h, httpd_cache_stats_t *ret);
 

@@ -229,6 +229,11 @@ httpd_cache_get(httpd_cache_t *c, const char *key, uint64_t stamp, uint64_t soft
         s->computing_stamp = stamp;
         c->misses++;
         r = HTTPD_CACHE_MISS;
+        if (s->cur && s->cur_stamp == stamp) {
+            /* Due for a refresh: the caller serves these bytes meanwhile. */
+            *ret_entry = httpd_cache_entry_ref(&s->cur->pub);
+            r = HTTPD_CACHE_REFRESH;
+        }
         break;
     }
     if (s && s->prev) {

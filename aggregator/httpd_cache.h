@@ -50,6 +50,12 @@ typedef struct {
 typedef enum {
     HTTPD_CACHE_HIT,  /* *ret_entry holds the answer; release it with httpd_cache_entry_unref */
     HTTPD_CACHE_MISS, /* compute it, then httpd_cache_put or httpd_cache_abandon */
+    /*
+     * *ret_entry holds the answer of the same stamp, due for a refresh (the
+     * soft stamp or the time to live): serve it, and compute the new one
+     * (best not on the requester's time), then put or abandon.
+     */
+    HTTPD_CACHE_REFRESH,
 } httpd_cache_result_t;
 
 typedef struct {
@@ -65,9 +71,11 @@ void httpd_cache_destroy(httpd_cache_t **c);
 /*
  * Looks key up for stamp and soft at the monotonic instant now_us. A hit of
  * the same soft stamp younger than ttl_us, or one of the same stamp being
- * refreshed by another caller, is returned with a reference taken. On a miss the caller owns the
- * computation of (key, stamp) until it calls put or abandon; a caller finding that computation
- * under way waits for it. Returns HTTPD_CACHE_HIT or HTTPD_CACHE_MISS.
+ * refreshed by another caller, is returned with a reference taken. On a
+ * miss or a refresh the caller owns the computation of (key, stamp) until
+ * it calls put or abandon; a caller finding a computation of the key under
+ * way with no bytes of its stamp to serve waits for it. Returns
+ * HTTPD_CACHE_HIT, HTTPD_CACHE_MISS or HTTPD_CACHE_REFRESH.
  */
 httpd_cache_result_t httpd_cache_get(httpd_cache_t *c, const char *key, uint64_t stamp,
                                      uint64_t soft, int64_t now_us, int64_t ttl_us,

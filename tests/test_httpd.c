@@ -1024,6 +1024,50 @@ test_healthz_during_render(void **state)
     pthread_mutex_destroy(&hold.lock);
 }
 
+/*
+ * An answer due for a refresh (here: a time to live of 0) is served from
+ * before at once, and computed again on a thread of its own.
+ */
+static void
+test_refresh_in_background(void **state)
+{
+    fixture_t *f = *state;
+    hold_t hold = {.release = true};
+    char e1[64], e2[64];
+    reply_t a, b;
+
+    atomic_store(&f->agg.ready, true);
+    pthread_mutex_init(&hold.lock, NULL);
+    pthread_cond_init(&hold.cond, NULL);
+    httpd_set_render_hook(f->h, hold_hook, &hold);
+    httpd_set_cache_ttl(f->h, 0);
+    http(f->port, "GET", "/", &a); /* computed */
+    assert_int_equal(a.status, 200);
+    pthread_mutex_lock(&hold.lock);
+    assert_int_equal(hold.root, 1);
+    /* From now on the next computation is held until released. */
+    hold.release = false;
+    pthread_mutex_unlock(&hold.lock);
+    http(f->port, "GET", "/", &b); /* due: the old bytes, while the refresh is held */
+    assert_int_equal(b.status, 200);
+    assert_non_null(header(&a, "ETag", e1, sizeof e1));
+    assert_non_null(header(&b, "ETag", e2, sizeof e2));
+    assert_string_equal(e1, e2);
+    assert_int_equal(a.body_len, b.body_len);
+    pthread_mutex_lock(&hold.lock);
+    while (hold.root < 2)
+        pthread_cond_wait(&hold.cond, &hold.lock);
+    hold.release = true;
+    pthread_cond_broadcast(&hold.cond);
+    pthread_mutex_unlock(&hold.lock);
+    reply_free(&a);
+    reply_free(&b);
+    /* Teardown waits for the refresh thread; then the hook may go. */
+    httpd_destroy(&f->h);
+    pthread_cond_destroy(&hold.cond);
+    pthread_mutex_destroy(&hold.lock);
+}
+
 /* Many clients at once, on pages, graphs' absence, health and metrics: every answer right. */
 #define CLIENTS 16
 #define ROUNDS  6
@@ -1091,6 +1135,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_graph_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_healthz_during_render, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_in_background, setup, teardown),
     };
 
     if (psy_tz_set("UTC") != 0)
