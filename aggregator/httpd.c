@@ -64,6 +64,7 @@ struct httpd {
     int nrefresh;               /* refreshes running on threads of their own */
     bool stopping;              /* httpd_destroy: no more refreshes */
     atomic_int_fast64_t ttl_us; /* HTTPD_CACHE_TTL_S; tests shorten it */
+    bool alerts_busy[2];        /* a request is computing alerts_stamp[i] */
     int64_t alerts_at[2];       /* when alerts_stamp[with value] was computed (monotonic) */
     uint64_t alerts_stamp[2];
 };
@@ -1071,15 +1072,22 @@ httpd_alerts_stamp(httpd_req_t *h, bool with_value)
     int i = with_value ? 1 : 0;
 
     pthread_mutex_lock(&s->lock);
-    if (s->alerts_at[i] != 0 && now - s->alerts_at[i] < HTTPD_ALERTS_MEMO_MS * 1000) {
+    /*
+     * Fresh, or being computed by another request (which can wait a while
+     * for the alert engine's lock during an evaluation): the last one.
+     */
+    if (s->alerts_at[i] != 0 &&
+        (now - s->alerts_at[i] < HTTPD_ALERTS_MEMO_MS * 1000 || s->alerts_busy[i])) {
         st = s->alerts_stamp[i];
         pthread_mutex_unlock(&s->lock);
         return st;
     }
+    s->alerts_busy[i] = true;
     pthread_mutex_unlock(&s->lock);
     st = httpd_alerts_hash(h, with_value);
     pthread_mutex_lock(&s->lock);
-    s->alerts_at[i] = now;
+    s->alerts_busy[i] = false;
+    s->alerts_at[i] = httpd_mono_us();
     s->alerts_stamp[i] = st;
     pthread_mutex_unlock(&s->lock);
     return st;
