@@ -401,6 +401,7 @@ typedef struct {
     char key[PSY_HTTP_URL_MAX + 32];
     uint64_t stamp, soft;
     bool graph;
+    bool warm;           /* look the page up first: computed only when not cached */
     pages_request_t req; /* a page */
     psy_time_t now;
     char center[PSY_CENTER_MAX + 1]; /* a graph */
@@ -414,6 +415,7 @@ static void httpd_page_render(httpd_req_t *h, const pages_request_t *req, psy_ti
 static void httpd_graph_draw(httpd_req_t *h, const char *center, const char *what, long days,
                              int level, httpd_reply_t *rep);
 static void httpd_req_end(httpd_req_t *h);
+static bool httpd_page_warm_due(httpd_req_t *h, httpd_refresh_t *r);
 
 static void *
 httpd_refresh_main(void *arg)
@@ -422,6 +424,11 @@ httpd_refresh_main(void *arg)
     httpd_t *s = r->h.srv;
     httpd_reply_t rep = {0};
 
+    if (r->warm && !httpd_page_warm_due(&r->h, r)) {
+        httpd_req_end(&r->h);
+        free(r);
+        goto done;
+    }
     httpd_render_begin(&r->h, r->key);
     if (r->graph)
         httpd_graph_draw(&r->h, r->center, r->what, r->days, r->level, &rep);
@@ -433,6 +440,7 @@ httpd_refresh_main(void *arg)
     free(rep.body);
     httpd_req_end(&r->h);
     free(r);
+done:
     pthread_mutex_lock(&s->lock);
     s->nrefresh--;
     pthread_cond_broadcast(&s->refresh_done);
@@ -1119,6 +1127,64 @@ httpd_page_stamp(httpd_req_t *h, const pages_request_t *req, psy_time_t now, uin
     return true;
 }
 
+/* The cache key of a page: its path and query as parsed (?lang=da and no lang are one page). */
+static void
+httpd_page_key(const char *url, const pages_request_t *req, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s?lang=%d&csv=%d", url, (int)req->lang, req->csv ? 1 : 0);
+}
+
+/*
+ * For a warming job (httpd_publish): whether the page is to be computed,
+ * and then r holds its stamps and owns the computation. False when it is
+ * cached already (or cannot be).
+ */
+static bool
+httpd_page_warm_due(httpd_req_t *h, httpd_refresh_t *r)
+{
+    const httpd_cache_entry_t *e = NULL;
+    httpd_cache_result_t got;
+
+    r->now = psy_time_now();
+    if (!httpd_page_stamp(h, &r->req, r->now, &r->stamp, &r->soft))
+        return false;
+    got = httpd_cache_get(h->srv->cache, r->key, r->stamp, r->soft, httpd_mono_us(),
+                          atomic_load(&h->srv->ttl_us), &e);
+    httpd_cache_entry_unref(&e);
+    return got != HTTPD_CACHE_HIT;
+}
+
+/*
+ * The model sink: after every new model (and every tick of the worker),
+ * computes the overview on a thread of its own unless it is cached, so
+ * that the first visitor after new data finds it ready. The worker is not
+ * held up: the sink only starts the thread.
+ */
+void
+httpd_publish(void *ctx, const agg_model_t *m)
+{
+    httpd_t *s = ctx;
+    httpd_refresh_t *job = calloc(1, sizeof(*job));
+    httpd_req_t h;
+
+    if (!job || pages_parse("/", NULL, NULL, &job->req) < 0) {
+        free(job);
+        return;
+    }
+    memset(&h, 0, sizeof(h));
+    h.srv = s;
+    h.agg = s->agg;
+    h.model = s->model;
+    h.conf = agg_conf_get(s->agg);
+    h.m = m;
+    job->warm = true;
+    httpd_page_key("/", &job->req, job->key, sizeof(job->key));
+    /* httpd_refresh_start takes references of its own. */
+    if (!httpd_refresh_start(&h, job))
+        free(job);
+    agg_conf_put(&h.conf);
+}
+
 static void
 httpd_page(httpd_req_t *h, struct MHD_Connection *conn, const char *url, httpd_reply_t *rep)
 {
@@ -1147,7 +1213,7 @@ httpd_page(httpd_req_t *h, struct MHD_Connection *conn, const char *url, httpd_r
         return;
     }
     /* The key names the page as parsed: ?lang=da and no lang are one page. */
-    snprintf(key, sizeof(key), "%s?lang=%d&csv=%d", url, (int)req.lang, req.csv ? 1 : 0);
+    httpd_page_key(url, &req, key, sizeof(key));
     cache = httpd_page_stamp(h, &req, now, &stamp, &soft);
     got = cache ? httpd_cache_get(h->srv->cache, key, stamp, soft, httpd_mono_us(),
                                   atomic_load(&h->srv->ttl_us), &rep->entry)
@@ -2071,6 +2137,25 @@ httpd_new(agg_t *agg, model_t *model)
 }
 
 void
+httpd_stop(httpd_t *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;
+    pthread_mutex_unlock(&h->lock);
+    if (h->daemon) {
+        MHD_stop_daemon(h->daemon);
+        h->daemon = NULL;
+    }
+    /* Refreshes still running hold references and the cache: wait for them. */
+    pthread_mutex_lock(&h->lock);
+    while (h->nrefresh > 0)
+        pthread_cond_wait(&h->refresh_done, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void
 httpd_destroy(httpd_t **hp)
 {
     httpd_t *h;
@@ -2078,13 +2163,7 @@ httpd_destroy(httpd_t **hp)
     if (!hp || !*hp)
         return;
     h = *hp;
-    MHD_stop_daemon(h->daemon);
-    /* Refreshes still running hold references and the cache: wait for them. */
-    pthread_mutex_lock(&h->lock);
-    h->stopping = true;
-    while (h->nrefresh > 0)
-        pthread_cond_wait(&h->refresh_done, &h->lock);
-    pthread_mutex_unlock(&h->lock);
+    httpd_stop(h);
     while (h->nstores > 0)
         store_destroy(&h->stores[--h->nstores]);
     agg_conf_put(&h->last_conf);

@@ -37,8 +37,22 @@ typedef struct httpd httpd_t;
  * result and must destroy it.
  */
 httpd_t *httpd_new(agg_t *agg, model_t *model);
-/* Stops serving, waiting for requests in progress, and NULLs *h. Accepts NULL. */
+/*
+ * Stops serving, waiting for requests and refreshes in progress; later
+ * httpd_publish calls do nothing. The model may be destroyed after this
+ * (the server registered as its sink stays valid until httpd_destroy).
+ * Accepts NULL and a server stopped already.
+ */
+void httpd_stop(httpd_t *h);
+/* Stops serving (httpd_stop) and NULLs *h. Accepts NULL. */
 void httpd_destroy(httpd_t **h);
+
+/*
+ * A model sink (model_sink_t.publish, ctx = the server): starts computing
+ * the overview of a new model on a thread of its own, so that the first
+ * visitor after new data finds it cached. Never blocks the worker.
+ */
+void httpd_publish(void *ctx, const agg_model_t *m);
 
 /* The TCP port actually bound. */
 int httpd_port(const httpd_t *h);

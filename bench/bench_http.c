@@ -609,6 +609,7 @@ main(int argc, char **argv)
         fprintf(stderr, "bench_http: cannot serve: %s\n", strerror(errno));
         return 1;
     }
+    model_add_sink(model, &(model_sink_t){"http", httpd_publish, h});
     port = httpd_port(h);
     atomic_store(&agg.ready, true);
     /* The RRD sink writes the files after the build; wait for the region's. */
@@ -692,8 +693,9 @@ main(int argc, char **argv)
     printf("\ncache: %llu hits, %llu misses, %llu waits, %llu evictions, %zu entries, %zu bytes\n",
            (unsigned long long)cs.hits, (unsigned long long)cs.misses, (unsigned long long)cs.waits,
            (unsigned long long)cs.evictions, cs.entries, cs.bytes);
-    httpd_destroy(&h);
+    httpd_stop(h);
     model_destroy(&model);
+    httpd_destroy(&h);
     alert_worker_destroy(&alerts);
     series_destroy(&series);
     agg_fini(&agg);

@@ -1068,6 +1068,41 @@ test_refresh_in_background(void **state)
     pthread_mutex_destroy(&hold.lock);
 }
 
+/* The model sink computes the overview before anyone asks: the first visitor hits. */
+static void
+test_publish_warms(void **state)
+{
+    fixture_t *f = *state;
+    const agg_model_t *m = model_current(f->model);
+    httpd_cache_stats_t st;
+    reply_t r;
+
+    atomic_store(&f->agg.ready, true);
+    assert_non_null(m);
+    httpd_publish(f->h, m);
+    model_unref(&m);
+    httpd_stats(f->h, &st);
+    for (int i = 0; i < 6000 && st.entries == 0; i++) {
+        usleep(10 * 1000);
+        httpd_stats(f->h, &st);
+    }
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(st.misses, 1);
+    http(f->port, "GET", "/", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    httpd_stats(f->h, &st);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.hits, 1);
+    /* Once stopped, the sink does nothing; the server stays valid until destroyed. */
+    httpd_stop(f->h);
+    m = model_current(f->model);
+    httpd_publish(f->h, m);
+    model_unref(&m);
+    httpd_stats(f->h, &st);
+    assert_int_equal(st.misses, 1);
+}
+
 /* Many clients at once, on pages, graphs' absence, health and metrics: every answer right. */
 #define CLIENTS 16
 #define ROUNDS  6
@@ -1136,6 +1171,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_healthz_during_render, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_in_background, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_warms, setup, teardown),
     };
 
     if (psy_tz_set("UTC") != 0)
