@@ -6,15 +6,17 @@
  * Fills DATA_DIR (default /tmp/bench_http) with about RECORDS registrations
  * (default 2,000,000) of 8 centers over the ten years before today, once:
  * a later run with the same folder and count reuses the store. Then it runs
- * the aggregator's own model worker (with the RRD and alert sinks, as
+ * the aggregator's own model worker (with the RRD, alert and HTTP sinks, as
  * psymon-aggregator does), alert engine and HTTP server in this process and
- * asks them over TCP on 127.0.0.1, one connection per request, printing in
- * milliseconds:
- *   - the overview `/`, the SPC page `/kpi/readmission_rate_30d` and the
- *     graph `/graph/region.png?what=rate`: first request (computed) and
- *     warm (cached) min/median/max;
+ * asks them over TCP on 127.0.0.1, printing in milliseconds:
+ *   - the overview `/`, the SPC page `/kpi/readmission_rate_30d`, a center
+ *     page, two graphs, /metrics, /healthz, /collectors, one connection
+ *     per request: first request (computed) and warm (cached)
+ *     min/median/max;
  *   - CLIENTS (default 50) clients at once, each asking in turn for `/` and
- *     the graph for SECONDS (default 10): p50/p99/max latency, errors;
+ *     the graph for SECONDS (default 10), on kept-alive connections and
+ *     with a new connection per request; then for five answers:
+ *     p50/p90/p99/max latency, errors, and the cache's counters;
  *   - /healthz asked every 5 ms while a new generation is built and `/` and
  *     the graph are computed again: p50/p99/max.
  * Numbers only; nothing here is a test.
