@@ -10,11 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
 
 #include "alert_worker.h"
+#include "httpd_cache.h"
 #include "pages.h"
 #include "kpi_format.h"
 #include "kpi_query.h"
@@ -25,27 +28,78 @@
 #include "status.h"
 #include "store.h"
 
+/* Page and graph computations running at once; more wait for a slot (2 cores are the target). */
+#define HTTPD_RENDER_MAX 2
+/* Read-only stores kept open between requests. */
+#define HTTPD_STORES_MAX 4
+/* Rendered answers kept: entries and bytes of bodies (httpd_cache.h). */
+#define HTTPD_CACHE_ENTRIES 256
+#define HTTPD_CACHE_BYTES   (64u * 1024 * 1024)
+/*
+ * How long an answer of the current generation is served before it is
+ * computed again. The KPIs are evaluated at "now" (open stays, what is
+ * still provisional), so even without new data a page may change as time
+ * passes; a minute is far below the granularity of those rules.
+ */
+#define HTTPD_CACHE_TTL_S 60
+
 struct httpd {
     agg_t *agg;
-    model_t *model; /* the shared per-generation model every KPI answer comes from */
+    model_t *model; /* the refresh worker: every KPI answer comes from its current model */
     struct MHD_Daemon *daemon;
     int port;
+    httpd_cache_t *cache;
 
-    /* Everything below is the serving thread's, guarded by lock all the same. */
+    /* Everything below is shared by the connection threads, under lock. */
     pthread_mutex_t lock;
-    const psy_agg_conf_t *conf; /* a reference for the request in progress */
-    store_t *store;             /* read-only, for status: opened when first needed */
+    pthread_cond_t slot_free;
+    int rendering;                     /* computations holding a render slot */
+    store_t *stores[HTTPD_STORES_MAX]; /* read-only stores not in use */
+    size_t nstores;
+    const psy_agg_conf_t *last_conf; /* a reference: its address cannot be reused */
+    uint64_t conf_serial;            /* bumped whenever a request sees another conf */
+    void (*render_hook)(void *ctx, const char *key);
+    void *render_hook_ctx;
+    pthread_cond_t refresh_done;
+    int nrefresh;               /* refreshes running on threads of their own */
+    bool stopping;              /* httpd_destroy: no more refreshes */
+    atomic_int_fast64_t ttl_us; /* HTTPD_CACHE_TTL_S; tests shorten it */
+    bool alerts_busy[2];        /* a request is computing alerts_stamp[i] */
+    int64_t alerts_at[2];       /* when alerts_stamp[with value] was computed (monotonic) */
+    uint64_t alerts_stamp[2];
 };
 
-/* What the URI log callback hands to the request handler. */
-static char httpd_uri_ok, httpd_uri_too_long, httpd_uri_seen;
+/*
+ * One request's view of the aggregator, taken when it starts and held to
+ * its end: the configuration and the current model (references), and a
+ * read-only store from the pool when it needs one. Requests share nothing
+ * else, so they run at once on their connections' threads. The fields
+ * `agg` and `conf` are named as the server's were, so code that reads
+ * h->conf or h->agg works on either.
+ */
+typedef struct {
+    httpd_t *srv;
+    agg_t *agg;
+    const psy_agg_conf_t *conf;
+    const agg_model_t *m; /* the current model, or NULL before the first build */
+    model_t *model;
+    store_t *store; /* from srv's pool, opened when first needed */
+    bool off_model; /* an answer came from another model than m: not cacheable */
+} httpd_req_t;
+
+/*
+ * What the URI log callback hands to the request handler, and how far the
+ * handler got with a request: addresses only, never written.
+ */
+static const char httpd_uri_ok, httpd_uri_too_long, httpd_uri_headers, httpd_uri_seen;
 
 typedef struct {
     int status;
     const char *type;
     char *body; /* malloc'ed */
     size_t len;
-    const char *allow; /* the Allow header of a 405 */
+    const char *allow;                /* the Allow header of a 405 */
+    const httpd_cache_entry_t *entry; /* instead of the above: a cached answer (a reference) */
 } httpd_reply_t;
 
 static void
@@ -105,26 +159,60 @@ httpd_api_words(char *err)
     }
 }
 
-/* Opens the server's own read-only store once it exists. */
+/*
+ * A read-only store for this request: one from the server's pool, else a
+ * new one. It goes back to the pool when the request ends (httpd_req_end).
+ */
 static int
-httpd_store(httpd_t *h)
+httpd_store(httpd_req_t *h)
 {
+    httpd_t *s = h->srv;
+
     if (h->store)
         return 0;
-    h->store = store_new(h->conf->data_dir, true);
+    pthread_mutex_lock(&s->lock);
+    if (s->nstores > 0)
+        h->store = s->stores[--s->nstores];
+    pthread_mutex_unlock(&s->lock);
+    if (!h->store)
+        h->store = store_new(h->conf->data_dir, true);
     return h->store ? 0 : -errno;
+}
+
+/*
+ * The model that answers queries at as_of: the request's own reference to
+ * the current model when it covers as_of (the usual case, "now"), else
+ * what model_at builds for this one answer (an as_of in the past), which
+ * makes the request's answer one not to cache.
+ */
+static const kpi_model_t *
+httpd_model_at(httpd_req_t *h, psy_time_t as_of, model_hold_t *hold)
+{
+    if (h->m && kpi_model_covers(h->m->kpi, as_of) &&
+        kpi_model_centers(h->m->kpi) == h->conf->ncenters) {
+        hold->ref = model_ref(h->m);
+        hold->own = NULL;
+        return h->m->kpi;
+    }
+    h->off_model = true;
+    return model_at(h->model, h->conf, as_of, hold);
 }
 
 /*
  * kpi_compute() from the shared model of the current data generation: the
  * worker prepared it once for every reader, so a request only sums. A query
  * at an as_of the model does not cover (in the past) loads the records for
- * that one answer (model_compute).
+ * that one answer (httpd_model_at).
  */
 static int
-httpd_compute(httpd_t *h, const kpi_query_t *q, kpi_row_t **ret_rows, size_t *ret_n)
+httpd_compute(httpd_req_t *h, const kpi_query_t *q, kpi_row_t **ret_rows, size_t *ret_n)
 {
-    return model_compute(h->model, q, ret_rows, ret_n);
+    model_hold_t hold;
+    const kpi_model_t *m = httpd_model_at(h, q->as_of, &hold);
+    int r = m ? kpi_model_compute(m, q, ret_rows, ret_n) : -errno;
+
+    model_release(&hold);
+    return r;
 }
 
 /* The r12 period ending with the last complete month (in the configured zone) before now. */
@@ -149,7 +237,7 @@ httpd_last_r12(psy_time_t now)
  * dashboard expects. *ret_rows is malloc'ed.
  */
 static int
-httpd_compute_all(httpd_t *h, const kpi_period_t *p, psy_time_t now, kpi_row_t **ret_rows,
+httpd_compute_all(httpd_req_t *h, const kpi_period_t *p, psy_time_t now, kpi_row_t **ret_rows,
                   size_t *ret_n)
 {
     int levels[PSY_CENTERS_MAX + 1];
@@ -177,6 +265,231 @@ httpd_compute_all(httpd_t *h, const kpi_period_t *p, psy_time_t now, kpi_row_t *
     r = httpd_compute(h, &q, ret_rows, ret_n);
     free(kpis);
     return r;
+}
+
+/* ---- Cached answers (httpd_cache.h) ------------------------------------------------------ */
+
+static int64_t
+httpd_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* FNV-1a over the bytes of v, continuing from h. */
+static uint64_t
+httpd_mix(uint64_t h, uint64_t v)
+{
+    for (int i = 0; i < 8; i++, v >>= 8)
+        h = (h ^ (v & 0xff)) * 1099511628211ULL;
+    return h;
+}
+
+/*
+ * A number that changes whenever the requests see another configuration
+ * (SIGHUP). The server keeps a reference to the last one seen, so that no
+ * new configuration can be allocated at its address and pass for it.
+ */
+static uint64_t
+httpd_conf_serial(httpd_req_t *h)
+{
+    httpd_t *s = h->srv;
+    const psy_agg_conf_t *old = NULL;
+    uint64_t serial;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->last_conf != h->conf) {
+        old = s->last_conf;
+        s->last_conf = agg_conf_ref(h->conf);
+        s->conf_serial++;
+    }
+    serial = s->conf_serial;
+    pthread_mutex_unlock(&s->lock);
+    agg_conf_put(&old);
+    return serial;
+}
+
+/*
+ * What every cached answer is made from: the model (its generation and the
+ * instant of its build: a rebuild for a record that came due keeps the
+ * generation), the configuration and readiness. False when there is no
+ * model yet: answers computed without one are not kept.
+ */
+static bool
+httpd_stamp_base(httpd_req_t *h, uint64_t *ret)
+{
+    uint64_t st = 1469598103934665603ULL;
+
+    if (!h->m)
+        return false;
+    st = httpd_mix(st, h->m->generation);
+    st = httpd_mix(st, (uint64_t)h->m->built_at);
+    st = httpd_mix(st, httpd_conf_serial(h));
+    st = httpd_mix(st, atomic_load(&h->agg->ready));
+    *ret = st;
+    return true;
+}
+
+/*
+ * Waits for one of HTTPD_RENDER_MAX slots, so that however many
+ * connections ask for pages nobody has cached, at most that many are
+ * computed at once and the rest of the machine stays with ingest and the
+ * model worker. /healthz, /metrics and cache hits never take one.
+ */
+static void
+httpd_render_begin(httpd_req_t *h, const char *key)
+{
+    httpd_t *s = h->srv;
+    void (*hook)(void *, const char *);
+    void *ctx;
+
+    pthread_mutex_lock(&s->lock);
+    while (s->rendering >= HTTPD_RENDER_MAX)
+        pthread_cond_wait(&s->slot_free, &s->lock);
+    s->rendering++;
+    hook = s->render_hook;
+    ctx = s->render_hook_ctx;
+    pthread_mutex_unlock(&s->lock);
+    if (hook)
+        hook(ctx, key);
+}
+
+static void
+httpd_render_end(httpd_req_t *h)
+{
+    httpd_t *s = h->srv;
+
+    pthread_mutex_lock(&s->lock);
+    s->rendering--;
+    pthread_cond_signal(&s->slot_free);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Ends a miss of (key, stamp): a 200 computed from the request's model is
+ * stored and served from the cache; anything else (an error, an answer
+ * from a model built for a past as_of) is served once and forgotten.
+ */
+static void
+httpd_cache_finish(httpd_req_t *h, const char *key, uint64_t stamp, uint64_t soft,
+                   httpd_reply_t *rep)
+{
+    const httpd_cache_entry_t *e = NULL;
+
+    if (rep->status != MHD_HTTP_OK || !rep->body || h->off_model) {
+        httpd_cache_abandon(h->srv->cache, key, stamp);
+        return;
+    }
+    if (httpd_cache_put(h->srv->cache, key, stamp, soft, h->m->generation, httpd_mono_us(),
+                        rep->status, rep->type, rep->body, rep->len, &e) < 0) {
+        rep->body = NULL;
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        return;
+    }
+    rep->body = NULL;
+    rep->len = 0;
+    rep->entry = e;
+}
+
+/* ---- Refreshes off the requester's time ------------------------------------------------- */
+
+/* What a refresh computes: a page or a graph, with its own references. */
+typedef struct {
+    httpd_req_t h;
+    char key[PSY_HTTP_URL_MAX + 32];
+    uint64_t stamp, soft;
+    bool graph;
+    bool warm;           /* look the page up first: computed only when not cached */
+    pages_request_t req; /* a page */
+    psy_time_t now;
+    char center[PSY_CENTER_MAX + 1]; /* a graph */
+    char what[16];
+    long days;
+    int level;
+} httpd_refresh_t;
+
+static void httpd_page_render(httpd_req_t *h, const pages_request_t *req, psy_time_t now,
+                              httpd_reply_t *rep);
+static void httpd_graph_draw(httpd_req_t *h, const char *center, const char *what, long days,
+                             int level, httpd_reply_t *rep);
+static void httpd_req_end(httpd_req_t *h);
+static bool httpd_page_warm_due(httpd_req_t *h, httpd_refresh_t *r);
+
+static void *
+httpd_refresh_main(void *arg)
+{
+    httpd_refresh_t *r = arg;
+    httpd_t *s = r->h.srv;
+    httpd_reply_t rep = {0};
+
+    if (r->warm && !httpd_page_warm_due(&r->h, r)) {
+        httpd_req_end(&r->h);
+        free(r);
+        goto done;
+    }
+    httpd_render_begin(&r->h, r->key);
+    if (r->graph)
+        httpd_graph_draw(&r->h, r->center, r->what, r->days, r->level, &rep);
+    else
+        httpd_page_render(&r->h, &r->req, r->now, &rep);
+    httpd_render_end(&r->h);
+    httpd_cache_finish(&r->h, r->key, r->stamp, r->soft, &rep);
+    httpd_cache_entry_unref(&rep.entry);
+    free(rep.body);
+    httpd_req_end(&r->h);
+    free(r);
+done:
+    pthread_mutex_lock(&s->lock);
+    s->nrefresh--;
+    pthread_cond_broadcast(&s->refresh_done);
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/*
+ * Computes r on a thread of its own, with references of its own, so that
+ * the request that found its answer due for a refresh is served the
+ * previous bytes at once instead of waiting a second for the new ones.
+ * Takes r on success; false (r untouched, nothing started) when the
+ * server is stopping or no thread can be started: then the caller computes.
+ */
+static bool
+httpd_refresh_start(httpd_req_t *h, httpd_refresh_t *r)
+{
+    httpd_t *s = h->srv;
+    pthread_attr_t attr;
+    pthread_t t;
+    bool counted = false, started = false;
+
+    r->h = *h;
+    r->h.store = NULL;
+    r->h.off_model = false;
+    r->h.conf = agg_conf_ref(h->conf);
+    r->h.m = model_ref(h->m);
+    pthread_mutex_lock(&s->lock);
+    if (!s->stopping) {
+        s->nrefresh++;
+        counted = true;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (counted && pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &attr, httpd_refresh_main, r) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (started)
+        return true;
+    if (counted) {
+        pthread_mutex_lock(&s->lock);
+        s->nrefresh--;
+        pthread_cond_broadcast(&s->refresh_done);
+        pthread_mutex_unlock(&s->lock);
+    }
+    model_unref(&r->h.m);
+    agg_conf_put(&r->h.conf);
+    return false;
 }
 
 /* ---- The dashboard's pages (pages.h) ----------------------------------------------------- */
@@ -212,7 +525,7 @@ httpd_pages_free(httpd_pages_t *p)
 
 /* Runs one query over every level (region first) and the given periods and KPIs. */
 static int
-httpd_query(httpd_t *h, const kpi_period_t *periods, size_t np, const int *kpis, size_t nk,
+httpd_query(httpd_req_t *h, const kpi_period_t *periods, size_t np, const int *kpis, size_t nk,
             psy_time_t now, kpi_row_t **ret_rows, size_t *ret_n)
 {
     int levels[PSY_CENTERS_MAX + 1];
@@ -254,20 +567,11 @@ httpd_mi(int y, int m)
 }
 
 /*
- * pages_input_fill: the one place where the dashboard's input is filled
- * from what the aggregator knows. Every number comes from the KPI engine;
- * completeness from the `records` KPI per month.
- *
- * TODO(merge): two seams the lead fills when spc.h, alert.h and model.h
- * land:
- *   - SPC: for every level and headline KPI 1..8, the spc core's series
- *     gives each svg_spc_point_t its cl/lcl/ucl/sigma_signal/baseline (and
- *     target), pages_series_t.runs_signal/limits, and the figure's
- *     variation/assessment/assurance; judgement = GOOD for "improvement",
- *     BAD for "concern". Set in.spc_available.
- *   - Model: the queries below read httpd's own records; read the shared
- *     model (model_current) instead, and cache the filled input per
- *     generation and month so that the overview costs no KPI work when warm.
+ * httpd_pages_fill: the one place where the dashboard's input is filled
+ * from what the aggregator knows. Every number comes from the KPI engine
+ * through the request's model (httpd_compute); completeness from the
+ * `records` KPI per month; SPC from the spc core; alerts from the engine's
+ * snapshot. The filled pages are cached per model generation (httpd_cache).
  */
 /*
  * The SPC series of the headline KPIs at every level, through the page's
@@ -277,7 +581,7 @@ httpd_mi(int y, int m)
  * a model the pages say SPC is not available.
  */
 static void
-httpd_pages_spc(httpd_t *h, httpd_pages_t *p, psy_time_t now)
+httpd_pages_spc(httpd_req_t *h, httpd_pages_t *p, psy_time_t now)
 {
     char kpis[512] = "", to[16], err[256];
     size_t len = 0;
@@ -293,7 +597,7 @@ httpd_pages_spc(httpd_t *h, httpd_pages_t *p, psy_time_t now)
     snprintf(to, sizeof to, "%04d-%02d", p->in.year, p->in.month);
     if (spc_query_build(h->conf, kpis, "all", NULL, to, NULL, now, &q, err, sizeof err) < 0)
         return;
-    m = model_at(h->model, h->conf, q.as_of, &hold);
+    m = httpd_model_at(h, q.as_of, &hold);
     if (!m || spc_query_compute(m, &q, &res) < 0) {
         model_release(&hold);
         spc_query_free(&q);
@@ -360,7 +664,7 @@ httpd_pages_spc(httpd_t *h, httpd_pages_t *p, psy_time_t now)
  * records alone.
  */
 static void
-httpd_pages_alerts(httpd_t *h, httpd_pages_t *p, psy_time_t now)
+httpd_pages_alerts(httpd_req_t *h, httpd_pages_t *p, psy_time_t now)
 {
     size_t n = 0;
 
@@ -376,7 +680,7 @@ httpd_pages_alerts(httpd_t *h, httpd_pages_t *p, psy_time_t now)
 }
 
 static int
-httpd_pages_fill(httpd_t *h, const pages_request_t *req, psy_time_t now, httpd_pages_t *p)
+httpd_pages_fill(httpd_req_t *h, const pages_request_t *req, psy_time_t now, httpd_pages_t *p)
 {
     const psy_agg_conf_t *c = h->conf;
     size_t nl = c->ncenters + 1, nk = kpi_count();
@@ -476,6 +780,12 @@ httpd_pages_fill(httpd_t *h, const pages_request_t *req, psy_time_t now, httpd_p
         }
     }
 
+    /* The collectors' page shows no KPI: completeness (above) and the store's status only. */
+    if (req->kind == PAGES_COLLECTORS) {
+        free(periods);
+        goto collectors;
+    }
+
     /* The headline figures: the month, and r12 for the rate and its on-track flag. */
     {
         kpi_period_t pm[2] = {{KPI_MONTH, p->in.year, p->in.month},
@@ -516,7 +826,7 @@ httpd_pages_fill(httpd_t *h, const pages_request_t *req, psy_time_t now, httpd_p
     }
 
     if (series) {
-        /* Monthly values of the headline KPIs (SPC: see the TODO above), and the r12 rate. */
+        /* Monthly values of the headline KPIs (their SPC: httpd_pages_spc), and the r12 rate. */
         size_t n = 0;
         int target = kpi_find("intrusive_target_episodes");
 
@@ -658,6 +968,7 @@ httpd_pages_fill(httpd_t *h, const pages_request_t *req, psy_time_t now, httpd_p
     }
 
     /* The collectors, from the store. */
+collectors:
     if (httpd_store(h) == 0) {
         for (size_t i = 0; i < c->ncenters; i++) {
             pages_collector_t *pc = &p->collectors[i];
@@ -686,17 +997,221 @@ httpd_pages_fill(httpd_t *h, const pages_request_t *req, psy_time_t now, httpd_p
 
 static const char *const httpd_page_args[] = {"lang", "format", NULL};
 
+/* Computes and writes the page of req as it stands at `now` into rep. */
 static void
-httpd_page(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_reply_t *rep)
+httpd_page_render(httpd_req_t *h, const pages_request_t *req, psy_time_t now, httpd_reply_t *rep)
 {
-    const char *lang = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "lang");
-    const char *format = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
     httpd_pages_t *p;
-    pages_request_t req;
-    const char *bad;
     char *buf = NULL;
     size_t len = 0;
     FILE *f;
+    int r;
+
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        return;
+    }
+    r = httpd_pages_fill(h, req, now, p);
+    if (r == -EINVAL) {
+        httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "no such month\n");
+        goto out;
+    }
+    if (r < 0) {
+        httpd_reply_text(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "the figures cannot be computed now\n");
+        goto out;
+    }
+    f = open_memstream(&buf, &len);
+    if (!f) {
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        goto out;
+    }
+    r = pages_write(f, &p->in, req);
+    if (fclose(f) != 0 || r < 0) {
+        free(buf);
+        if (r == -ENOENT)
+            httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "not found\n");
+        else
+            httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write the page\n");
+        goto out;
+    }
+    rep->status = MHD_HTTP_OK;
+    rep->type = req->csv ? "text/csv; charset=utf-8" : "text/html; charset=utf-8";
+    rep->body = buf;
+    rep->len = len;
+out:
+    httpd_pages_free(p);
+    free(p);
+}
+
+/*
+ * A hash of the alert engine's state as the pages show it: the body of
+ * /api/v1/alerts (states, silences, acknowledgements, summaries), without
+ * each alert's "value" unless with_value (only /alerts' CSV shows it, and
+ * for a silent collector it counts seconds).
+ */
+static uint64_t
+httpd_alerts_hash(httpd_req_t *h, bool with_value)
+{
+    static const char field[] = "\"value\":\"";
+    uint64_t st = 1469598103934665603ULL;
+    char *json;
+
+    if (!h->agg->alerts)
+        return 0;
+    json = alert_worker_api_json(h->agg->alerts);
+    if (!json)
+        return 1; /* no memory: a soft stamp of its own, so the page is computed again */
+    for (const char *p = json; *p; p++) {
+        /* Compact JSON: the key can only appear as itself; values escape their quotes. */
+        if (!with_value && strncmp(p, field, sizeof(field) - 1) == 0) {
+            p += sizeof(field) - 1;
+            while (*p && *p != '"')
+                p += p[0] == '\\' && p[1] ? 2 : 1;
+            if (!*p)
+                break;
+            continue;
+        }
+        st = (st ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    free(json);
+    return st;
+}
+
+/*
+ * httpd_alerts_hash, computed at most every HTTPD_ALERTS_MEMO_MS and
+ * shared by the requests meanwhile: building the alerts' JSON is most of
+ * what a cache hit would cost, and the engine only evaluates every few
+ * seconds anyway.
+ */
+#define HTTPD_ALERTS_MEMO_MS 500
+
+static uint64_t
+httpd_alerts_stamp(httpd_req_t *h, bool with_value)
+{
+    httpd_t *s = h->srv;
+    int64_t now = httpd_mono_us();
+    uint64_t st;
+    int i = with_value ? 1 : 0;
+
+    pthread_mutex_lock(&s->lock);
+    /*
+     * Fresh, or being computed by another request (which can wait a while
+     * for the alert engine's lock during an evaluation): the last one.
+     */
+    if (s->alerts_at[i] != 0 &&
+        (now - s->alerts_at[i] < HTTPD_ALERTS_MEMO_MS * 1000 || s->alerts_busy[i])) {
+        st = s->alerts_stamp[i];
+        pthread_mutex_unlock(&s->lock);
+        return st;
+    }
+    s->alerts_busy[i] = true;
+    pthread_mutex_unlock(&s->lock);
+    st = httpd_alerts_hash(h, with_value);
+    pthread_mutex_lock(&s->lock);
+    s->alerts_busy[i] = false;
+    s->alerts_at[i] = httpd_mono_us();
+    s->alerts_stamp[i] = st;
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+/*
+ * Whether the page of req may be served from the cache, and its stamps:
+ * the model, configuration and readiness (httpd_stamp_base) and the month
+ * of `now` (which month a page shows, which months are complete) must
+ * match; the alerts (their states, silences and acknowledgements show on
+ * the pages and make periods incomplete) are the soft stamp, a change of
+ * which is computed by one request while the others get the bytes before
+ * it. /collectors shows what changes without new data (a collector's last
+ * heartbeat, measured against the clock) and is always computed. A page
+ * that comes to show such things must be left out here too.
+ */
+static bool
+httpd_page_stamp(httpd_req_t *h, const pages_request_t *req, psy_time_t now, uint64_t *ret,
+                 uint64_t *ret_soft)
+{
+    int y, m, d;
+    uint64_t st;
+
+    if (req->kind == PAGES_COLLECTORS || !httpd_stamp_base(h, &st))
+        return false;
+    psy_civil_date(now, &y, &m, &d);
+    *ret = httpd_mix(st, (uint64_t)(y * 12 + m));
+    *ret_soft = httpd_alerts_stamp(h, req->kind == PAGES_ALERTS);
+    return true;
+}
+
+/* The cache key of a page: its path and query as parsed (?lang=da and no lang are one page). */
+static void
+httpd_page_key(const char *url, const pages_request_t *req, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s?lang=%d&csv=%d", url, (int)req->lang, req->csv ? 1 : 0);
+}
+
+/*
+ * For a warming job (httpd_publish): whether the page is to be computed,
+ * and then r holds its stamps and owns the computation. False when it is
+ * cached already (or cannot be).
+ */
+static bool
+httpd_page_warm_due(httpd_req_t *h, httpd_refresh_t *r)
+{
+    const httpd_cache_entry_t *e = NULL;
+    httpd_cache_result_t got;
+
+    r->now = psy_time_now();
+    if (!httpd_page_stamp(h, &r->req, r->now, &r->stamp, &r->soft))
+        return false;
+    got = httpd_cache_get(h->srv->cache, r->key, r->stamp, r->soft, httpd_mono_us(),
+                          atomic_load(&h->srv->ttl_us), &e);
+    httpd_cache_entry_unref(&e);
+    return got != HTTPD_CACHE_HIT;
+}
+
+/*
+ * The model sink: after every new model (and every tick of the worker),
+ * computes the overview on a thread of its own unless it is cached, so
+ * that the first visitor after new data finds it ready. The worker is not
+ * held up: the sink only starts the thread.
+ */
+void
+httpd_publish(void *ctx, const agg_model_t *m)
+{
+    httpd_t *s = ctx;
+    httpd_refresh_t *job = calloc(1, sizeof(*job));
+    httpd_req_t h;
+
+    if (!job || pages_parse("/", NULL, NULL, &job->req) < 0) {
+        free(job);
+        return;
+    }
+    memset(&h, 0, sizeof(h));
+    h.srv = s;
+    h.agg = s->agg;
+    h.model = s->model;
+    h.conf = agg_conf_get(s->agg);
+    h.m = m;
+    job->warm = true;
+    httpd_page_key("/", &job->req, job->key, sizeof(job->key));
+    /* httpd_refresh_start takes references of its own. */
+    if (!httpd_refresh_start(&h, job))
+        free(job);
+    agg_conf_put(&h.conf);
+}
+
+static void
+httpd_page(httpd_req_t *h, struct MHD_Connection *conn, const char *url, httpd_reply_t *rep)
+{
+    const char *lang = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "lang");
+    const char *format = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
+    psy_time_t now = psy_time_now();
+    pages_request_t req;
+    const char *bad;
+    char key[PSY_HTTP_URL_MAX + 32];
+    uint64_t stamp = 0, soft = 0;
+    httpd_cache_result_t got;
+    bool cache;
     int r;
 
     if (!httpd_args_ok(conn, httpd_page_args, &bad)) {
@@ -712,41 +1227,33 @@ httpd_page(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_reply
         httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "bad parameter: lang=da|en, format=html|csv\n");
         return;
     }
-    p = calloc(1, sizeof(*p));
-    if (!p) {
-        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    /* The key names the page as parsed: ?lang=da and no lang are one page. */
+    httpd_page_key(url, &req, key, sizeof(key));
+    cache = httpd_page_stamp(h, &req, now, &stamp, &soft);
+    got = cache ? httpd_cache_get(h->srv->cache, key, stamp, soft, httpd_mono_us(),
+                                  atomic_load(&h->srv->ttl_us), &rep->entry)
+                : HTTPD_CACHE_MISS;
+    if (got == HTTPD_CACHE_HIT)
         return;
+    if (got == HTTPD_CACHE_REFRESH) {
+        httpd_refresh_t *job = calloc(1, sizeof(*job));
+        if (job) {
+            snprintf(job->key, sizeof(job->key), "%s", key);
+            job->stamp = stamp;
+            job->soft = soft;
+            job->req = req;
+            job->now = now;
+            if (httpd_refresh_start(h, job))
+                return; /* rep->entry: the bytes from before */
+        }
+        free(job);
+        httpd_cache_entry_unref(&rep->entry);
     }
-    r = httpd_pages_fill(h, &req, psy_time_now(), p);
-    if (r == -EINVAL) {
-        httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "no such month\n");
-        goto out;
-    }
-    if (r < 0) {
-        httpd_reply_text(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "the figures cannot be computed now\n");
-        goto out;
-    }
-    f = open_memstream(&buf, &len);
-    if (!f) {
-        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-        goto out;
-    }
-    r = pages_write(f, &p->in, &req);
-    if (fclose(f) != 0 || r < 0) {
-        free(buf);
-        if (r == -ENOENT)
-            httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "not found\n");
-        else
-            httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write the page\n");
-        goto out;
-    }
-    rep->status = MHD_HTTP_OK;
-    rep->type = req.csv ? "text/csv; charset=utf-8" : "text/html; charset=utf-8";
-    rep->body = buf;
-    rep->len = len;
-out:
-    httpd_pages_free(p);
-    free(p);
+    httpd_render_begin(h, key);
+    httpd_page_render(h, &req, now, rep);
+    httpd_render_end(h);
+    if (cache)
+        httpd_cache_finish(h, key, stamp, soft, rep);
 }
 
 /*
@@ -756,7 +1263,7 @@ out:
  * level (records in every baseline year).
  */
 static bool
-httpd_marks(httpd_t *h, int level, series_marks_t *ret)
+httpd_marks(httpd_req_t *h, int level, series_marks_t *ret)
 {
     kpi_period_t periods[PSY_BASELINE_MAX + 1];
     int kpis[2] = {kpi_find("intrusive_episodes"), kpi_find("intrusive_baseline_per_100k")};
@@ -855,8 +1362,64 @@ httpd_args_ok(struct MHD_Connection *conn, const char *const *allowed, const cha
     return c.bad == NULL;
 }
 
+/*
+ * Whether a graph of center may be served from the cache, and its stamp:
+ * the model (the baseline and trajectory come from the KPI engine), the
+ * configuration (names in titles), the RRD file it is drawn from (the
+ * writer replaces it whole: a new inode and modification time) and the
+ * hour (the graph ends with the last complete day, and the readmission
+ * graph's provisional part moves with the clock).
+ */
+static bool
+httpd_graph_stamp(httpd_req_t *h, const char *center, uint64_t *ret)
+{
+    char path[PSY_PATH_MAX];
+    struct stat st;
+    uint64_t s;
+
+    if (!httpd_stamp_base(h, &s))
+        return false;
+    if ((size_t)snprintf(path, sizeof(path), "%s/rrd/%s.rrd", h->conf->data_dir, center) >=
+            sizeof(path) ||
+        stat(path, &st) != 0)
+        return false;
+    s = httpd_mix(s, (uint64_t)st.st_ino);
+    s = httpd_mix(s, (uint64_t)st.st_size);
+    s = httpd_mix(s, (uint64_t)st.st_mtim.tv_sec);
+    s = httpd_mix(s, (uint64_t)st.st_mtim.tv_nsec);
+    s = httpd_mix(s, (uint64_t)(psy_time_now() / PSY_USEC / 3600));
+    *ret = s;
+    return true;
+}
+
+/* Draws one graph into rep: the engine's marks for coercion and rate, then librrd. */
 static void
-httpd_graph(httpd_t *h, struct MHD_Connection *conn, const char *name, httpd_reply_t *rep)
+httpd_graph_draw(httpd_req_t *h, const char *center, const char *what, long days, int level,
+                 httpd_reply_t *rep)
+{
+    series_marks_t marks;
+    bool have_marks = false;
+    unsigned char *png = NULL;
+    size_t plen = 0;
+    int r;
+
+    if (strcmp(what, "coercion") == 0 || strcmp(what, "rate") == 0)
+        have_marks = httpd_marks(h, level, &marks);
+    r = series_graph(h->agg, center, what, (int)days, have_marks ? &marks : NULL, &png, &plen);
+    if (r == -ENOENT)
+        httpd_reply_text(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "graph not drawn yet\n");
+    else if (r < 0)
+        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot draw the graph\n");
+    else {
+        rep->status = MHD_HTTP_OK;
+        rep->type = "image/png";
+        rep->body = (char *)png;
+        rep->len = plen;
+    }
+}
+
+static void
+httpd_graph(httpd_req_t *h, struct MHD_Connection *conn, const char *name, httpd_reply_t *rep)
 {
     char center[PSY_CENTER_MAX + 1];
     const char *what = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "what");
@@ -865,11 +1428,10 @@ httpd_graph(httpd_t *h, struct MHD_Connection *conn, const char *name, httpd_rep
     size_t len = strlen(name);
     long days = 0;
     int level = KPI_LEVEL_REGION;
-    series_marks_t marks;
-    bool have_marks = false;
-    unsigned char *png = NULL;
-    size_t plen = 0;
-    int r;
+    char key[PSY_CENTER_MAX + 96];
+    uint64_t stamp = 0;
+    httpd_cache_result_t got;
+    bool cache;
 
     if (len < 5 || strcmp(name + len - 4, ".png") != 0 || len - 4 > PSY_CENTER_MAX) {
         httpd_reply_text(rep, MHD_HTTP_NOT_FOUND, "not found\n");
@@ -910,25 +1472,38 @@ httpd_graph(httpd_t *h, struct MHD_Connection *conn, const char *name, httpd_rep
         httpd_reply_text(rep, MHD_HTTP_BAD_REQUEST, "days: 1 to 7305\n");
         return;
     }
-    if (strcmp(what, "coercion") == 0 || strcmp(what, "rate") == 0)
-        have_marks = httpd_marks(h, level, &marks);
-    r = series_graph(h->agg, center, what, (int)days, have_marks ? &marks : NULL, &png, &plen);
-    if (r == -ENOENT) {
-        httpd_reply_text(rep, MHD_HTTP_SERVICE_UNAVAILABLE, "graph not drawn yet\n");
+    snprintf(key, sizeof(key), "/graph/%s?what=%s&days=%ld", name, what, days);
+    cache = httpd_graph_stamp(h, center, &stamp);
+    got = cache ? httpd_cache_get(h->srv->cache, key, stamp, 0, httpd_mono_us(),
+                                  atomic_load(&h->srv->ttl_us), &rep->entry)
+                : HTTPD_CACHE_MISS;
+    if (got == HTTPD_CACHE_HIT)
         return;
+    if (got == HTTPD_CACHE_REFRESH) {
+        httpd_refresh_t *job = calloc(1, sizeof(*job));
+        if (job) {
+            snprintf(job->key, sizeof(job->key), "%s", key);
+            job->stamp = stamp;
+            job->graph = true;
+            snprintf(job->center, sizeof(job->center), "%s", center);
+            snprintf(job->what, sizeof(job->what), "%s", what);
+            job->days = days;
+            job->level = level;
+            if (httpd_refresh_start(h, job))
+                return; /* rep->entry: the bytes from before */
+        }
+        free(job);
+        httpd_cache_entry_unref(&rep->entry);
     }
-    if (r < 0) {
-        httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot draw the graph\n");
-        return;
-    }
-    rep->status = MHD_HTTP_OK;
-    rep->type = "image/png";
-    rep->body = (char *)png;
-    rep->len = plen;
+    httpd_render_begin(h, key);
+    httpd_graph_draw(h, center, what, days, level, rep);
+    httpd_render_end(h);
+    if (cache)
+        httpd_cache_finish(h, key, stamp, 0, rep);
 }
 
 static void
-httpd_status(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
+httpd_status(httpd_req_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
 {
     const char *bad;
     json_t *j;
@@ -951,13 +1526,98 @@ httpd_status(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     json_decref(j);
 }
 
+/* The KPI rows of /metrics' two windows as one cache entry: this header, then the rows. */
+typedef struct {
+    size_t n[2];
+    bool ok[2];
+} httpd_metrics_rows_t;
+
+/*
+ * The rows of both windows: from the cache when this model, configuration
+ * and r12 window were computed within HTTPD_CACHE_TTL_S, else computed
+ * (once, however many scrapes arrive together). The bytes are either in
+ * *ret_entry (release it) or in *ret_own (free it).
+ */
+static const httpd_metrics_rows_t *
+httpd_metrics_kpis(httpd_req_t *h, metrics_window_t w[2], psy_time_t now,
+                   const httpd_cache_entry_t **ret_entry, char **ret_own)
+{
+    static const char key[] = "\001metrics-kpi"; /* no URL looks like this */
+    httpd_metrics_rows_t head;
+    kpi_row_t *rows[2] = {NULL, NULL};
+    uint64_t stamp = 0;
+    bool cache = httpd_stamp_base(h, &stamp);
+    char *body;
+    int64_t t0 = httpd_mono_us();
+
+    memset(&head, 0, sizeof(head));
+    *ret_entry = NULL;
+    *ret_own = NULL;
+    stamp = httpd_mix(stamp, (uint64_t)(w[0].period.year * 12 + w[0].period.month));
+    if (cache && httpd_cache_get(h->srv->cache, key, stamp, 0, t0, atomic_load(&h->srv->ttl_us),
+                                 ret_entry) == HTTPD_CACHE_HIT)
+        return (const httpd_metrics_rows_t *)(const void *)(*ret_entry)->body;
+    for (size_t i = 0; i < 2; i++)
+        head.ok[i] = httpd_compute_all(h, &w[i].period, now, &rows[i], &head.n[i]) == 0;
+    body = malloc(sizeof(head) + (head.n[0] + head.n[1]) * sizeof(kpi_row_t));
+    if (body) {
+        memcpy(body, &head, sizeof(head));
+        if (head.n[0])
+            memcpy(body + sizeof(head), rows[0], head.n[0] * sizeof(kpi_row_t));
+        if (head.n[1])
+            memcpy(body + sizeof(head) + head.n[0] * sizeof(kpi_row_t), rows[1],
+                   head.n[1] * sizeof(kpi_row_t));
+    }
+    free(rows[0]);
+    free(rows[1]);
+    if (!cache)
+        return (const httpd_metrics_rows_t *)(const void *)(*ret_own = body);
+    if (body && head.ok[0] && head.ok[1] && !h->off_model) {
+        /* put takes the body in every case. */
+        if (httpd_cache_put(h->srv->cache, key, stamp, 0, h->m->generation, httpd_mono_us(),
+                            MHD_HTTP_OK, "application/octet-stream", body,
+                            sizeof(head) + (head.n[0] + head.n[1]) * sizeof(kpi_row_t),
+                            ret_entry) < 0)
+            return NULL;
+        return (const httpd_metrics_rows_t *)(const void *)(*ret_entry)->body;
+    }
+    httpd_cache_abandon(h->srv->cache, key, stamp);
+    return (const httpd_metrics_rows_t *)(const void *)(*ret_own = body);
+}
+
+/* The cache's counters, after the rest of /metrics. */
+static int
+httpd_cache_metrics_write(httpd_t *s, FILE *f)
+{
+    httpd_cache_stats_t st;
+
+    httpd_cache_stats(s->cache, &st);
+    fprintf(f,
+            "# HELP psymon_http_cache_hits_total Pages, graphs and /metrics KPI rows served from "
+            "the cache of the current data generation.\n"
+            "# TYPE psymon_http_cache_hits_total counter\n"
+            "psymon_http_cache_hits_total %llu\n"
+            "# HELP psymon_http_cache_misses_total Pages, graphs and /metrics KPI rows computed.\n"
+            "# TYPE psymon_http_cache_misses_total counter\n"
+            "psymon_http_cache_misses_total %llu\n"
+            "# HELP psymon_http_cache_entries Answers held in the cache.\n"
+            "# TYPE psymon_http_cache_entries gauge\n"
+            "psymon_http_cache_entries %zu\n"
+            "# HELP psymon_http_cache_bytes Bytes of the answers held in the cache.\n"
+            "# TYPE psymon_http_cache_bytes gauge\n"
+            "psymon_http_cache_bytes %zu\n",
+            (unsigned long long)st.hits, (unsigned long long)st.misses, st.entries, st.bytes);
+    return ferror(f) ? -EIO : 0;
+}
+
 /*
  * /metrics: gathers what metrics_write() prints, the latest complete r12 and
- * month of every KPI and level, and each center's status. A store that
+ * month of every KPI and level (cached per model, httpd_metrics_kpis), and
+ * each center's status and the counters as they are now. A store that
  * cannot be read leaves its part out rather than failing the scrape.
  */
 static void
-httpd_metrics(httpd_t *h, httpd_reply_t *rep)
+httpd_metrics(httpd_req_t *h, httpd_reply_t *rep)
 {
     psy_time_t now = psy_time_now();
     store_status_t *st = NULL;
@@ -967,9 +1627,10 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
                           .ready = atomic_load(&h->agg->ready),
                           .conf = h->conf,
                           .now = now};
-    kpi_row_t *rows[2] = {NULL, NULL};
-    char *buf = NULL;
-    size_t len = 0, nrows;
+    const httpd_cache_entry_t *entry = NULL;
+    const httpd_metrics_rows_t *kr;
+    char *own = NULL, *buf = NULL;
+    size_t len = 0;
     FILE *f;
     int r;
 
@@ -984,11 +1645,16 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
         }
     }
     in.status = st;
-    for (size_t i = 0; i < 2; i++) {
-        if (httpd_compute_all(h, &w[i].period, now, &rows[i], &nrows) == 0) {
-            w[i].rows = rows[i];
-            w[i].nrows = nrows;
-            in.nwindows = i + 1;
+    kr = httpd_metrics_kpis(h, w, now, &entry, &own);
+    if (kr) {
+        const kpi_row_t *rows = (const kpi_row_t *)(const void *)(kr + 1);
+        for (size_t i = 0; i < 2; i++) {
+            if (kr->ok[i]) {
+                w[i].rows = rows;
+                w[i].nrows = kr->n[i];
+                in.nwindows = i + 1;
+            }
+            rows += kr->n[i];
         }
     }
     in.windows = in.nwindows > 0 ? w : NULL;
@@ -996,6 +1662,8 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
     r = f ? metrics_write(f, &in) : -ENOMEM;
     if (r == 0 && h->agg->alerts)
         r = alert_worker_metrics_write(h->agg->alerts, f);
+    if (r == 0)
+        r = httpd_cache_metrics_write(h->srv, f);
     if (!f || fclose(f) != 0 || r < 0) {
         free(buf);
         httpd_reply_text(rep, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot write metrics\n");
@@ -1005,8 +1673,8 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
         rep->body = buf;
         rep->len = len;
     }
-    free(rows[0]);
-    free(rows[1]);
+    httpd_cache_entry_unref(&entry);
+    free(own);
     free(st);
 }
 
@@ -1015,7 +1683,7 @@ httpd_metrics(httpd_t *h, httpd_reply_t *rep)
  * same code (kpi_query_build), and the body is what `--format json` prints.
  */
 static void
-httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
+httpd_kpi(httpd_req_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
 {
     const char *v[6];
     const char *bad;
@@ -1099,7 +1767,7 @@ httpd_kpi(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
  * server's own when it covers as_of, else one built for as_of.
  */
 static void
-httpd_spc(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
+httpd_spc(httpd_req_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
 {
     static const char *const args[] = {"kpi", "center", "from", "to", "as_of", NULL};
     const char *v[5], *bad;
@@ -1132,7 +1800,7 @@ httpd_spc(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
                           "centers x KPIs; narrow it");
         return;
     }
-    m = model_at(h->model, h->conf, q.as_of, &hold);
+    m = httpd_model_at(h, q.as_of, &hold);
     r = m ? spc_query_compute(m, &q, &res) : -errno;
     model_release(&hold);
     j = r == 0 ? spc_format_json_series(h->conf, res) : NULL;
@@ -1158,7 +1826,7 @@ httpd_spc(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
 
 /* /api/v1/alerts: what `psymon alerts --json --all` prints, from the running engine. */
 static void
-httpd_alerts(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
+httpd_alerts(httpd_req_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
 {
     const char *bad;
     char *body;
@@ -1177,9 +1845,9 @@ httpd_alerts(httpd_t *h, struct MHD_Connection *conn, httpd_reply_t *rep)
     rep->len = strlen(body);
 }
 
-/* Routes one request; h->lock is held. */
+/* Routes one request. */
 static void
-httpd_route(httpd_t *h, struct MHD_Connection *conn, const char *url, httpd_reply_t *rep)
+httpd_route(httpd_req_t *h, struct MHD_Connection *conn, const char *url, httpd_reply_t *rep)
 {
 
     if (strcmp(url, "/healthz") == 0) {
@@ -1213,24 +1881,96 @@ httpd_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls;
     (void)conn;
-    return strlen(uri) > PSY_HTTP_URL_MAX ? &httpd_uri_too_long : &httpd_uri_ok;
+    return (void *)(uintptr_t)(strlen(uri) > PSY_HTTP_URL_MAX ? &httpd_uri_too_long
+                                                              : &httpd_uri_ok);
 }
 
+/* Takes what one request reads: the configuration and the current model, as references. */
+static void
+httpd_req_begin(httpd_t *s, httpd_req_t *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->srv = s;
+    h->agg = s->agg;
+    h->model = s->model;
+    h->conf = agg_conf_get(s->agg);
+    h->m = model_current(s->model);
+}
+
+/* Gives back what httpd_req_begin took; the store goes back to the pool. */
+static void
+httpd_req_end(httpd_req_t *h)
+{
+    httpd_t *s = h->srv;
+
+    if (h->store) {
+        pthread_mutex_lock(&s->lock);
+        if (s->nstores < HTTPD_STORES_MAX) {
+            s->stores[s->nstores++] = h->store;
+            h->store = NULL;
+        }
+        pthread_mutex_unlock(&s->lock);
+        store_destroy(&h->store);
+    }
+    model_unref(&h->m);
+    agg_conf_put(&h->conf);
+}
+
+static void
+httpd_entry_free(void *cls)
+{
+    const httpd_cache_entry_t *e = cls;
+
+    httpd_cache_entry_unref(&e);
+}
+
+/* True when the request's If-None-Match names etag (or is "*"). */
+static bool
+httpd_not_modified(struct MHD_Connection *conn, const char *etag)
+{
+    const char *inm =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+
+    return inm && (strcmp(inm, "*") == 0 || strstr(inm, etag) != NULL);
+}
+
+/*
+ * Runs on the connection's own thread (a thread per connection): a
+ * request works on its own references and never waits for another, except
+ * for a render slot or for the computation of the very page it asked for.
+ */
 static enum MHD_Result
 httpd_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
               const char *version, const char *upload_data, size_t *upload_data_size,
               void **req_cls)
 {
-    httpd_t *h = cls;
+    httpd_t *s = cls;
     httpd_reply_t rep = {0};
     struct MHD_Response *resp;
     enum MHD_Result ret;
+    unsigned int status;
 
     (void)version;
     (void)upload_data;
     if (*req_cls == &httpd_uri_seen) {
         /* A body we do not want (the reply is queued already): drop it. */
         *upload_data_size = 0;
+        return MHD_YES;
+    }
+    /*
+     * A GET or HEAD is answered on the handler's second call, once
+     * libmicrohttpd has read the whole request: a reply queued on the first
+     * call is an "early" one, after which it closes the connection, and a
+     * browser would open a new one for every image. Anything else is
+     * refused at once, without reading its body.
+     */
+    if (*req_cls == &httpd_uri_ok &&
+        (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)) {
+        *req_cls = (void *)(uintptr_t)&httpd_uri_headers;
+        return MHD_YES;
+    }
+    if (*req_cls == &httpd_uri_headers && *upload_data_size != 0) {
+        *upload_data_size = 0; /* a GET with a body: not wanted */
         return MHD_YES;
     }
     if (*req_cls == &httpd_uri_too_long) {
@@ -1240,31 +1980,53 @@ httpd_handler(void *cls, struct MHD_Connection *conn, const char *url, const cha
         httpd_reply_text(&rep, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         rep.allow = "GET, HEAD";
     } else {
-        pthread_mutex_lock(&h->lock);
-        h->conf = agg_conf_get(h->agg);
-        httpd_route(h, conn, url, &rep);
-        agg_conf_put(&h->conf);
-        pthread_mutex_unlock(&h->lock);
+        httpd_req_t h;
+
+        httpd_req_begin(s, &h);
+        httpd_route(&h, conn, url, &rep);
+        httpd_req_end(&h);
     }
-    *req_cls = &httpd_uri_seen;
-    if (!rep.body) {
-        rep.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        rep.type = "text/plain; charset=utf-8";
-        rep.len = 0;
+    *req_cls = (void *)(uintptr_t)&httpd_uri_seen;
+    if (rep.entry) {
+        /*
+         * A cached answer: its bytes go out without a copy, and the entry
+         * stays alive until libmicrohttpd has sent them. The client may
+         * keep it and ask again with its ETag (no-cache: always ask).
+         */
+        bool same = httpd_not_modified(conn, rep.entry->etag);
+        status = same ? MHD_HTTP_NOT_MODIFIED : (unsigned int)rep.entry->status;
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(
+            same ? 0 : rep.entry->len, (void *)(uintptr_t)rep.entry->body, httpd_entry_free,
+            (void *)(uintptr_t)rep.entry);
+        if (!resp) {
+            httpd_cache_entry_unref(&rep.entry);
+            return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep.entry->type);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, rep.entry->etag);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    } else {
+        if (!rep.body) {
+            rep.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+            rep.type = "text/plain; charset=utf-8";
+            rep.len = 0;
+        }
+        status = (unsigned int)rep.status;
+        resp = MHD_create_response_from_buffer(rep.len, rep.body ? rep.body : (void *)"",
+                                               rep.body ? MHD_RESPMEM_MUST_FREE
+                                                        : MHD_RESPMEM_PERSISTENT);
+        if (!resp) {
+            free(rep.body);
+            return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep.type);
+        /* Computed for this request (the time, the collectors' status, a query): never kept. */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     }
-    resp =
-        MHD_create_response_from_buffer(rep.len, rep.body ? rep.body : (void *)"",
-                                        rep.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        free(rep.body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep.type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (rep.allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep.allow);
-    ret = MHD_queue_response(conn, (unsigned int)rep.status, resp);
+    ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
 }
@@ -1326,7 +2088,17 @@ httpd_new(agg_t *agg, model_t *model)
     struct sockaddr_storage addr;
     socklen_t alen = 0;
     const union MHD_DaemonInfo *info;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+    /*
+     * A thread per connection, not a pool: a page nobody has cached can take
+     * a second at two million records (an as_of in the past several), and in
+     * a pool it would hold up every other connection of its thread, /healthz
+     * included. Connections are capped (PSY_HTTP_CONN_MAX) and so are the
+     * computations running at once (HTTPD_RENDER_MAX); a cache hit or a
+     * health check never waits for one.
+     */
+    unsigned int flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO;
+    const psy_agg_conf_t *conf;
     httpd_t *h;
     int r;
 
@@ -1339,17 +2111,25 @@ httpd_new(agg_t *agg, model_t *model)
         return NULL;
     h->agg = agg;
     h->model = model;
-    h->conf = agg_conf_get(agg);
-    r = httpd_parse_listen(h->conf->http_listen, &addr, &alen);
-    agg_conf_put(&h->conf);
+    conf = agg_conf_get(agg);
+    r = httpd_parse_listen(conf->http_listen, &addr, &alen);
+    agg_conf_put(&conf);
     if (r < 0) {
         free(h);
         errno = -r;
         return NULL;
     }
+    h->cache = httpd_cache_new(HTTPD_CACHE_ENTRIES, HTTPD_CACHE_BYTES);
+    if (!h->cache) {
+        free(h);
+        return NULL;
+    }
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->slot_free, NULL);
+    pthread_cond_init(&h->refresh_done, NULL);
+    atomic_init(&h->ttl_us, (int64_t)HTTPD_CACHE_TTL_S * 1000000);
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, httpd_handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)PSY_HTTP_CONN_MAX,
@@ -1357,6 +2137,9 @@ httpd_new(agg_t *agg, model_t *model)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)PSY_HTTP_TIMEOUT_S,
         MHD_OPTION_URI_LOG_CALLBACK, httpd_uri_log, (void *)NULL, MHD_OPTION_END);
     if (!h->daemon) {
+        httpd_cache_destroy(&h->cache);
+        pthread_cond_destroy(&h->refresh_done);
+        pthread_cond_destroy(&h->slot_free);
         pthread_mutex_destroy(&h->lock);
         free(h);
         /* libmicrohttpd does not say why; a taken port is by far the most common cause. */
@@ -1369,6 +2152,25 @@ httpd_new(agg_t *agg, model_t *model)
 }
 
 void
+httpd_stop(httpd_t *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;
+    pthread_mutex_unlock(&h->lock);
+    if (h->daemon) {
+        MHD_stop_daemon(h->daemon);
+        h->daemon = NULL;
+    }
+    /* Refreshes still running hold references and the cache: wait for them. */
+    pthread_mutex_lock(&h->lock);
+    while (h->nrefresh > 0)
+        pthread_cond_wait(&h->refresh_done, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void
 httpd_destroy(httpd_t **hp)
 {
     httpd_t *h;
@@ -1376,8 +2178,13 @@ httpd_destroy(httpd_t **hp)
     if (!hp || !*hp)
         return;
     h = *hp;
-    MHD_stop_daemon(h->daemon);
-    store_destroy(&h->store);
+    httpd_stop(h);
+    while (h->nstores > 0)
+        store_destroy(&h->stores[--h->nstores]);
+    agg_conf_put(&h->last_conf);
+    httpd_cache_destroy(&h->cache);
+    pthread_cond_destroy(&h->refresh_done);
+    pthread_cond_destroy(&h->slot_free);
     pthread_mutex_destroy(&h->lock);
     free(h);
     *hp = NULL;
@@ -1387,4 +2194,25 @@ int
 httpd_port(const httpd_t *h)
 {
     return h ? h->port : -1;
+}
+
+void
+httpd_set_render_hook(httpd_t *h, void (*hook)(void *ctx, const char *key), void *ctx)
+{
+    pthread_mutex_lock(&h->lock);
+    h->render_hook = hook;
+    h->render_hook_ctx = ctx;
+    pthread_mutex_unlock(&h->lock);
+}
+
+void
+httpd_set_cache_ttl(httpd_t *h, int64_t ttl_ms)
+{
+    atomic_store(&h->ttl_us, ttl_ms * 1000);
+}
+
+void
+httpd_stats(httpd_t *h, httpd_cache_stats_t *ret)
+{
+    httpd_cache_stats(h->cache, ret);
 }

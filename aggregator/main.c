@@ -304,6 +304,8 @@ main(int argc, char **argv)
         psy_err("cannot serve HTTP on %s: %s", agg.conf->http_listen, strerror(errno));
         goto out;
     }
+    /* The overview of each new model is computed before its first visitor asks. */
+    model_add_sink(model, &(model_sink_t){"http", httpd_publish, httpd});
 
     atomic_store(&agg.ready, true);
     psy_notice("version %s: collectors on %s, dashboard on http://%s/", PSYMON_VERSION,
@@ -342,8 +344,9 @@ main(int argc, char **argv)
 out:
     if (agg_ok)
         atomic_store(&agg.ready, false);
-    httpd_destroy(&httpd);
+    httpd_stop(httpd);     /* no request holds the model any more; still a valid sink */
     model_destroy(&model); /* its sinks are idle from here on */
+    httpd_destroy(&httpd);
     alert_worker_destroy(&alerts);
     series_destroy(&series);
     ingest_destroy(&in);

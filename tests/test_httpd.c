@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -742,6 +743,416 @@ test_spc_api(void **state)
     reply_free(&r);
 }
 
+/* Sends a GET with one extra header line (e.g. "If-None-Match: x"). */
+static void
+http_with(int port, const char *target, const char *line, reply_t *ret)
+{
+    char *req = NULL;
+    int n = asprintf(&req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\nConnection: close\r\n\r\n",
+                     target, line);
+
+    assert_true(n > 0);
+    http_raw(port, req, (size_t)n, ret);
+    free(req);
+}
+
+/* One more record at pc-b and a model of the new generation. */
+static void
+new_generation(fixture_t *f, const char *id)
+{
+    static uint64_t seq = 5;
+    psy_record_t r = rec(PSY_REC_ADMISSION, id, psy_time_now() - 20 * PSY_DAY, 3);
+    psy_batch_t b = {.first_seq = seq, .count = 1, .records = &r};
+    uint64_t acked = 0, gen;
+    store_t *st = store_new(f->dir, false);
+
+    r.mode = PSY_MODE_ACUTE;
+    r.legal = PSY_LEGAL_VOLUNTARY;
+    snprintf(r.contact, sizeof r.contact, "%s", id);
+    memset(b.epoch, 9, sizeof b.epoch);
+    assert_non_null(st);
+    assert_int_equal(store_apply_batch(st, "pc-b", &b, psy_time_now(), &acked), 0);
+    store_destroy(&st);
+    seq++;
+    agg_data_changed(&f->agg);
+    gen = atomic_load(&f->agg.generation);
+    assert_int_equal(model_wait(f->model, gen, 30000), 0);
+}
+
+/*
+ * Pages are cached per data generation: a second request is a hit with the
+ * very same bytes and ETag, If-None-Match gets 304, a new generation is
+ * computed afresh, and what is computed per request is never cached.
+ */
+static void
+test_page_cache(void **state)
+{
+    fixture_t *f = *state;
+    httpd_cache_stats_t s0, s1, s2;
+    char etag[64], etag2[64], buf[128], line[128];
+    reply_t a, b;
+
+    atomic_store(&f->agg.ready, true);
+    httpd_stats(f->h, &s0);
+    http(f->port, "GET", "/", &a);
+    assert_int_equal(a.status, 200);
+    assert_non_null(header(&a, "ETag", etag, sizeof etag));
+    assert_non_null(header(&a, "Cache-Control", buf, sizeof buf));
+    assert_string_equal(buf, "no-cache");
+    http(f->port, "GET", "/?lang=da", &b); /* the same page as "/" */
+    assert_int_equal(b.status, 200);
+    assert_int_equal(b.body_len, a.body_len);
+    assert_memory_equal(b.body, a.body, a.body_len);
+    assert_non_null(header(&b, "ETag", etag2, sizeof etag2));
+    assert_string_equal(etag, etag2);
+    reply_free(&b);
+    httpd_stats(f->h, &s1);
+    assert_int_equal(s1.misses - s0.misses, 1);
+    assert_int_equal(s1.hits - s0.hits, 1);
+
+    /* The browser's copy is current. */
+    snprintf(line, sizeof line, "If-None-Match: %s", etag);
+    http_with(f->port, "/", line, &b);
+    assert_int_equal(b.status, 304);
+    assert_int_equal(b.body_len, 0);
+    reply_free(&b);
+    http_with(f->port, "/", "If-None-Match: \"0000000000000000\"", &b);
+    assert_int_equal(b.status, 200);
+    assert_int_equal(b.body_len, a.body_len);
+    reply_free(&b);
+
+    /* English is another page. */
+    http(f->port, "GET", "/?lang=en", &b);
+    assert_int_equal(b.status, 200);
+    assert_non_null(strstr(b.body, "<html lang=\"en\">"));
+    reply_free(&b);
+
+    /* A new generation: computed again, whatever the clock. */
+    httpd_stats(f->h, &s1);
+    new_generation(f, "a9");
+    http(f->port, "GET", "/", &b);
+    assert_int_equal(b.status, 200);
+    reply_free(&b);
+    httpd_stats(f->h, &s2);
+    assert_int_equal(s2.misses - s1.misses, 1);
+    assert_int_equal(s2.hits, s1.hits);
+    /* ... and only the new generation is held. */
+    assert_int_equal(s2.entries, 1);
+
+    /* Computed per request, never cached: the collectors, health, status. */
+    http(f->port, "GET", "/collectors", &b);
+    assert_int_equal(b.status, 200);
+    assert_non_null(header(&b, "Cache-Control", buf, sizeof buf));
+    assert_string_equal(buf, "no-store");
+    assert_null(header(&b, "ETag", buf, sizeof buf));
+    reply_free(&b);
+    http(f->port, "GET", "/healthz", &b);
+    assert_non_null(header(&b, "Cache-Control", buf, sizeof buf));
+    assert_string_equal(buf, "no-store");
+    reply_free(&b);
+    httpd_stats(f->h, &s1);
+    assert_int_equal(s1.misses, s2.misses);
+    assert_int_equal(s1.hits, s2.hits);
+    reply_free(&a);
+}
+
+/* Graphs: cached until the RRD file they are drawn from is replaced. */
+static void
+test_graph_cache(void **state)
+{
+    fixture_t *f = *state;
+    char rrd_dir[128], e1[64], e2[64];
+    kpi_records_t recs = {0};
+    httpd_cache_stats_t s0, s1;
+    store_t *st;
+    reply_t a, b;
+
+    st = store_new(f->dir, true);
+    assert_non_null(st);
+    assert_int_equal(store_load(st, f->conf, PSY_TIME_NONE, &recs), 0);
+    store_destroy(&st);
+    snprintf(rrd_dir, sizeof rrd_dir, "%s/rrd", f->dir);
+    assert_int_equal(series_rebuild(rrd_dir, f->conf, &recs, psy_time_now(), NULL, 0), 0);
+
+    httpd_stats(f->h, &s0);
+    http(f->port, "GET", "/graph/pc-a.png?what=beds", &a);
+    assert_int_equal(a.status, 200);
+    http(f->port, "GET", "/graph/pc-a.png?what=beds", &b);
+    assert_int_equal(b.status, 200);
+    assert_int_equal(a.body_len, b.body_len);
+    assert_memory_equal(a.body, b.body, a.body_len);
+    assert_non_null(header(&a, "ETag", e1, sizeof e1));
+    assert_non_null(header(&b, "ETag", e2, sizeof e2));
+    assert_string_equal(e1, e2);
+    reply_free(&b);
+    httpd_stats(f->h, &s1);
+    assert_int_equal(s1.misses - s0.misses, 1);
+    assert_int_equal(s1.hits - s0.hits, 1);
+
+    /* The writer replaces the files: drawn again. */
+    assert_int_equal(series_rebuild(rrd_dir, f->conf, &recs, psy_time_now(), NULL, 0), 0);
+    kpi_records_free(&recs);
+    http(f->port, "GET", "/graph/pc-a.png?what=beds", &b);
+    assert_int_equal(b.status, 200);
+    assert_memory_equal(b.body, "\x89PNG", 4);
+    reply_free(&b);
+    httpd_stats(f->h, &s0);
+    assert_int_equal(s0.misses - s1.misses, 1);
+    reply_free(&a);
+}
+
+/* Two requests on one connection: both answered, the first without closing it. */
+static void
+test_keep_alive(void **state)
+{
+    fixture_t *f = *state;
+    static const char two[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    reply_t r;
+
+    atomic_store(&f->agg.ready, true);
+    http_raw(f->port, two, sizeof two - 1, &r);
+    assert_int_equal(r.status, 200);
+    assert_null(strcasestr(r.head, "Connection: close"));
+    /* The second reply follows the first's body on the same connection. */
+    assert_true(strncmp(r.body, "ok\nHTTP/1.1 200", 15) == 0);
+    assert_non_null(strstr(r.body, "<html lang=\"da\">"));
+    reply_free(&r);
+}
+
+/* Holds every page or graph computation until released. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int entered, root;
+    bool release;
+} hold_t;
+
+static void
+hold_hook(void *ctx, const char *key)
+{
+    hold_t *h = ctx;
+
+    pthread_mutex_lock(&h->lock);
+    h->entered++;
+    if (strncmp(key, "/?", 2) == 0)
+        h->root++;
+    pthread_cond_broadcast(&h->cond);
+    while (!h->release)
+        pthread_cond_wait(&h->cond, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+}
+
+typedef struct {
+    int port;
+    const char *target;
+    reply_t r;
+} getter_t;
+
+static void *
+getter_main(void *p)
+{
+    getter_t *g = p;
+
+    http(g->port, "GET", g->target, &g->r);
+    return NULL;
+}
+
+/*
+ * While a page is being computed (held here for as long as the test
+ * likes), /healthz, /metrics and the status API answer; a second request
+ * for the same page waits for that computation instead of starting its
+ * own, and both get the same bytes.
+ */
+static void
+test_healthz_during_render(void **state)
+{
+    fixture_t *f = *state;
+    hold_t hold = {.release = false};
+    getter_t a = {.port = f->port, .target = "/"}, b = {.port = f->port, .target = "/"};
+    httpd_cache_stats_t st;
+    pthread_t ta, tb;
+    reply_t r;
+
+    atomic_store(&f->agg.ready, true);
+    pthread_mutex_init(&hold.lock, NULL);
+    pthread_cond_init(&hold.cond, NULL);
+    httpd_set_render_hook(f->h, hold_hook, &hold);
+    assert_int_equal(pthread_create(&ta, NULL, getter_main, &a), 0);
+    pthread_mutex_lock(&hold.lock);
+    while (hold.entered == 0)
+        pthread_cond_wait(&hold.cond, &hold.lock);
+    pthread_mutex_unlock(&hold.lock);
+
+    /* The page is being computed, and stays so until released below. */
+    http(f->port, "GET", "/healthz", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    http(f->port, "GET", "/metrics", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "psymon_http_cache_misses_total "));
+    reply_free(&r);
+    http(f->port, "GET", "/api/v1/status", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+
+    /* The same page again: it waits for the computation under way. */
+    httpd_stats(f->h, &st);
+    uint64_t waits = st.waits;
+    assert_int_equal(pthread_create(&tb, NULL, getter_main, &b), 0);
+    for (int i = 0; i < 6000 && st.waits == waits; i++) {
+        usleep(10 * 1000);
+        httpd_stats(f->h, &st);
+    }
+    assert_true(st.waits > waits);
+    pthread_mutex_lock(&hold.lock);
+    assert_int_equal(hold.entered, 1);
+    hold.release = true;
+    pthread_cond_broadcast(&hold.cond);
+    pthread_mutex_unlock(&hold.lock);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a.r.status, 200);
+    assert_int_equal(b.r.status, 200);
+    assert_int_equal(a.r.body_len, b.r.body_len);
+    assert_memory_equal(a.r.body, b.r.body, a.r.body_len);
+    assert_int_equal(hold.root, 1);
+    httpd_set_render_hook(f->h, NULL, NULL);
+    reply_free(&a.r);
+    reply_free(&b.r);
+    pthread_cond_destroy(&hold.cond);
+    pthread_mutex_destroy(&hold.lock);
+}
+
+/*
+ * An answer due for a refresh (here: a time to live of 0) is served from
+ * before at once, and computed again on a thread of its own.
+ */
+static void
+test_refresh_in_background(void **state)
+{
+    fixture_t *f = *state;
+    hold_t hold = {.release = true};
+    char e1[64], e2[64];
+    reply_t a, b;
+
+    atomic_store(&f->agg.ready, true);
+    pthread_mutex_init(&hold.lock, NULL);
+    pthread_cond_init(&hold.cond, NULL);
+    httpd_set_render_hook(f->h, hold_hook, &hold);
+    httpd_set_cache_ttl(f->h, 0);
+    http(f->port, "GET", "/", &a); /* computed */
+    assert_int_equal(a.status, 200);
+    pthread_mutex_lock(&hold.lock);
+    assert_int_equal(hold.root, 1);
+    /* From now on the next computation is held until released. */
+    hold.release = false;
+    pthread_mutex_unlock(&hold.lock);
+    http(f->port, "GET", "/", &b); /* due: the old bytes, while the refresh is held */
+    assert_int_equal(b.status, 200);
+    assert_non_null(header(&a, "ETag", e1, sizeof e1));
+    assert_non_null(header(&b, "ETag", e2, sizeof e2));
+    assert_string_equal(e1, e2);
+    assert_int_equal(a.body_len, b.body_len);
+    pthread_mutex_lock(&hold.lock);
+    while (hold.root < 2)
+        pthread_cond_wait(&hold.cond, &hold.lock);
+    hold.release = true;
+    pthread_cond_broadcast(&hold.cond);
+    pthread_mutex_unlock(&hold.lock);
+    reply_free(&a);
+    reply_free(&b);
+    /* Teardown waits for the refresh thread; then the hook may go. */
+    httpd_destroy(&f->h);
+    pthread_cond_destroy(&hold.cond);
+    pthread_mutex_destroy(&hold.lock);
+}
+
+/* The model sink computes the overview before anyone asks: the first visitor hits. */
+static void
+test_publish_warms(void **state)
+{
+    fixture_t *f = *state;
+    const agg_model_t *m = model_current(f->model);
+    httpd_cache_stats_t st;
+    reply_t r;
+
+    atomic_store(&f->agg.ready, true);
+    assert_non_null(m);
+    httpd_publish(f->h, m);
+    model_unref(&m);
+    httpd_stats(f->h, &st);
+    for (int i = 0; i < 6000 && st.entries == 0; i++) {
+        usleep(10 * 1000);
+        httpd_stats(f->h, &st);
+    }
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(st.misses, 1);
+    http(f->port, "GET", "/", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    httpd_stats(f->h, &st);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.hits, 1);
+    /* Once stopped, the sink does nothing; the server stays valid until destroyed. */
+    httpd_stop(f->h);
+    m = model_current(f->model);
+    httpd_publish(f->h, m);
+    model_unref(&m);
+    httpd_stats(f->h, &st);
+    assert_int_equal(st.misses, 1);
+}
+
+/* Many clients at once, on pages, graphs' absence, health and metrics: every answer right. */
+#define CLIENTS 16
+#define ROUNDS  6
+
+typedef struct {
+    int port;
+    int i;
+    int bad;
+} client_t;
+
+static void *
+client_main(void *p)
+{
+    static const char *const targets[] = {"/",         "/healthz",      "/metrics", "/center/pc-a",
+                                          "/?lang=en", "/api/v1/status"};
+    client_t *c = p;
+
+    for (int k = 0; k < ROUNDS; k++) {
+        reply_t r;
+        http(c->port, "GET", targets[(c->i + k) % 6], &r);
+        if (r.status != 200)
+            c->bad++;
+        reply_free(&r);
+    }
+    return NULL;
+}
+
+static void
+test_concurrent_requests(void **state)
+{
+    fixture_t *f = *state;
+    client_t c[CLIENTS];
+    pthread_t t[CLIENTS];
+    httpd_cache_stats_t st;
+
+    atomic_store(&f->agg.ready, true);
+    for (int i = 0; i < CLIENTS; i++) {
+        c[i] = (client_t){.port = f->port, .i = i};
+        assert_int_equal(pthread_create(&t[i], NULL, client_main, &c[i]), 0);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(c[i].bad, 0);
+    }
+    /* Three pages, each computed once: every other request for them was a hit. */
+    httpd_stats(f->h, &st);
+    assert_int_equal(st.entries, 4); /* the three pages and the /metrics KPI rows */
+    assert_int_equal(st.misses, 4);
+}
+
 int
 main(void)
 {
@@ -754,6 +1165,13 @@ main(void)
         cmocka_unit_test_setup_teardown(test_kpi_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spc_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_healthz_during_render, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_in_background, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_warms, setup, teardown),
     };
 
     if (psy_tz_set("UTC") != 0)
