@@ -206,8 +206,13 @@ model_main(void *arg)
         }
         if (w->stop)
             break;
-        /* Sleep until the next thing to do: a tick, a due build, or a wake-up. */
-        psy_time_t until = next_tick;
+        /*
+         * Sleep until the next thing to do: a tick, a due build, or a
+         * wake-up. Without a model there is no tick (next_tick is still 0,
+         * in the past): waiting for it would not wait at all, and the loop
+         * would spin through the debounce of the first build.
+         */
+        psy_time_t until = w->cur ? next_tick : INT64_MAX;
         if ((w->woken || !w->cur) && at < until)
             until = at > model_mono_now() ? at : model_mono_now() + 1000;
         if (w->cur) {
