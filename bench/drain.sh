@@ -173,6 +173,30 @@ python3 -c "
 a, ca, cb, n = $(cpu_us "$AP"), $(cpu_us "$CA") - $ca0, $(cpu_us "$CB") - $cb0, $total
 print(f'CPU per record while draining: aggregator {a / n:.2f} µs (including its start), '
       f'collectors {(ca + cb) / n:.2f} µs ({ca / $n_a:.2f} / {cb / $n_b:.2f})')"
+# The aggregator's CPU by thread: the ingest thread (its main thread: decoding and SQLite),
+# libzmq's I/O thread (CURVE) and the rest (model builds, RRD, checkpoints), since the model
+# worker's builds overlap a drain more or less depending on how long it takes.
+python3 - "$AP" "$total" "$(getconf CLK_TCK)" <<'PY'
+import os, sys
+pid, n, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ingest = io = rest = 0.0
+for tid in os.listdir(f"/proc/{pid}/task"):
+    try:
+        st = open(f"/proc/{pid}/task/{tid}/stat").read()
+    except OSError:
+        continue
+    comm = st[st.index("(") + 1:st.rindex(")")]
+    f = st[st.rindex(")") + 2:].split()
+    us = (int(f[11]) + int(f[12])) * 1e6 / hz
+    if tid == pid:
+        ingest += us
+    elif comm.startswith("ZMQbg/IO"):
+        io += us
+    else:
+        rest += us
+print(f"aggregator CPU per record by thread: ingest {ingest / n:.2f} µs, "
+      f"ZeroMQ I/O {io / n:.2f} µs, other threads {rest / n:.2f} µs")
+PY
 echo "collector peak RSS after draining: pc-amager $(kib $CA VmHWM) KiB, pc-ballerup" \
     "$(kib $CB VmHWM) KiB (VmHWM); now $(kib $CA VmRSS) / $(kib $CB VmRSS) KiB (VmRSS)"
 echo "collector RSS breakdown now: pc-amager RssAnon $(kib $CA RssAnon) KiB, RssFile" \
