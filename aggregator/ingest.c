@@ -32,10 +32,10 @@
 /*
  * Batches stored in one transaction at most: those already waiting when
  * the ingest thread gets to them, so grouping never delays an
- * acknowledgement, and a group's records (decoded, up to 32,000) stay a
+ * acknowledgement, and a group's records (decoded, up to 16,000) stay a
  * few megabytes.
  */
-#define GROUP_MAX 32
+#define GROUP_MAX 16
 
 /* What is remembered per center, for rate-limited logging and the clock flag. */
 typedef struct {
