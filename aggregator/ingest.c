@@ -29,6 +29,13 @@
 #define PEER_LOG_INTERVAL (60 * PSY_USEC)
 #define ZAP_LOG_INTERVAL  (10 * PSY_USEC)
 #define USER_ID_MAX       (PSY_CENTER_MAX + 1 + 40)
+/*
+ * Batches stored in one transaction at most: those already waiting when
+ * the ingest thread gets to them, so grouping never delays an
+ * acknowledgement, and a group's records (decoded, up to 16,000) stay a
+ * few megabytes.
+ */
+#define GROUP_MAX 16
 
 /* What is remembered per center, for rate-limited logging and the clock flag. */
 typedef struct {
@@ -42,6 +49,13 @@ typedef struct {
     uint64_t suppressed; /* lines not logged since */
     bool clock_off;
 } peer_t;
+
+/* A decoded batch waiting for its group's commit, with whom to acknowledge it to. */
+typedef struct {
+    zmq_msg_t rid;
+    char center[PSY_CENTER_MAX + 1];
+    psy_msg_t m;
+} pending_t;
 
 struct ingest {
     agg_t *agg;
@@ -59,6 +73,9 @@ struct ingest {
     /* Written by the ZAP thread only. */
     psy_time_t zap_last_log;
     uint64_t zap_suppressed;
+    /* Batches received and decoded, not yet stored (ingest_dispatch stores them). */
+    pending_t group[GROUP_MAX];
+    size_t ngroup;
 };
 
 /* ---- ZAP (RFC 27) ---- */
@@ -253,20 +270,14 @@ send_ack(ingest_t *in, zmq_msg_t *rid, const uint8_t epoch[PSY_EPOCH_LEN], uint6
     free(buf);
 }
 
+/* Counts, logs and acknowledges what storing one batch did. */
 static void
-on_batch(ingest_t *in, zmq_msg_t *rid, const char *center, const psy_batch_t *b)
+on_batch_stored(ingest_t *in, zmq_msg_t *rid, const char *center, const psy_batch_t *b,
+                const store_apply_result_t *res)
 {
     agg_counters_t *c = &in->agg->counters;
-    store_apply_result_t res;
-    int r;
 
-    r = store_apply(in->store, center, b, psy_time_now(), &res);
-    if (r < 0) {
-        atomic_fetch_add(&c->store_errors, 1);
-        psy_err("%s: cannot store a batch of %zu records: %s", center, b->count, strerror(-r));
-        return;
-    }
-    if (res.gap) {
+    if (res->gap) {
         /* A window of batches after a gap each say so: one line a minute per center. */
         peer_t *p = peer_get(in, center);
         psy_time_t now = psy_time_now();
@@ -275,18 +286,73 @@ on_batch(ingest_t *in, zmq_msg_t *rid, const char *center, const psy_batch_t *b)
             psy_info("%s: batch from sequence %" PRIu64 " leaves a gap after %" PRIu64
                      "; asking for the missing records (%" PRIu64 " such batches since the last "
                      "line)",
-                     center, b->first_seq, res.acked, p->gaps);
+                     center, b->first_seq, res->acked, p->gaps);
             p->gap_log = now;
             p->gaps = 0;
         }
     } else {
         atomic_fetch_add(&c->batches, 1);
-        atomic_fetch_add(&c->records_stored, res.appended);
-        atomic_fetch_add(&c->records_duplicate, res.duplicate);
-        if (res.appended > 0)
-            agg_data_changed(in->agg);
+        atomic_fetch_add(&c->records_stored, res->appended);
+        atomic_fetch_add(&c->records_duplicate, res->duplicate);
     }
-    send_ack(in, rid, b->epoch, res.acked);
+    send_ack(in, rid, b->epoch, res->acked);
+}
+
+/* Stores one batch in a transaction of its own and acknowledges it. */
+static void
+on_batch(ingest_t *in, zmq_msg_t *rid, const char *center, const psy_batch_t *b)
+{
+    store_apply_result_t res;
+    int r;
+
+    r = store_apply(in->store, center, b, psy_time_now(), &res);
+    if (r < 0) {
+        atomic_fetch_add(&in->agg->counters.store_errors, 1);
+        psy_err("%s: cannot store a batch of %zu records: %s", center, b->count, strerror(-r));
+        return;
+    }
+    on_batch_stored(in, rid, center, b, &res);
+    if (res.appended > 0)
+        agg_data_changed(in->agg);
+}
+
+/*
+ * Stores the waiting batches in one transaction (one fsync for all), then
+ * acknowledges each: nothing is acknowledged before the commit that holds
+ * it returned. When the group cannot be stored, each batch is tried alone,
+ * so that one that cannot be stored does not hold back the others.
+ */
+static void
+group_flush(ingest_t *in)
+{
+    const char *centers[GROUP_MAX];
+    const psy_batch_t *batches[GROUP_MAX];
+    store_apply_result_t res[GROUP_MAX];
+    size_t n = in->ngroup;
+    bool changed = false;
+    int r;
+
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        centers[i] = in->group[i].center;
+        batches[i] = &in->group[i].m.u.batch;
+    }
+    r = store_apply_many(in->store, n, centers, batches, psy_time_now(), res);
+    for (size_t i = 0; i < n; i++) {
+        pending_t *p = &in->group[i];
+        if (r == 0) {
+            on_batch_stored(in, &p->rid, p->center, batches[i], &res[i]);
+            changed |= res[i].appended > 0;
+        } else {
+            on_batch(in, &p->rid, p->center, batches[i]);
+        }
+        psy_msg_clear(&p->m);
+        zmq_msg_close(&p->rid);
+    }
+    in->ngroup = 0;
+    if (changed)
+        agg_data_changed(in->agg);
 }
 
 static void
@@ -437,10 +503,20 @@ handle_one(ingest_t *in)
         goto out;
     }
 
-    if (m.kind == PSY_MSG_BATCH)
-        on_batch(in, &rid, center, &m.u.batch);
-    else
-        on_heartbeat(in, &rid, center, &m.u.heartbeat);
+    if (m.kind == PSY_MSG_BATCH) {
+        /* Stored with whatever else is waiting (group_flush), acknowledged after the commit. */
+        pending_t *p = &in->group[in->ngroup++];
+        zmq_msg_init(&p->rid);
+        zmq_msg_move(&p->rid, &rid);
+        memcpy(p->center, center, sizeof p->center);
+        p->m = m;
+        if (in->ngroup == GROUP_MAX)
+            group_flush(in);
+        goto out;
+    }
+    /* Heartbeats are answered with what is stored, so what came before them is stored first. */
+    group_flush(in);
+    on_heartbeat(in, &rid, center, &m.u.heartbeat);
     psy_msg_clear(&m);
 
 out:
@@ -455,6 +531,7 @@ ingest_dispatch(ingest_t *in)
     for (int i = 0; i < DISPATCH_MAX; i++)
         if (handle_one(in) == 0)
             break;
+    group_flush(in);
     return atomic_load(&in->zap_dead) ? -ECONNABORTED : 0;
 }
 
@@ -562,6 +639,11 @@ ingest_destroy(ingest_t **inp)
     if (!inp || !*inp)
         return;
     in = *inp;
+    /* What was received and not stored is not acknowledged: its collector sends it again. */
+    for (size_t i = 0; i < in->ngroup; i++) {
+        psy_msg_clear(&in->group[i].m);
+        zmq_msg_close(&in->group[i].rid);
+    }
     atomic_store(&in->stopping, true);
     if (in->router)
         zmq_close(in->router);

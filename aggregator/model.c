@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "psymon/log.h"
 #include "store.h"
@@ -152,7 +154,10 @@ model_timed_wait(model_t *w, psy_time_t until_mono)
  * longer covers "now", or when there is none; and hands the current model
  * to the sinks after every build and every MODEL_TICK_MS. A build never
  * starts sooner after the previous one than twice that one took, so that a
- * steady stream of commits leaves ingest at least two thirds of a core.
+ * steady stream of commits leaves ingest at least two thirds of a core; and
+ * the worker runs at a lower priority (MODEL_NICE), so that where cores are
+ * short (a backlog draining while collectors run on the same machine) the
+ * ingest thread, which acknowledges, gets them first and a build waits.
  */
 static void *
 model_main(void *arg)
@@ -161,6 +166,8 @@ model_main(void *arg)
     store_t *store = NULL;
     psy_time_t next_tick = 0;
 
+    /* Linux gives each thread its own nice value; failing to set it changes nothing else. */
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), MODEL_NICE);
     pthread_mutex_lock(&w->lock);
     while (!w->stop) {
         psy_time_t mono = model_mono_now();
@@ -206,8 +213,13 @@ model_main(void *arg)
         }
         if (w->stop)
             break;
-        /* Sleep until the next thing to do: a tick, a due build, or a wake-up. */
-        psy_time_t until = next_tick;
+        /*
+         * Sleep until the next thing to do: a tick, a due build, or a
+         * wake-up. Without a model there is no tick (next_tick is still 0,
+         * in the past): waiting for it would not wait at all, and the loop
+         * would spin through the debounce of the first build.
+         */
+        psy_time_t until = w->cur ? next_tick : INT64_MAX;
         if ((w->woken || !w->cur) && at < until)
             until = at > model_mono_now() ? at : model_mono_now() + 1000;
         if (w->cur) {

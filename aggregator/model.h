@@ -30,6 +30,8 @@
 
 /* Commits closer together than this are folded into one rebuild. */
 #define MODEL_DEBOUNCE_MS 1000
+/* The worker's nice value: builds yield the CPU to ingest (and the HTTP server). */
+#define MODEL_NICE 10
 
 /* One generation's data. Plain data: read it, never change it. */
 typedef struct agg_model {

@@ -977,34 +977,37 @@ epoch_get(store_t *s, int64_t cid, const uint8_t epoch[PSY_EPOCH_LEN], int64_t *
     return rc == SQLITE_DONE ? 0 : sql_errno(rc);
 }
 
-int
-store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now,
-            store_apply_result_t *ret)
+/* Checks a batch's sequence numbers before any transaction. */
+static int
+batch_check(const psy_batch_t *b)
+{
+    /* Sequences live in SQLite's signed 64-bit integers. */
+    if (b->first_seq < 1 || b->count < 1 || b->count > PSY_BATCH_MAX ||
+        b->first_seq > (uint64_t)INT64_MAX - b->count)
+        return -EINVAL;
+    return 0;
+}
+
+/*
+ * Applies one batch inside the caller's write transaction; on failure the
+ * caller rolls the whole transaction back.
+ */
+static int
+apply_batch(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now,
+            psy_time_t stored_at, store_apply_result_t *ret)
 {
     store_apply_result_t res = {0};
     apply_ctx_t a = {0};
     uint64_t highest, last, i0, new_ids = 0;
     int r;
 
-    if (!s || !center || !b || !ret || (b->count > 0 && !b->records))
-        return -EINVAL;
-    if (s->readonly)
-        return -EROFS;
-    /* Sequences live in SQLite's signed 64-bit integers. */
-    if (b->first_seq < 1 || b->count < 1 || b->count > PSY_BATCH_MAX ||
-        b->first_seq > (uint64_t)INT64_MAX - b->count)
-        return -EINVAL;
     last = b->first_seq + b->count - 1;
-    a.stored_at = now > s->last_stored_at ? now : s->last_stored_at;
-
-    r = st_exec(s->st[ST_BEGIN]);
-    if (r < 0)
-        return r;
+    a.stored_at = stored_at;
     r = center_cid(s, center, &a.cid);
     if (r == 0)
         r = epoch_get(s, a.cid, b->epoch, &a.eid, &highest);
     if (r < 0)
-        goto rollback;
+        return r;
 
     if (b->first_seq > highest + 1) {
         res.gap = true;
@@ -1017,21 +1020,21 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
             sqlite3_bind_blob(s->st[ST_EPOCH_PUT], 2, b->epoch, PSY_EPOCH_LEN, SQLITE_STATIC);
             r = st_exec(s->st[ST_EPOCH_PUT]);
             if (r < 0)
-                goto rollback;
+                return r;
             a.eid = sqlite3_last_insert_rowid(s->db);
         }
         if (i0 < b->count) {
             /* The one writer appends: the next vid is known, so `current` can be claimed first. */
             r = st_int64(s->st[ST_MAX_VID], 0, &a.next_vid);
             if (r < 0)
-                goto rollback;
+                return r;
             a.next_vid++;
         }
         for (uint64_t i = i0; i < b->count; i++) {
             bool appended, new_id;
             r = apply_record(s, &a, b->first_seq + i, &b->records[i], &appended, &new_id);
             if (r < 0)
-                goto rollback;
+                return r;
             new_ids += new_id;
             if (appended)
                 res.appended++;
@@ -1044,7 +1047,7 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
             sqlite3_bind_int64(st, 2, (sqlite3_int64)last);
             r = st_exec(st);
             if (r < 0)
-                goto rollback;
+                return r;
             highest = last;
         }
         res.acked = highest;
@@ -1054,13 +1057,64 @@ store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now
     sqlite3_bind_int64(s->st[ST_SEEN], 3, (sqlite3_int64)new_ids);
     r = st_exec(s->st[ST_SEEN]);
     if (r < 0)
-        goto rollback;
+        return r;
+    *ret = res;
+    return 0;
+}
+
+int
+store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now,
+            store_apply_result_t *ret)
+{
+    store_apply_result_t res;
+    int r;
+
+    if (!ret)
+        return -EINVAL;
+    r = store_apply_many(s, 1, &center, &b, now, &res);
+    if (r == 0)
+        *ret = res;
+    return r;
+}
+
+int
+store_apply_many(store_t *s, size_t n, const char *const *centers,
+                 const psy_batch_t *const *batches, psy_time_t now, store_apply_result_t *ret)
+{
+    psy_time_t stored_at;
+    bool appended = false;
+    int r;
+
+    if (!s || n < 1 || !centers || !batches || !ret)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!centers[i] || !batches[i] || (batches[i]->count > 0 && !batches[i]->records))
+            return -EINVAL;
+    if (s->readonly)
+        return -EROFS;
+    for (size_t i = 0; i < n; i++) {
+        r = batch_check(batches[i]);
+        if (r < 0)
+            return r;
+    }
+    stored_at = now > s->last_stored_at ? now : s->last_stored_at;
+
+    r = st_exec(s->st[ST_BEGIN]);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        store_apply_result_t res;
+        r = apply_batch(s, centers[i], batches[i], now, stored_at, &res);
+        if (r < 0)
+            goto rollback;
+        ret[i] = res;
+        appended |= res.appended > 0;
+    }
     r = st_exec(s->st[ST_COMMIT]);
     if (r < 0)
         goto rollback;
-    if (res.appended > 0)
-        s->last_stored_at = a.stored_at;
-    *ret = res;
+    if (appended)
+        s->last_stored_at = stored_at;
     return 0;
 
 rollback:

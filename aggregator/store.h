@@ -59,6 +59,18 @@ typedef struct {
 int store_apply(store_t *s, const char *center, const psy_batch_t *b, psy_time_t now,
                 store_apply_result_t *ret);
 
+/*
+ * Applies n batches (batches[i] from centers[i], in this order) in one
+ * transaction, committed durably (synchronous=FULL) before it returns 0:
+ * one fsync for all of them. Each batch sees what the ones before it
+ * stored, so the outcome per batch is what n calls of store_apply would
+ * give; ret[i] is batch i's. On failure nothing of any batch is stored,
+ * ret is not to be read, and the caller may apply them one by one to find
+ * the one that fails.
+ */
+int store_apply_many(store_t *s, size_t n, const char *const *centers,
+                     const psy_batch_t *const *batches, psy_time_t now, store_apply_result_t *ret);
+
 /* Highest sequence stored for (center, epoch); 0 when none. */
 int store_acked(store_t *s, const char *center, const uint8_t epoch[PSY_EPOCH_LEN],
                 uint64_t *ret_acked);

@@ -343,6 +343,73 @@ out:
     return r;
 }
 
+/*
+ * protobuf-c allocates every submessage, string and byte field of a message
+ * it unpacks on its own, and frees each again: for a batch of 1,000 records
+ * some 5,000 malloc/free pairs, a fifth of the aggregator's decoding. An
+ * arena hands out pieces of one or a few blocks instead (the first sized
+ * from the message) and frees them once, when the decoded message was
+ * copied out. Nothing of it outlives psy_codec_decode, so the collector's
+ * idle memory does not change.
+ */
+#define ARENA_BLOCK_MIN 1024
+#define ARENA_ALIGN     16
+
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t used, size;
+    _Alignas(ARENA_ALIGN) unsigned char data[];
+} arena_block_t;
+
+typedef struct {
+    arena_block_t *head;
+    size_t next_size; /* of the next block: sized from the message, doubling after */
+} arena_t;
+
+static void *
+arena_alloc(void *data, size_t size)
+{
+    arena_t *a = data;
+    arena_block_t *b = a->head;
+
+    size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (!b || b->size - b->used < size) {
+        size_t bsize = size > a->next_size ? size : a->next_size;
+        arena_block_t *n = malloc(sizeof *n + bsize);
+        if (!n)
+            return NULL;
+        n->size = bsize;
+        n->used = 0;
+        n->next = b;
+        a->head = b = n;
+        if (a->next_size < PSY_MSG_MAX)
+            a->next_size *= 2;
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+static void
+arena_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* freed with the arena */
+}
+
+static void
+arena_destroy(arena_t *a)
+{
+    arena_block_t *b = a->head;
+
+    while (b) {
+        arena_block_t *next = b->next;
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+}
+
 static bool
 epoch_ok(const ProtobufCBinaryData *e)
 {
@@ -354,13 +421,18 @@ psy_codec_decode(const uint8_t *buf, size_t len, psy_msg_t *ret)
 {
     psy_msg_t out = {0};
     Psymon__Message *m;
+    /* A batch unpacks into about twice its wire size; an acknowledgement into a few bytes. */
+    arena_t a = {.next_size = 2 * len > ARENA_BLOCK_MIN ? 2 * len : ARENA_BLOCK_MIN};
+    ProtobufCAllocator arena = {.alloc = arena_alloc, .free = arena_free, .allocator_data = &a};
     int r = -EBADMSG;
 
     if (len > PSY_MSG_MAX)
         return -EBADMSG;
-    m = psymon__message__unpack(NULL, len, buf);
-    if (!m)
+    m = psymon__message__unpack(&arena, len, buf);
+    if (!m) {
+        arena_destroy(&a);
         return -EBADMSG;
+    }
 
     switch (m->body_case) {
     case PSYMON__MESSAGE__BODY_BATCH: {
@@ -371,7 +443,8 @@ psy_codec_decode(const uint8_t *buf, size_t len, psy_msg_t *ret)
         out.kind = PSY_MSG_BATCH;
         memcpy(out.u.batch.epoch, b->epoch.data, PSY_EPOCH_LEN);
         out.u.batch.first_seq = b->first_seq;
-        out.u.batch.records = calloc(b->n_records, sizeof(psy_record_t));
+        /* record_from_pb initialises each record: no need to zero them twice. */
+        out.u.batch.records = malloc(b->n_records * sizeof(psy_record_t));
         if (!out.u.batch.records) {
             r = -ENOMEM;
             goto out;
@@ -418,7 +491,7 @@ psy_codec_decode(const uint8_t *buf, size_t len, psy_msg_t *ret)
     *ret = out;
     r = 0;
 out:
-    psymon__message__free_unpacked(m, NULL);
+    arena_destroy(&a); /* everything unpacked, m too */
     return r;
 }
 
