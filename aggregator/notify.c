@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +139,20 @@ exec_deliver(const char *target, const char *payload, char *err, size_t err_size
         snprintf(err, err_size, "cannot run %s: %s", target, strerror(r));
         return -r;
     }
-    /* The program may not read at all: write without blocking, within the deadline. */
+    /*
+     * The program may not read at all: write without blocking, within the
+     * deadline. One that exits or closes its input first gives EPIPE, and
+     * with it a SIGPIPE to this thread, which would end a process that does
+     * not ignore it (the aggregator does; a test or another caller may not):
+     * it is blocked while writing and taken back if the write raised it.
+     */
+    sigset_t pipe_sig, old_mask, pending;
+    bool epipe = false, was_pending;
+    sigemptyset(&pipe_sig);
+    sigaddset(&pipe_sig, SIGPIPE);
+    sigpending(&pending);
+    was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_sig, &old_mask);
     fcntl(fds[1], F_SETFL, O_NONBLOCK);
     while (off < len && mono_ms() < deadline) {
         struct pollfd p = {.fd = fds[1], .events = POLLOUT};
@@ -146,11 +160,19 @@ exec_deliver(const char *target, const char *payload, char *err, size_t err_size
         if (poll(&p, 1, 100) <= 0)
             continue;
         w = write(fds[1], payload + off, len - off);
-        if (w < 0 && errno != EAGAIN && errno != EINTR)
-            break; /* EPIPE: it closed its input; its exit status decides */
+        if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            epipe = errno == EPIPE;
+            break; /* it closed its input: its exit status decides */
+        }
         if (w > 0)
             off += (size_t)w;
     }
+    if (epipe && !was_pending) {
+        const struct timespec now = {0, 0};
+        while (sigtimedwait(&pipe_sig, NULL, &now) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     close(fds[1]);
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,6 +57,9 @@ setup(void **state)
         return -1;
     server = fork();
     if (server == 0) {
+        /* Dies with this test: a test that crashed must not leave a server
+         * holding ctest's output open (ctest would wait for its timeout). */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(fds[1], 1);
         execlp("python3", "python3", script, rec, (char *)NULL);
         _exit(127);
@@ -148,6 +152,20 @@ test_exec(void **state)
     assert_string_equal(got, "{\"version\":\"4\"}");
     assert_int_equal(c->deliver(bad, "{}", err, sizeof err), -EPROTO);
     assert_non_null(strstr(err, "exited with 3"));
+    /*
+     * A program that exits without reading a payload larger than a pipe
+     * holds: the write meets EPIPE. This process does not ignore SIGPIPE
+     * (the aggregator does), so it is still alive here only if deliver
+     * kept the signal from it.
+     */
+    size_t big_len = 1 << 20;
+    char *big = malloc(big_len + 1);
+    assert_non_null(big);
+    memset(big, ' ', big_len);
+    big[big_len] = '\0';
+    assert_int_equal(c->deliver(bad, big, err, sizeof err), -EPROTO);
+    assert_non_null(strstr(err, "exited with 3"));
+    free(big);
     assert_true(c->deliver("/nonexistent/program", "{}", err, sizeof err) < 0);
 }
 
