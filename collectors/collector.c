@@ -32,6 +32,7 @@
 #define REQUEUE_PENDING   "requeue-pending" /* in state_dir: done/ is being put back */
 #define FULL_LOG_INTERVAL (300 * PSY_USEC)  /* "spool full" repeated at most this often */
 #define DISK_RETRY        (10 * PSY_USEC)   /* a full disk: try the inbox again after this */
+#define TRIM_AGAIN        (2 * PSY_USEC)    /* idle: memory given back once more after this */
 #define POLL_MS           1000
 
 struct collector {
@@ -508,7 +509,7 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
 {
     uint64_t wd_usec = 0;
     bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
-    psy_time_t next_scan = 0, next_clean = 0, next_wd = 0;
+    psy_time_t next_scan = 0, next_clean = 0, next_wd = 0, trim_again = 0;
     bool busy = false, was_active = false;
     int ret = 0;
 
@@ -561,6 +562,12 @@ collector_run(collector_t *c, volatile sig_atomic_t *stop, volatile sig_atomic_t
         if (was_active && !active) {
             spool_shrink(c->spool);
             malloc_trim(0);
+            /* libzmq frees the last batches once its I/O thread has sent them. */
+            trim_again = now + TRIM_AGAIN;
+        }
+        if (!active && trim_again && now >= trim_again) {
+            malloc_trim(0);
+            trim_again = 0;
         }
         was_active = active;
 

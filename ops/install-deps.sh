@@ -8,7 +8,7 @@ packages=(
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format git
     libzmq3-dev libsodium-dev protobuf-c-compiler libprotobuf-c-dev
     librrd-dev rrdtool libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev
-    libinih-dev libsystemd-dev libcmocka-dev zlib1g-dev libcurl4-openssl-dev
+    libinih-dev libsystemd-dev libcmocka-dev libdeflate-dev zlib1g-dev libcurl4-openssl-dev
     prometheus-alertmanager
     tzdata ca-certificates curl procps util-linux iproute2 python3 systemd
     debhelper dpkg-dev fakeroot lintian man-db groff-base bash-completion

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "spool.h"
 
@@ -293,6 +294,47 @@ test_flushed_but_uncommitted_is_cut(void **state)
     assert_int_equal(file_size(path), committed);
     assert_int_equal(read_all(s, 1, 1), 3);
     spool_destroy(&s);
+}
+
+/*
+ * The frame CRC is zlib's CRC-32 whatever computes it (libdeflate since
+ * session 5): spools written by earlier collectors must open unchanged.
+ * Every frame of a segment written here carries crc32() of zlib over its
+ * type and payload, and the segment ends at its last frame.
+ */
+static void
+test_frame_crc_is_zlibs(void **state)
+{
+    fixture_t *f = *state;
+    spool_t *s = spool_open(f->dir, NULL);
+    assert_non_null(s);
+    append_n(s, 1, 50);
+    assert_int_equal(spool_commit(s), 0);
+    spool_destroy(&s);
+
+    char path[256];
+    seg_file(f->dir, 1, path, sizeof path);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    static uint8_t buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    assert_true(n > 0 && n < sizeof buf);
+
+    size_t off = 0, frames = 0;
+    while (off < n) {
+        assert_true(n - off >= 9);
+        uint32_t len = (uint32_t)buf[off] | (uint32_t)buf[off + 1] << 8 |
+                       (uint32_t)buf[off + 2] << 16 | (uint32_t)buf[off + 3] << 24;
+        uint32_t crc = (uint32_t)buf[off + 4] | (uint32_t)buf[off + 5] << 8 |
+                       (uint32_t)buf[off + 6] << 16 | (uint32_t)buf[off + 7] << 24;
+        assert_true(len >= 1 && off + 8 + len <= n);
+        assert_int_equal(crc, (uint32_t)crc32(0L, buf + off + 8, (uInt)len));
+        off += 8 + len;
+        frames++;
+    }
+    assert_int_equal(off, n);
+    assert_true(frames >= 52); /* a header, 50 records, a commit */
 }
 
 static void
@@ -966,6 +1008,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_uncommitted_lost_on_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flushed_but_uncommitted_is_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_frame_crc_is_zlibs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crc_damage_cuts_from_the_bad_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_persists_and_rewind_skips_acked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_continues_without_rewind, setup, teardown),
