@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alert.h"
+#include "l10n.h"
 
 #define MIN_US (60 * PSY_USEC)
 
@@ -75,13 +76,6 @@ static const struct {
     {"referrals_overdue", "henviste børn og unge, der har ventet over 60 dage",
      "referred children waiting more than 60 days"},
 };
-
-static const char *const months_da[12] = {"januar",    "februar", "marts",    "april",
-                                          "maj",       "juni",    "juli",     "august",
-                                          "september", "oktober", "november", "december"};
-static const char *const months_en[12] = {"January",   "February", "March",    "April",
-                                          "May",       "June",     "July",     "August",
-                                          "September", "October",  "November", "December"};
 
 const char *
 alert_state_name(alert_state_t s)
@@ -236,38 +230,42 @@ fmt_num(double v, bool danish, char *buf, size_t size)
 static void
 fmt_period(const char *period, bool danish, char *buf, size_t size)
 {
-    int y, m;
+    l10n_lang_t lang = danish ? L10N_DA : L10N_EN;
+    int y, m, q;
     bool r12 = strncmp(period, "r12:", 4) == 0;
     const char *p = r12 ? period + 4 : period;
+    size_t len = strlen(p);
 
-    if (sscanf(p, "%4d-%2d", &y, &m) == 2 && m >= 1 && m <= 12 && strlen(p) == 7) {
+    if (len == 7 && sscanf(p, "%4d-%2d", &y, &m) == 2 && m >= 1 && m <= 12) {
         if (r12)
             snprintf(buf, size,
                      danish ? "de 12 måneder til og med %s %d" : "the 12 months to %s %d",
-                     danish ? months_da[m - 1] : months_en[m - 1], y);
+                     l10n_month(lang, m), y);
         else
-            snprintf(buf, size, "%s %d", danish ? months_da[m - 1] : months_en[m - 1], y);
-        return;
+            snprintf(buf, size, "%s %d", l10n_month(lang, m), y);
+    } else if (!r12 && len == 7 && sscanf(p, "%4d-Q%1d", &y, &q) == 2 && q >= 1 && q <= 4) {
+        snprintf(buf, size, danish ? "%d. kvartal %d" : "Q%d %d", q, y);
+    } else {
+        snprintf(buf, size, "%s", period); /* a year, "2026", reads as it is */
     }
-    snprintf(buf, size, "%s", period);
 }
 
+/*
+ * The words for a KPI inside a sentence: the alert's own phrasing of the
+ * KPIs its built-in rules name ("episoder med indgribende tvang"), else the
+ * dashboard's name of any KPI (l10n), its first letter in lower case.
+ */
 static const char *
-kpi_da(const char *kpi)
+kpi_words_for(const char *kpi, bool danish, char *buf, size_t size)
 {
     for (size_t i = 0; i < sizeof kpi_words / sizeof kpi_words[0]; i++)
         if (strcmp(kpi_words[i].kpi, kpi) == 0)
-            return kpi_words[i].da;
-    return kpi;
-}
-
-static const char *
-kpi_en(const char *kpi)
-{
-    for (size_t i = 0; i < sizeof kpi_words / sizeof kpi_words[0]; i++)
-        if (strcmp(kpi_words[i].kpi, kpi) == 0)
-            return kpi_words[i].en;
-    return kpi;
+            return danish ? kpi_words[i].da : kpi_words[i].en;
+    if (!l10n_kpi(danish ? L10N_DA : L10N_EN, kpi, buf, size))
+        return kpi;
+    if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+    return buf;
 }
 
 /* "17 minutter" / "17 minutes", "3 timer", "2 dage". */
@@ -499,7 +497,7 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
             c = cand_add(cs, &rules[R_SPC_CONCERN], lv->level, s->kpi, PSY_TIME_NONE);
             if (!c)
                 return;
-            char lim[32], lim_en[32], why[128], why_en[128];
+            char lim[32], lim_en[32], why[128], why_en[128], kw[128], kw_en[128];
             bool high = strcmp(s->variation, "high") == 0;
             if (s->has_limits && high && s->value > s->ucl) {
                 fmt_num(s->ucl, true, lim, sizeof lim);
@@ -520,9 +518,9 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
                          high ? "above" : "below", lim_en);
             }
             snprintf(c->ann.summary, sizeof c->ann.summary, "%s: %s %s i %s, %s", lv->name, v,
-                     kpi_da(s->kpi), p, why);
+                     kpi_words_for(s->kpi, true, kw, sizeof kw), p, why);
             snprintf(c->ann.summary_en, sizeof c->ann.summary_en, "%s: %s %s in %s, %s", lv->name,
-                     v_en, kpi_en(s->kpi), p_en, why_en);
+                     v_en, kpi_words_for(s->kpi, false, kw_en, sizeof kw_en), p_en, why_en);
             snprintf(c->ann.description, sizeof c->ann.description,
                      "Kontroldiagrammet viser en reel ændring i den forkerte retning, ikke "
                      "tilfældig variation. Find årsagen sammen med afdelingen.");
@@ -531,7 +529,7 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
             set_dashboard(in, c, s->kpi, lv->level);
         }
         if (rules[R_ASSURANCE_FAIL].enabled && goal && strcmp(s->assurance, "fail") == 0) {
-            char t[32] = "?", t_en[32] = "?";
+            char t[32] = "?", t_en[32] = "?", kw[128], kw_en[128];
             c = cand_add(cs, &rules[R_ASSURANCE_FAIL], lv->level, s->kpi, PSY_TIME_NONE);
             if (!c)
                 return;
@@ -541,11 +539,11 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
             }
             snprintf(c->ann.summary, sizeof c->ann.summary,
                      "%s: %s %s i %s; målet %s nås ikke i nogen måned med den nuværende praksis",
-                     lv->name, v, kpi_da(s->kpi), p, t);
+                     lv->name, v, kpi_words_for(s->kpi, true, kw, sizeof kw), p, t);
             snprintf(c->ann.summary_en, sizeof c->ann.summary_en,
                      "%s: %s %s in %s; the target %s is missed every month by the current "
                      "process",
-                     lv->name, v_en, kpi_en(s->kpi), p_en, t_en);
+                     lv->name, v_en, kpi_words_for(s->kpi, false, kw_en, sizeof kw_en), p_en, t_en);
             snprintf(c->ann.description, sizeof c->ann.description,
                      "Hele kontrolgrænsebåndet ligger på den forkerte side af målet: uden en "
                      "ændring af praksis nås målet ikke.");
@@ -646,7 +644,7 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
         c = cand_add(cs, rule, lv->level, a->kpi, PSY_TIME_NONE);
         if (!c)
             return;
-        char lim[32], lim_en[32];
+        char lim[32], lim_en[32], kw[128], kw_en[128];
         const char *op = a->op >= 1 && a->op <= 4 ? ops[a->op] : "?";
         fmt_num(x->v, true, v, sizeof v);
         fmt_num(x->v, false, v_en, sizeof v_en);
@@ -659,9 +657,10 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
                      a->summary, v, p);
         else
             snprintf(c->ann.summary, sizeof c->ann.summary, "%s: %s %s i %s (grænse %s %s)",
-                     lv->name, v, kpi_da(a->kpi), p, op, lim);
+                     lv->name, v, kpi_words_for(a->kpi, true, kw, sizeof kw), p, op, lim);
         snprintf(c->ann.summary_en, sizeof c->ann.summary_en, "%s: %s %s in %s (rule %s %s %s)",
-                 lv->name, v_en, kpi_en(a->kpi), p_en, a->kpi, op, lim_en);
+                 lv->name, v_en, kpi_words_for(a->kpi, false, kw_en, sizeof kw_en), p_en, a->kpi,
+                 op, lim_en);
         snprintf(c->ann.description, sizeof c->ann.description,
                  "Regionens egen regel %s: %s %s %s.", rule->name, a->kpi, op, lim);
         snprintf(c->ann.value, sizeof c->ann.value, "%s", v_en);

@@ -40,6 +40,9 @@ static const char *const pages_css[] = {
     "td.fig .unit{color:var(--muted);font-size:.8em;white-space:nowrap}"
     ".icons.na{font-size:.75em;color:var(--muted)}"
     "table.overview .tag.inc .tt,table.overview .tag.prov .tt{display:none}"
+    /* The icons' words are in the legend below the table and in each icon's title: without
+     * them the overview's ten columns fit a laptop's screen. */
+    "table.overview .icon-label{display:none}"
     "abbr{text-decoration:none}table.overview{font-size:.95em}"
     "table.overview tbody th{position:sticky;left:0;z-index:1}"
     ".tag{display:inline-block;font-size:.75em;padding:0 .35em;border-radius:.3em;"

@@ -506,6 +506,39 @@ test_provisional(void **state)
     world_free(w);
 }
 
+/*
+ * A threshold rule without its own summary speaks of any KPI in Danish words
+ * and reads its period: the dashboard's KPI names (l10n), quarters as
+ * "3. kvartal 2026".
+ */
+static void
+test_threshold_words(void **state)
+{
+    world_t *w = world_new();
+    psy_alert_conf_t *r = &w->conf.alerts[w->conf.nalerts++];
+
+    (void)state;
+    memset(r, 0, sizeof *r);
+    strcpy(r->name, "ManyAdmissions");
+    r->enabled = -1;
+    r->for_us = r->keep_firing_for_us = -1;
+    r->threshold = true;
+    strcpy(r->kpi, "admissions");
+    r->op = PSY_ALERT_OP_GE;
+    r->value = 900;
+    strcpy(r->centers, "pc-a");
+    w->levels[0].thr[0] = (alert_value_t){true, 949, false, "2026-Q3"};
+    tick(w, T0);
+    const alert_t *a = find(w, "ManyAdmissions", "pc-a", NULL);
+    assert_non_null(a);
+    assert_int_equal(a->state, ALERT_FIRING);
+    assert_string_equal(a->ann.summary,
+                        "Psykiatrisk Center A: 949 indlæggelser i 3. kvartal 2026 (grænse >= 900)");
+    assert_string_equal(a->ann.summary_en, "Psykiatrisk Center A: 949 admissions in Q3 2026 "
+                                           "(rule admissions >= 900)");
+    world_free(w);
+}
+
 /* Before the first model, KPI alerts keep their state; they do not resolve. */
 static void
 test_kpi_unknown(void **state)
@@ -771,6 +804,7 @@ main(void)
         cmocka_unit_test(test_silent_short_for),
         cmocka_unit_test(test_inhibition),
         cmocka_unit_test(test_provisional),
+        cmocka_unit_test(test_threshold_words),
         cmocka_unit_test(test_kpi_unknown),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_tuning),
