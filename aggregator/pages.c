@@ -105,7 +105,8 @@ static const char *const pages_css[] = {
     "tr.alert[data-state=resolved] td{color:var(--muted)}",
     "@media (max-width:40em){body{font-size:15px}main{padding:.5em}"
     "header a{margin-right:.6em}header .lang{float:none}"
-    "th,td{padding:.3em}.icon .icon-label,.tag .tt{display:none}.kpis{display:block}}"
+    "th,td{padding:.3em}.icon .icon-label,.tag .tt{display:none}.kpis{display:block}"
+    "td.complete .w{display:none}table.overview tbody th{font-size:.85em;max-width:8em}}"
     "@media print{@page{size:A4;margin:16mm 14mm}body{font-size:10.5pt}"
     "header,.noprint,.csv{display:none}main{max-width:none;padding:0}"
     "section.center{break-before:page;page-break-before:always}"
@@ -596,9 +597,14 @@ pages_complete_cell(const pages_ctx_t *x, const pages_level_t *l)
 {
     fprintf(x->f, "<td class=\"complete\" data-center=\"");
     ESC(l->id);
-    fprintf(x->f, "\" data-complete=\"%s\">%s</td>", l->complete ? "true" : "false",
-            l->complete ? TR(x->lang, "✓ komplette", "✓ complete")
-                        : TR(x->lang, "⚠ ufuldstændige", "⚠ incomplete"));
+    /* On a phone the word goes (the symbol stays, the word is its title). */
+    fprintf(x->f, "\" data-complete=\"%s\" title=\"%s\">%s<span class=\"w\"> %s</span></td>",
+            l->complete ? "true" : "false",
+            l->complete ? TR(x->lang, "komplette", "complete")
+                        : TR(x->lang, "ufuldstændige", "incomplete"),
+            l->complete ? "✓" : "⚠",
+            l->complete ? TR(x->lang, "komplette", "complete")
+                        : TR(x->lang, "ufuldstændige", "incomplete"));
 }
 
 /* The overview table: a row per level, a column per headline KPI. */
