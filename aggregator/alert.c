@@ -263,8 +263,7 @@ kpi_words_for(const char *kpi, bool danish, char *buf, size_t size)
             return danish ? kpi_words[i].da : kpi_words[i].en;
     if (!l10n_kpi(danish ? L10N_DA : L10N_EN, kpi, buf, size))
         return kpi;
-    if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
-        buf[0] = (char)(buf[0] - 'A' + 'a');
+    l10n_lower_first(buf);
     return buf;
 }
 

@@ -297,12 +297,15 @@ l10n_consult_kind(l10n_lang_t lang, const char *kind)
     return kind ? L10N_LOOKUP(l10n_consult_kinds, lang, kind, strlen(kind)) : NULL;
 }
 
-/* "Handleplan" in the middle of a phrase: "handleplan". Only ASCII capitals are lowered. */
-static void
+void
 l10n_lower_first(char *s)
 {
     if (s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z'))
         s[0] = (char)tolower((unsigned char)s[0]);
+    else if ((unsigned char)s[0] == 0xC3 &&
+             ((unsigned char)s[1] == 0x86 || (unsigned char)s[1] == 0x98 ||
+              (unsigned char)s[1] == 0x85))
+        s[1] = (char)((unsigned char)s[1] + 0x20); /* Æ Ø Å -> æ ø å */
 }
 
 const char *

@@ -63,6 +63,11 @@ const char *l10n_kpi(l10n_lang_t lang, const char *kpi, char *buf, size_t size);
 const char *l10n_kpi_short(l10n_lang_t lang, const char *kpi);
 /* The unit a KPI is read in ("pr. 100.000 borgere", "%", "episoder"), "" when none. */
 const char *l10n_kpi_unit(l10n_lang_t lang, const char *kpi);
+/*
+ * A name in the middle of a phrase: "Handleplan" -> "handleplan", "Ægte" ->
+ * "ægte" (ASCII and the Danish Æ Ø Å). An acronym ("SPC") stays as it is.
+ */
+void l10n_lower_first(char *s);
 /* A coercion kind of records.md ("belt": "Bæltefiksering"); NULL when unknown. */
 const char *l10n_coercion_kind(l10n_lang_t lang, const char *kind);
 /* A consultation role or kind of records.md; NULL when unknown. */

@@ -248,7 +248,8 @@ main(int argc, char **argv)
      * nothing here reads): every allocation took a global mutex for it, a
      * few per cent of the ingest thread. Must precede the first connection.
      */
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        psy_warn("SQLite was in use before its memory accounting could be switched off");
     store = store_new(conf->data_dir, false);
     if (!store) {
         psy_err("cannot open the store in %s: %s", conf->data_dir, strerror(errno));

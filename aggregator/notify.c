@@ -129,10 +129,28 @@ exec_deliver(const char *target, const char *payload, char *err, size_t err_size
         snprintf(err, err_size, "pipe: %s", strerror(errno));
         return -errno;
     }
+    /*
+     * The program starts as from a shell: no signal blocked (the aggregator
+     * blocks SIGTERM, SIGINT and SIGHUP in every thread for its signalfd)
+     * and SIGPIPE back to its default (the aggregator ignores it).
+     */
+    posix_spawnattr_t at;
+    sigset_t none, dflt;
+    sigemptyset(&none);
+    sigemptyset(&dflt);
+    sigaddset(&dflt, SIGPIPE);
+    sigaddset(&dflt, SIGTERM);
+    sigaddset(&dflt, SIGINT);
+    sigaddset(&dflt, SIGHUP);
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &dflt);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
-    r = posix_spawn(&pid, target, &fa, NULL, argv, environ);
+    r = posix_spawn(&pid, target, &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
     close(fds[0]);
     if (r != 0) {
         close(fds[1]);

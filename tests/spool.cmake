@@ -2,4 +2,5 @@
 # full disk (ENOSPC, EDQUOT) without filling one.
 target_link_options(test_spool PRIVATE -Wl,--wrap=write -Wl,--wrap=fsync)
 # zlib only to check that libdeflate's frame CRCs are zlib's (test_frame_crc_is_zlibs).
-target_link_libraries(test_spool PRIVATE z)
+find_package(ZLIB REQUIRED)
+target_link_libraries(test_spool PRIVATE ZLIB::ZLIB)

@@ -55,11 +55,14 @@ setup(void **state)
     fclose(f);
     if (pipe(fds) < 0)
         return -1;
+    pid_t parent = getpid();
     server = fork();
     if (server == 0) {
         /* Dies with this test: a test that crashed must not leave a server
          * holding ctest's output open (ctest would wait for its timeout). */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1); /* the test died before prctl */
         dup2(fds[1], 1);
         execlp("python3", "python3", script, rec, (char *)NULL);
         _exit(127);
@@ -134,7 +137,7 @@ static void
 test_exec(void **state)
 {
     const notify_channel_t *c = notify_channel("exec");
-    char ok[128], bad[128], out[128], body[160], err[256], got[64] = "";
+    char ok[128], bad[128], out[128], body[320], err[256], got[64] = "";
     FILE *f;
 
     (void)state;
@@ -166,6 +169,38 @@ test_exec(void **state)
     assert_int_equal(c->deliver(bad, big, err, sizeof err), -EPROTO);
     assert_non_null(strstr(err, "exited with 3"));
     free(big);
+
+    /*
+     * The program starts with no signal blocked and SIGPIPE at its default,
+     * though the aggregator blocks SIGTERM (for its signalfd) and ignores
+     * SIGPIPE: done here too, and restored after.
+     */
+    char sigs[128], line[128];
+    unsigned long long blk = 1, ign = 1;
+    sigset_t term, old;
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, old_pipe;
+    snprintf(sigs, sizeof sigs, "%s/sigs", dir);
+    snprintf(body, sizeof body, "cat >/dev/null; grep -E '^Sig(Blk|Ign)' /proc/$$/status > %s",
+             sigs);
+    write_script(ok, body);
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &old);
+    sigaction(SIGPIPE, &ignore, &old_pipe);
+    assert_int_equal(c->deliver(ok, "{}", err, sizeof err), 0);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    f = fopen(sigs, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "SigBlk:", 7) == 0)
+            blk = strtoull(line + 7, NULL, 16);
+        if (strncmp(line, "SigIgn:", 7) == 0)
+            ign = strtoull(line + 7, NULL, 16);
+    }
+    fclose(f);
+    assert_int_equal(blk, 0);
+    assert_int_equal(ign & (1ULL << (SIGPIPE - 1)), 0);
     assert_true(c->deliver("/nonexistent/program", "{}", err, sizeof err) < 0);
 }
 
