@@ -797,18 +797,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lifecycles),
-        cmocka_unit_test(test_times),
-        cmocka_unit_test(test_repeat_and_ack),
-        cmocka_unit_test(test_silence),
-        cmocka_unit_test(test_silent_short_for),
-        cmocka_unit_test(test_inhibition),
-        cmocka_unit_test(test_provisional),
-        cmocka_unit_test(test_threshold_words),
-        cmocka_unit_test(test_kpi_unknown),
-        cmocka_unit_test(test_rules),
-        cmocka_unit_test(test_tuning),
-        cmocka_unit_test(test_fingerprint),
+        cmocka_unit_test(test_lifecycles),       cmocka_unit_test(test_times),
+        cmocka_unit_test(test_repeat_and_ack),   cmocka_unit_test(test_silence),
+        cmocka_unit_test(test_silent_short_for), cmocka_unit_test(test_inhibition),
+        cmocka_unit_test(test_provisional),      cmocka_unit_test(test_threshold_words),
+        cmocka_unit_test(test_kpi_unknown),      cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_tuning),           cmocka_unit_test(test_fingerprint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
