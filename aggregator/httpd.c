@@ -67,6 +67,18 @@ struct httpd {
     bool alerts_busy[2];        /* a request is computing alerts_stamp[i] */
     int64_t alerts_at[2];       /* when alerts_stamp[with value] was computed (monotonic) */
     uint64_t alerts_stamp[2];
+    /*
+     * Completeness: the `records` KPI per center and month, which every
+     * page needs (and /collectors nothing else), as of the model of
+     * generation rec_gen and configuration rec_conf_serial, months from
+     * rec_mfirst, rec_n of them. A pass over the whole model, so it is kept
+     * until the next model rather than computed per request.
+     */
+    uint64_t *rec;
+    uint64_t rec_gen, rec_conf_serial;
+    long rec_mfirst;
+    size_t rec_n, rec_ncenters;
+    atomic_uint_fast64_t rec_computed; /* passes made (tests) */
 };
 
 /*
@@ -545,6 +557,56 @@ httpd_query(httpd_req_t *h, const kpi_period_t *periods, size_t np, const int *k
     return httpd_compute(h, &q, ret_rows, ret_n);
 }
 
+/*
+ * Completeness counts (struct httpd, rec): copies them into `out` (ncenters
+ * * n) and returns 1 when the server holds them for this request's model,
+ * configuration and months; 0 when they must be computed.
+ */
+static int
+httpd_records_cached(httpd_req_t *h, long mfirst, size_t n, uint64_t *out)
+{
+    httpd_t *s = h->srv;
+    uint64_t serial = httpd_conf_serial(h);
+    int hit = 0;
+
+    if (!h->m)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    if (s->rec && s->rec_gen == h->m->generation && s->rec_conf_serial == serial &&
+        s->rec_mfirst == mfirst && s->rec_n == n && s->rec_ncenters == h->conf->ncenters) {
+        memcpy(out, s->rec, n * s->rec_ncenters * sizeof(*out));
+        hit = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return hit;
+}
+
+/* Keeps counts computed from the request's own model (not from one built for a past as_of). */
+static void
+httpd_records_keep(httpd_req_t *h, long mfirst, size_t n, const uint64_t *counts)
+{
+    httpd_t *s = h->srv;
+    size_t nc = h->conf->ncenters;
+    uint64_t serial = httpd_conf_serial(h), *copy;
+
+    atomic_fetch_add(&s->rec_computed, 1);
+    if (!h->m || h->off_model || nc == 0)
+        return;
+    copy = malloc(n * nc * sizeof(*copy));
+    if (!copy)
+        return; /* computed again next time */
+    memcpy(copy, counts, n * nc * sizeof(*copy));
+    pthread_mutex_lock(&s->lock);
+    free(s->rec);
+    s->rec = copy;
+    s->rec_gen = h->m->generation;
+    s->rec_conf_serial = serial;
+    s->rec_mfirst = mfirst;
+    s->rec_n = n;
+    s->rec_ncenters = nc;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void
 httpd_figure(pages_figure_t *g, const char *kpi, const kpi_row_t *row)
 {
@@ -738,20 +800,24 @@ httpd_pages_fill(httpd_req_t *h, const pages_request_t *req, psy_time_t now, htt
     for (size_t i = 0; i < nrec; i++)
         periods[i] = (kpi_period_t){KPI_MONTH, (int)((mfirst + (long)i) / 12),
                                     (int)((mfirst + (long)i) % 12) + 1};
-    kpis[0] = kpi_find("records");
-    r = httpd_query(h, periods, nrec, kpis, 1, now, &rows, &nrows);
-    if (r < 0 || nrows != nrec * nl) {
-        free(periods);
-        free(rows);
-        return r < 0 ? r : -EIO;
-    }
-    for (size_t i = 0; i < nrec; i++)
-        for (size_t l = 1; l < nl; l++) {
-            const kpi_row_t *row = &rows[i * nl + l];
-            p->records[(l - 1) * nrec + i] = row->value.set ? (uint64_t)row->value.v : 0;
+    r = httpd_records_cached(h, mfirst, nrec, p->records);
+    if (r == 0) {
+        kpis[0] = kpi_find("records");
+        r = httpd_query(h, periods, nrec, kpis, 1, now, &rows, &nrows);
+        if (r < 0 || nrows != nrec * nl) {
+            free(periods);
+            free(rows);
+            return r < 0 ? r : -EIO;
         }
-    free(rows);
-    rows = NULL;
+        for (size_t i = 0; i < nrec; i++)
+            for (size_t l = 1; l < nl; l++) {
+                const kpi_row_t *row = &rows[i * nl + l];
+                p->records[(l - 1) * nrec + i] = row->value.set ? (uint64_t)row->value.v : 0;
+            }
+        free(rows);
+        rows = NULL;
+        httpd_records_keep(h, mfirst, nrec, p->records);
+    }
     for (size_t i = 0; i < c->ncenters; i++) {
         p->cdata[i] = (pages_center_data_t){.from_year = y0,
                                             .from_month = 1,
@@ -2182,6 +2248,7 @@ httpd_destroy(httpd_t **hp)
     while (h->nstores > 0)
         store_destroy(&h->stores[--h->nstores]);
     agg_conf_put(&h->last_conf);
+    free(h->rec);
     httpd_cache_destroy(&h->cache);
     pthread_cond_destroy(&h->refresh_done);
     pthread_cond_destroy(&h->slot_free);
@@ -2215,4 +2282,10 @@ void
 httpd_stats(httpd_t *h, httpd_cache_stats_t *ret)
 {
     httpd_cache_stats(h->cache, ret);
+}
+
+uint64_t
+httpd_completeness_passes(httpd_t *h)
+{
+    return atomic_load(&h->rec_computed);
 }

@@ -67,5 +67,11 @@ void httpd_set_render_hook(httpd_t *h, void (*hook)(void *ctx, const char *key),
 void httpd_set_cache_ttl(httpd_t *h, int64_t ttl_ms);
 /* The counters of the cache of pages and graphs. */
 void httpd_stats(httpd_t *h, httpd_cache_stats_t *ret);
+/*
+ * For tests: how often the completeness counts (the `records` KPI per center
+ * and month, which every page needs) were computed; once per model, then
+ * kept.
+ */
+uint64_t httpd_completeness_passes(httpd_t *h);
 
 #endif

@@ -839,6 +839,31 @@ test_page_cache(void **state)
     /* ... and only the new generation is held. */
     assert_int_equal(s2.entries, 1);
 
+    /*
+     * The completeness counts every page needs are computed once per model:
+     * "/" of the new generation did, /collectors reuses them; the next
+     * generation computes them again, once.
+     */
+    uint64_t passes = httpd_completeness_passes(f->h);
+    assert_true(passes >= 1);
+    for (int i = 0; i < 2; i++) {
+        http(f->port, "GET", "/collectors", &b);
+        assert_int_equal(b.status, 200);
+        reply_free(&b);
+    }
+    assert_int_equal(httpd_completeness_passes(f->h), passes);
+    new_generation(f, "a10");
+    http(f->port, "GET", "/", &b); /* waits for the warming of the new overview, if any */
+    reply_free(&b);
+    uint64_t passes2 = httpd_completeness_passes(f->h);
+    assert_true(passes2 > passes);
+    for (int i = 0; i < 2; i++) {
+        http(f->port, "GET", "/collectors", &b);
+        reply_free(&b);
+    }
+    assert_int_equal(httpd_completeness_passes(f->h), passes2);
+    httpd_stats(f->h, &s2);
+
     /* Computed per request, never cached: the collectors, health, status. */
     http(f->port, "GET", "/collectors", &b);
     assert_int_equal(b.status, 200);
