@@ -597,14 +597,11 @@ pages_complete_cell(const pages_ctx_t *x, const pages_level_t *l)
 {
     fprintf(x->f, "<td class=\"complete\" data-center=\"");
     ESC(l->id);
+    const char *word = l->complete ? TR(x->lang, "komplette", "complete")
+                                   : TR(x->lang, "ufuldstændige", "incomplete");
     /* On a phone the word goes (the symbol stays, the word is its title). */
     fprintf(x->f, "\" data-complete=\"%s\" title=\"%s\">%s<span class=\"w\"> %s</span></td>",
-            l->complete ? "true" : "false",
-            l->complete ? TR(x->lang, "komplette", "complete")
-                        : TR(x->lang, "ufuldstændige", "incomplete"),
-            l->complete ? "✓" : "⚠",
-            l->complete ? TR(x->lang, "komplette", "complete")
-                        : TR(x->lang, "ufuldstændige", "incomplete"));
+            l->complete ? "true" : "false", word, l->complete ? "✓" : "⚠", word);
 }
 
 /* The overview table: a row per level, a column per headline KPI. */
