@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alert.h"
 #include "conf_check.h"
 #include "kpi.h"
 #include "spc.h"
@@ -31,6 +32,21 @@ conf_check(const psy_agg_conf_t *c, const char *path, char *err, size_t err_size
     for (size_t i = 0; i < c->nalerts && i < PSY_ALERTS_MAX; i++) {
         const psy_alert_conf_t *a = &c->alerts[i];
 
+        /* A misspelt name would leave the rule the operator meant to tune as it was. */
+        if (!a->threshold && !alert_builtin(a->name)) {
+            snprintf(err, err_size,
+                     "%s:%d: [alert %s]: no built-in rule has this name (alerts.md lists them: "
+                     "IntrusiveOffTrajectory, SpcConcern, ...); a rule of one's own needs "
+                     "kind = threshold",
+                     path, a->line, a->name);
+            return -EINVAL;
+        }
+        if (a->threshold && alert_builtin(a->name)) {
+            snprintf(err, err_size,
+                     "%s:%d: [alert %s]: a rule of one's own cannot take a built-in rule's name",
+                     path, a->line, a->name);
+            return -EINVAL;
+        }
         if (a->threshold && kpi_find(a->kpi) < 0) {
             snprintf(err, err_size, "%s:%d: [alert %s]: key 'kpi': unknown KPI '%s'", path, a->line,
                      a->name, a->kpi);

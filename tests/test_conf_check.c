@@ -72,6 +72,18 @@ test_alerts(void **state)
     /* A yearly KPI is fine for a threshold rule: it needs no chart. */
     snprintf(a->kpi, sizeof(a->kpi), "intrusive_per_100k");
     assert_int_equal(conf_check(&conf, "a.conf", err, sizeof(err)), 0);
+
+    /* A misspelt built-in rule would leave the rule meant untouched: refused. */
+    snprintf(conf.alerts[0].name, sizeof(conf.alerts[0].name), "SpcConcren");
+    assert_int_equal(conf_check(&conf, "a.conf", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "a.conf:40: [alert SpcConcren]: no built-in rule has this name"));
+    assert_non_null(strstr(err, "kind = threshold"));
+    snprintf(conf.alerts[0].name, sizeof(conf.alerts[0].name), "SpcConcern");
+    /* A rule of one's own may not take a built-in rule's name. */
+    snprintf(a->name, sizeof(a->name), "BeltOver48h");
+    assert_int_equal(conf_check(&conf, "a.conf", err, sizeof(err)), -EINVAL);
+    assert_string_equal(
+        err, "a.conf:44: [alert BeltOver48h]: a rule of one's own cannot take a built-in rule's name");
 }
 
 int
