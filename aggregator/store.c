@@ -177,7 +177,7 @@ static const char *const stmt_sql[ST__COUNT] = {
               " hb_spool_bytes = excluded.hb_spool_bytes, hb_rejected = excluded.hb_rejected,"
               " hb_spool_full = excluded.hb_spool_full,"
               " hb_clock_offset = excluded.hb_clock_offset, hb_version = excluded.hb_version,"
-              " hb_inbox_read = excluded.hb_inbox_read",
+              " hb_inbox_read = coalesce(excluded.hb_inbox_read, hb_inbox_read)",
     /* One seek per row into `versions`, by rowid; rows come grouped by cid. */
     [ST_LOAD_CUR] = "SELECT c.cid, c.id, v.rec FROM current c JOIN versions v ON v.vid = c.vid"
                     " WHERE c.void = 0",
@@ -1168,7 +1168,11 @@ store_heartbeat(store_t *s, const char *center, const psy_heartbeat_t *hb, psy_t
     sqlite3_bind_int(st, 8, hb->spool_full);
     sqlite3_bind_int64(st, 9, offset);
     sqlite3_bind_text(st, 10, hb->version, -1, SQLITE_STATIC);
-    /* In the aggregator's clock, as last_seen; absent (0) when the collector read no file yet. */
+    /*
+     * In the aggregator's clock, as last_seen. Absent (0) when the collector
+     * read no file since it started: the time stored before stays, or a
+     * restart would end ExportStale while the export is still dead.
+     */
     if (hb->inbox_read != 0 && !__builtin_sub_overflow(hb->inbox_read, offset, &inbox_read))
         sqlite3_bind_int64(st, 11, inbox_read);
     else

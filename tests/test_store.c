@@ -374,8 +374,10 @@ test_status_and_heartbeat(void **state)
 
     memset(hb.epoch, 3, sizeof hb.epoch);
     strcpy(hb.version, "0.1.0");
+    hb.inbox_read = T0 + 100 * PSY_USEC; /* in the collector's clock, 150 s ahead */
     assert_int_equal(store_heartbeat(f->s, "pc-a", &hb, T0), 0);
     assert_int_equal(store_status(f->s, "pc-a", &st), 0);
+    assert_true(st.inbox_read == T0 - 50 * PSY_USEC);
     assert_int_equal(st.backlog, 10);
     assert_int_equal(st.rejected, 7);
     assert_true(st.spool_full);
@@ -397,8 +399,11 @@ test_status_and_heartbeat(void **state)
     hb.rejected = 0;
     hb.spool_full = false;
     hb.spool_bytes = 128;
+    /* Restarted, it has read no file yet: what it read before still holds (ExportStale). */
+    hb.inbox_read = 0;
     assert_int_equal(store_heartbeat(f->s, "pc-a", &hb, T0 + 2 * PSY_USEC), 0);
     assert_int_equal(store_status(f->s, "pc-a", &st), 0);
+    assert_true(st.inbox_read == T0 - 50 * PSY_USEC);
     assert_int_equal(st.backlog, 2);
     assert_int_equal(st.spool_bytes, 128);
     assert_int_equal(st.rejected, 0);
