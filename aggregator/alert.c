@@ -925,7 +925,7 @@ alert_eval(const alert_input_t *in, const alert_t *prev, size_t nprev, alert_set
     rule_t rules[R__BUILTIN + PSY_ALERTS_MAX];
     cands_t cs = {.in = in};
     alert_set_t out = {0};
-    bool *resolved_now = NULL;
+    bool *resolved_now = NULL, *held_before = NULL;
     size_t nrules;
     int r = 0;
 
@@ -1006,9 +1006,20 @@ alert_eval(const alert_input_t *in, const alert_t *prev, size_t nprev, alert_set
         resolved_now[out.n - 1] = false;
     }
 
-    /* Inhibition, silences and acknowledgements, from scratch each time. */
+    /*
+     * Inhibition, silences and acknowledgements, from scratch each time. A
+     * firing alert told before a silence or an inhibition held it back is
+     * told again when the hold ends (alerts.md): held_before keeps what the
+     * previous evaluation (stored, so also across a restart) said.
+     */
+    held_before = calloc(out.n ? out.n : 1, sizeof *held_before);
+    if (!held_before) {
+        r = -ENOMEM;
+        goto fail;
+    }
     for (size_t i = 0; i < out.n; i++) {
         alert_t *a = &out.items[i];
+        held_before[i] = a->inhibited || a->nsilenced;
         a->inhibited = false;
         for (size_t k = 0; k < out.n && !a->inhibited; k++)
             a->inhibited = inhibited_by(a, &out.items[k]);
@@ -1052,8 +1063,8 @@ alert_eval(const alert_input_t *in, const alert_t *prev, size_t nprev, alert_set
                 a->last_notified = in->now;
                 if ((r = push_notice(&out, i, ALERT_NOTICE_FIRING, false)) < 0)
                     goto fail;
-            } else if (!a->acked && a->last_notified != PSY_TIME_NONE &&
-                       in->now - a->last_notified >= repeat) {
+            } else if (!a->acked && (held_before[i] || (a->last_notified != PSY_TIME_NONE &&
+                                                         in->now - a->last_notified >= repeat))) {
                 a->last_notified = in->now;
                 if ((r = push_notice(&out, i, ALERT_NOTICE_FIRING, true)) < 0)
                     goto fail;
@@ -1090,12 +1101,14 @@ alert_eval(const alert_input_t *in, const alert_t *prev, size_t nprev, alert_set
 
     free(cs.c);
     free(resolved_now);
+    free(held_before);
     *ret = out;
     return 0;
 
 fail:
     free(cs.c);
     free(resolved_now);
+    free(held_before);
     alert_set_free(&out);
     return r;
 }

@@ -372,6 +372,75 @@ test_silence(void **state)
     world_free(w);
 }
 
+/*
+ * A firing alert already told, then held back by a silence or an
+ * inhibition, is told again when the hold ends (alerts.md: "When it ends, a
+ * matching alert that still fires is notified"); an acknowledged one is not.
+ */
+static void
+test_hold_ends(void **state)
+{
+    world_t *w = world_new();
+    alert_silence_t *s = &w->sil[0];
+
+    (void)state;
+    w->coll[0].spool_full = true;
+    tick(w, T0 + 10 * S);
+    assert_int_equal(w->firing, 1);
+    assert_int_equal(w->repeats, 0);
+
+    strcpy(s->id, "sil-1");
+    assert_int_equal(alert_matchers_parse("center=pc-a", s), 0);
+    s->starts_at = T0 + 20 * S;
+    s->ends_at = T0 + 100 * S;
+    w->nsil = 1;
+    tick(w, T0 + 20 * S);
+    tick(w, T0 + 60 * S);
+    assert_int_equal(find(w, "SpoolFull", "pc-a", NULL)->nsilenced, 1);
+    assert_int_equal(w->firing, 1);
+    tick(w, T0 + 100 * S); /* the silence ended: told again, as the same firing */
+    assert_int_equal(w->firing, 2);
+    assert_int_equal(w->repeats, 1);
+    tick(w, T0 + 110 * S); /* once */
+    assert_int_equal(w->firing, 2);
+
+    /* Acknowledged, silenced, the silence ends: still quiet until it resolves. */
+    strcpy(w->acks[0].fingerprint, find(w, "SpoolFull", "pc-a", NULL)->fingerprint);
+    strcpy(w->acks[0].author, "kvalitet");
+    w->acks[0].at = T0 + 120 * S;
+    w->nacks = 1;
+    s->starts_at = T0 + 130 * S;
+    s->ends_at = T0 + 140 * S;
+    tick(w, T0 + 130 * S);
+    tick(w, T0 + 140 * S);
+    assert_int_equal(w->firing, 2);
+    w->nacks = 0;
+    w->nsil = 0;
+
+    /* Inhibited while pc-a's collector is silent, told again when it is back. */
+    w->coll[0].spool_full = false;
+    w->auto_alive = false;
+    tune(w, "CollectorSilent", 5 * MIN, -1);
+    w->levels[0].belt_last = (alert_value_t){true, 2, false, "2025-11"};
+    alive(w, T0 + 200 * S);
+    tick(w, T0 + 200 * S);
+    assert_int_equal(state_of(w, "BeltOver48h", "pc-a"), ALERT_FIRING);
+    assert_int_equal(w->firing, 3);
+    w->coll[1].last_seen = T0 + 200 * S + 6 * MIN; /* pc-a silent since T0 + 200 s */
+    tick(w, T0 + 200 * S + 6 * MIN);
+    assert_int_equal(state_of(w, "CollectorSilent", "pc-a"), ALERT_FIRING);
+    assert_true(find(w, "BeltOver48h", "pc-a", NULL)->inhibited);
+    assert_int_equal(w->firing, 4); /* CollectorSilent only */
+    alive(w, T0 + 200 * S + 7 * MIN);
+    w->coll[0].last_seen = T0 + 200 * S + 7 * MIN;
+    tick(w, T0 + 200 * S + 7 * MIN);
+    assert_int_equal(state_of(w, "CollectorSilent", "pc-a"), ALERT_RESOLVED);
+    assert_false(find(w, "BeltOver48h", "pc-a", NULL)->inhibited);
+    assert_int_equal(w->firing, 5); /* the belt again */
+    assert_int_equal(w->repeats, 2);
+    world_free(w);
+}
+
 /* A short `for` shortens CollectorSilent's grace, but a heartbeat late by a
  * few seconds (5 s apart) is never a stopped collector. */
 static void
@@ -799,6 +868,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lifecycles),       cmocka_unit_test(test_times),
         cmocka_unit_test(test_repeat_and_ack),   cmocka_unit_test(test_silence),
+        cmocka_unit_test(test_hold_ends),
         cmocka_unit_test(test_silent_short_for), cmocka_unit_test(test_inhibition),
         cmocka_unit_test(test_provisional),      cmocka_unit_test(test_threshold_words),
         cmocka_unit_test(test_kpi_unknown),      cmocka_unit_test(test_rules),
