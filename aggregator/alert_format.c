@@ -117,17 +117,21 @@ generator_url(const char *external_url, char *buf, size_t size)
     snprintf(buf, size, "%s%salerts", base, base[strlen(base) - 1] == '/' ? "" : "/");
 }
 
-/* An alert in Alertmanager's shape (webhook and API v2 alike, less status for v2). */
+/*
+ * An alert in Alertmanager's shape (webhook and API v2 alike, less status
+ * for v2). startsAt is when it fired, as Prometheus sends it (FiredAt), not
+ * when it became pending.
+ */
 static json_t *
 am_alert(const alert_t *a, const char *status, psy_time_t ends_at, const char *external_url)
 {
     char gen[PSY_URL_MAX + 16];
+    psy_time_t starts = a->firing_since != PSY_TIME_NONE ? a->firing_since : a->active_since;
     json_t *o;
 
     generator_url(external_url, gen, sizeof gen);
     o = json_pack("{s:o, s:o, s:o, s:s}", "labels", labels_json(&a->labels), "annotations",
-                  annotations_json(&a->ann), "startsAt", time_json(a->active_since), "generatorURL",
-                  gen);
+                  annotations_json(&a->ann), "startsAt", time_json(starts), "generatorURL", gen);
     if (!o)
         return NULL;
     if (status) {

@@ -34,6 +34,7 @@ struct alert_worker {
     const psy_agg_conf_t *conf; /* a reference (agg_conf_get), renewed every round */
     alert_collector_mem_t mem[PSY_CENTERS_MAX];
     psy_time_t started;
+    psy_time_t last_commit; /* of alerts to the store (alert_worker_store_due) */
 };
 
 /* The outbox rows of the notices of set: one per webhook URL and one for exec. */
@@ -79,19 +80,26 @@ outbox_rows(const psy_agg_conf_t *conf, const alert_set_t *set, alert_outbox_t *
     return 0;
 }
 
-/* Whether the evaluation changed the alerts' states (a, b in the same stable order). */
-static bool
+typedef enum { SAME, ANNOTATIONS, STATES } change_t;
+
+/* What the evaluation changed in the alerts (a, b in the same stable order). */
+static change_t
 changed(const alert_t *a, size_t na, const alert_t *b, size_t nb)
 {
+    change_t c = SAME;
+
     if (na != nb)
-        return true;
+        return STATES;
     for (size_t i = 0; i < na; i++) {
-        /*
-         * Annotations alone (a duration that grew, "i 17 minutter") are no
-         * reason for a durable commit every tick; they are stored with the
-         * next change of state.
-         */
         alert_t u = a[i], v = b[i];
+        bool same_ann = strcmp(u.ann.summary, v.ann.summary) == 0 &&
+                        strcmp(u.ann.summary_en, v.ann.summary_en) == 0 &&
+                        strcmp(u.ann.description, v.ann.description) == 0 &&
+                        strcmp(u.ann.value, v.ann.value) == 0 &&
+                        strcmp(u.ann.period, v.ann.period) == 0 &&
+                        strcmp(u.ann.dashboard, v.ann.dashboard) == 0;
+        if (!same_ann)
+            c = ANNOTATIONS;
         memset(&u.ann, 0, sizeof u.ann);
         memset(&v.ann, 0, sizeof v.ann);
         char *x = alert_to_stored(&u), *y = alert_to_stored(&v);
@@ -99,9 +107,25 @@ changed(const alert_t *a, size_t na, const alert_t *b, size_t nb)
         free(x);
         free(y);
         if (diff)
-            return true;
+            return STATES;
     }
-    return false;
+    return c;
+}
+
+bool
+alert_worker_store_due(const alert_t *next, size_t nnext, const alert_t *prev, size_t nprev,
+                       bool other, psy_time_t now, psy_time_t last_commit)
+{
+    if (other)
+        return true;
+    switch (changed(next, nnext, prev, nprev)) {
+    case STATES:
+        return true;
+    case ANNOTATIONS:
+        return now - last_commit >= ALERT_ANN_STORE_INTERVAL;
+    default:
+        return false;
+    }
 }
 
 static void
@@ -175,7 +199,8 @@ evaluate(alert_worker_t *w)
         rows = NULL;
         nrows = 0;
     }
-    if (nrows || mem_changed || changed(set.items, set.n, w->alerts, w->nalerts)) {
+    if (alert_worker_store_due(set.items, set.n, w->alerts, w->nalerts, nrows || mem_changed, now,
+                               w->last_commit)) {
         r = alert_store_commit(w->astore, set.items, set.n, w->mem, w->conf->ncenters, rows, nrows,
                                now);
         if (r < 0) {
@@ -183,6 +208,7 @@ evaluate(alert_worker_t *w)
             psy_err("alerts: cannot store the alerts: %s", strerror(-r));
             goto out;
         }
+        w->last_commit = now;
         for (size_t i = 0; i < set.nnotices; i++) {
             const alert_t *a = &set.items[set.notices[i].index];
             psy_notice("alert %s %s %s: %s", a->labels.alertname, a->labels.center,

@@ -18,6 +18,8 @@
 #include "model.h"
 
 #define ALERT_WORKER_TICK_MS 5000
+/* Annotations that alone changed are stored at most this often. */
+#define ALERT_ANN_STORE_INTERVAL (60 * PSY_USEC)
 
 typedef struct alert_worker alert_worker_t;
 
@@ -40,6 +42,18 @@ void alert_worker_publish(void *ctx, const agg_model_t *m);
  * when there are none) and the caller frees it. Returns 0 or -ENOMEM.
  */
 int alert_worker_snapshot(alert_worker_t *w, alert_t **ret, size_t *ret_n);
+
+/*
+ * Whether an evaluation's alerts (next) must be committed to the store over
+ * prev: always when `other` (new notices, the collectors' memory changed)
+ * or a state changed; when only annotations changed (a duration that grew,
+ * "i 17 minutter", a revised value), once ALERT_ANN_STORE_INTERVAL has
+ * passed since last_commit. `psymon alerts` and the Alertmanager resend read
+ * the store, so they lag the annotations by at most that, and a firing
+ * alert costs no durable commit every tick.
+ */
+bool alert_worker_store_due(const alert_t *next, size_t nnext, const alert_t *prev, size_t nprev,
+                            bool other, psy_time_t now, psy_time_t last_commit);
 
 /* The body of /api/v1/alerts (as `psymon alerts --json --all`), malloc'ed; NULL on ENOMEM. */
 char *alert_worker_api_json(alert_worker_t *w);

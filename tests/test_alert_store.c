@@ -209,7 +209,8 @@ test_payload(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "alerts")), 1);
     al = json_array_get(json_object_get(j, "alerts"), 0);
     assert_string_equal(json_string_value(json_object_get(al, "endsAt")), "0001-01-01T00:00:00Z");
-    assert_string_equal(json_string_value(json_object_get(al, "startsAt")), "2025-12-01T00:00:00Z");
+    /* When it fired (as Prometheus sends FiredAt), not when it became pending (T0). */
+    assert_string_equal(json_string_value(json_object_get(al, "startsAt")), "2025-12-01T00:15:00Z");
     assert_string_equal(json_string_value(json_object_get(al, "generatorURL")),
                         "http://dash/alerts");
     assert_string_equal(json_string_value(json_object_get(al, "fingerprint")), a.fingerprint);

@@ -118,6 +118,24 @@ sys.exit(0 if a and a[0]["fingerprint"] == sys.argv[1] and a[0]["labels"]["cente
 wait_for 30 "the alert in Alertmanager" in_am
 pass "Alertmanager holds the alert with the same fingerprint"
 
+# 3b. /metrics and /api/v1/alerts say what the command line says.
+metrics() { curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics"; }
+metric() { metrics | sed -n "s/^$1 //p"; }
+metrics | grep -qx 'psymon_alert{alertname="CollectorSilent",center="pc-a",severity="critical",region="[^"]*",state="firing"} 1' ||
+    fail "no firing psymon_alert for CollectorSilent on /metrics"
+[ "$(metric 'psymon_notifications_sent_total{channel="webhook"}')" -ge 1 ] ||
+    fail "webhook notifications sent: $(metric 'psymon_notifications_sent_total{channel="webhook"}')"
+curl -fsS "http://127.0.0.1:$HTTP_PORT/api/v1/alerts" >"$E2E_DIR/api.json"
+alerts_json >"$E2E_DIR/cli.json"
+python3 - "$E2E_DIR/api.json" "$E2E_DIR/cli.json" "$FP" <<'PY' || fail "/api/v1/alerts differs from psymon alerts"
+import json, sys
+api, cli = (json.load(open(f))["alerts"] for f in sys.argv[1:3])
+key = lambda a: (a["fingerprint"], a["state"], json.dumps(a["labels"], sort_keys=True))
+assert sorted(map(key, api)) == sorted(map(key, cli)), (api, cli)
+assert any(a["fingerprint"] == sys.argv[3] and a["state"] == "firing" for a in api), api
+PY
+pass "/metrics and /api/v1/alerts show the firing alert"
+
 # 4. kill -9 of the aggregator: no duplicate after the restart.
 kill -KILL "$AGG_PID"
 wait "$AGG_PID" 2>/dev/null || true
@@ -133,6 +151,8 @@ resolved() { [ "$(alert_field CollectorSilent pc-a state)" = '"resolved"' ]; }
 wait_for 30 "CollectorSilent resolved" resolved
 sleep 8
 [ "$(payloads)" -eq 1 ] || fail "delivered while the receiver failed"
+[ "$(metric 'psymon_notifications_failed_total{channel="webhook"}')" -ge 1 ] ||
+    fail "the failed deliveries are not counted on /metrics"
 rm -f "$E2E_DIR/hook.fail"
 got_two() { [ "$(payloads)" -ge 2 ]; }
 wait_for 60 "the resolved webhook" got_two
