@@ -161,17 +161,33 @@ list_alerts(const args_t *a)
         printf("%s\n", j);
         free(j);
     } else {
-        printf("%-9s %-16s %-22s %-12s %s\n", "state", "fingerprint", "alertname", "center",
-               "summary");
+        printf("%-9s %-20s %-16s %-22s %-12s %s\n", "state", "since", "fingerprint", "alertname",
+               "center", "summary");
         for (size_t i = 0; i < n; i++) {
             const alert_t *x = &alerts[i];
+            char since[32], at[32];
             if (x->state == ALERT_RESOLVED &&
                 (!a->all || now - x->resolved_at > ALERT_RESOLVED_KEEP))
                 continue;
-            printf("%-9s %-16s %-22s %-12s %s%s%s%s\n", alert_state_name(x->state), x->fingerprint,
-                   x->labels.alertname, x->labels.center, x->ann.summary,
-                   x->nsilenced ? " [silenced]" : "", x->inhibited ? " [inhibited]" : "",
-                   x->acked ? " [acknowledged]" : "");
+            /* Since it became pending, fired or resolved, by its state; whole seconds. */
+            psy_time_t t = x->state == ALERT_RESOLVED ? x->resolved_at
+                           : x->state == ALERT_FIRING ? x->firing_since
+                                                      : x->active_since;
+            psy_time_format(t - t % PSY_USEC, since, sizeof since);
+            printf("%-9s %-20s %-16s %-22s %-12s %s\n", alert_state_name(x->state), since,
+                   x->fingerprint, x->labels.alertname, x->labels.center, x->ann.summary);
+            /* What holds it back, on a line of its own below. */
+            for (size_t k = 0; k < x->nsilenced; k++)
+                printf("%-9s silenced by %s\n", "", x->silenced_by[k]);
+            if (x->inhibited)
+                printf("%-9s inhibited: the center's data are incomplete (CollectorSilent or "
+                       "ExportStale)\n",
+                       "");
+            if (x->acked) {
+                psy_time_format(x->ack.at - x->ack.at % PSY_USEC, at, sizeof at);
+                printf("%-9s acknowledged by %s at %s: %s\n", "", x->ack.author, at,
+                       x->ack.comment);
+            }
         }
     }
     free(alerts);

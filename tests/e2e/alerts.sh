@@ -82,6 +82,10 @@ kill -TERM "$PID_pc_a"
 firing() { [ "$(alert_field CollectorSilent pc-a state)" = '"firing"' ]; }
 wait_for 30 "CollectorSilent firing" firing
 [ "$(alert_field CollectorSilent pc-a silenced_by)" = "[\"$SIL\"]" ] || fail "not silenced by $SIL"
+"$PSYMON" alerts -c "$E2E_DIR/aggregator.conf" >"$E2E_DIR/alerts.txt"
+grep -Eq '^firing +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +[0-9a-f]{16} +CollectorSilent +pc-a ' \
+    "$E2E_DIR/alerts.txt" || fail "psymon alerts: no firing row with its time: $(cat "$E2E_DIR/alerts.txt")"
+grep -q "silenced by $SIL" "$E2E_DIR/alerts.txt" || fail "psymon alerts does not name the silence"
 sleep 6
 [ "$(payloads)" -eq 0 ] || fail "a silenced alert was notified"
 pass "a silence holds a collector's stop back"

@@ -204,6 +204,9 @@ acked_on_page() {
 wait_for 60 "the acknowledgement on /alerts" acked_on_page
 grep -q 'Kvitteret af Driften: Opsamleren flyttes til ny server' "$E2E_DIR/alerts_ack.html" ||
     fail "/alerts does not say who acknowledged"
+"$PSYMON" alerts -c "$E2E_DIR/aggregator.conf" |
+    grep -Eq '^ +acknowledged by Driften at [0-9T:-]+Z: Opsamleren flyttes til ny server$' ||
+    fail "psymon alerts does not say who acknowledged"
 pass "the acknowledged alert shows as acknowledged, with who and why"
 
 # The overview: a figure per level and headline KPI, with the attributes of dashboard.md.
