@@ -97,27 +97,20 @@ parse(int argc, char **argv, args_t *a, int *ret_optind)
     return 0;
 }
 
-/* "90s", "15m", "4h", "2d" in microseconds; -1 when malformed. */
+/* "90s", "15m", "4h", "2d" in microseconds, as in the configuration; -1 when malformed or 0. */
 static int64_t
 parse_duration(const char *s)
 {
-    char *end;
-    long long v = strtoll(s, &end, 10);
+    int64_t us;
 
-    if (end == s || v <= 0 || end[0] == '\0' || end[1] != '\0' || v > 3650LL * 86400)
-        return -1;
-    switch (*end) {
-    case 's':
-        return v * PSY_USEC;
-    case 'm':
-        return v * 60 * PSY_USEC;
-    case 'h':
-        return v * PSY_HOUR;
-    case 'd':
-        return v * PSY_DAY;
-    default:
-        return -1;
-    }
+    return psy_duration_parse(s, &us) == 0 && us > 0 ? us : -1;
+}
+
+/* t in RFC 3339, UTC, whole seconds: a column of a table people read. */
+static void
+fmt_second(psy_time_t t, char *buf, size_t size)
+{
+    psy_time_format(t - t % PSY_USEC, buf, size);
 }
 
 static alert_store_t *
@@ -173,7 +166,7 @@ list_alerts(const args_t *a)
             psy_time_t t = x->state == ALERT_RESOLVED ? x->resolved_at
                            : x->state == ALERT_FIRING ? x->firing_since
                                                       : x->active_since;
-            psy_time_format(t - t % PSY_USEC, since, sizeof since);
+            fmt_second(t, since, sizeof since);
             printf("%-9s %-20s %-16s %-22s %-12s %s\n", alert_state_name(x->state), since,
                    x->fingerprint, x->labels.alertname, x->labels.center, x->ann.summary);
             /* What holds it back, on a line of its own below. */
@@ -184,7 +177,7 @@ list_alerts(const args_t *a)
                        "ExportStale)\n",
                        "");
             if (x->acked) {
-                psy_time_format(x->ack.at - x->ack.at % PSY_USEC, at, sizeof at);
+                fmt_second(x->ack.at, at, sizeof at);
                 printf("%-9s acknowledged by %s at %s: %s\n", "", x->ack.author, at,
                        x->ack.comment);
             }
@@ -348,8 +341,8 @@ cmd_silence(int argc, char **argv)
     printf("%-36s %-20s %-20s %-12s %s\n", "id", "starts", "ends", "author", "matchers / comment");
     for (size_t i = 0; i < n; i++) {
         char st[40], en[40];
-        psy_time_format(sil[i].starts_at, st, sizeof st);
-        psy_time_format(sil[i].ends_at, en, sizeof en);
+        fmt_second(sil[i].starts_at, st, sizeof st);
+        fmt_second(sil[i].ends_at, en, sizeof en);
         printf("%-36s %-20s %-20s %-12s ", sil[i].id, st, en, sil[i].author);
         for (size_t k = 0; k < sil[i].nmatchers; k++)
             printf("%s%s=%s", k ? "," : "", sil[i].matchers[k].name, sil[i].matchers[k].value);
