@@ -239,6 +239,18 @@ channel_index(const notify_channel_t *c)
     return (size_t)(c - channels);
 }
 
+psy_time_t
+notify_retry_at(psy_time_t created_at, int attempts, psy_time_t now)
+{
+    int64_t delay = NOTIFY_RETRY_FIRST_S;
+
+    if (now - created_at >= NOTIFY_GIVE_UP)
+        return PSY_TIME_NONE;
+    for (int k = 0; k < attempts && delay < NOTIFY_RETRY_MAX_S; k++)
+        delay *= 2;
+    return now + (delay < NOTIFY_RETRY_MAX_S ? delay : NOTIFY_RETRY_MAX_S) * PSY_USEC;
+}
+
 /* One round over the due outbox rows. */
 static void
 deliver_due(notify_t *n)
@@ -270,19 +282,15 @@ deliver_due(notify_t *n)
         }
         if (c)
             atomic_fetch_add(&n->failed[channel_index(c)], 1);
-        if (!c || now - o->created_at >= NOTIFY_GIVE_UP) {
+        psy_time_t next = c ? notify_retry_at(o->created_at, o->attempts, now) : PSY_TIME_NONE;
+        if (next == PSY_TIME_NONE) {
             psy_err("alerts: giving up the %s notice of alert %s to %s %s after %d attempts: %s",
                     o->status, o->fingerprint, o->channel, o->target, o->attempts + 1, err);
             alert_store_outbox_give_up(n->store, o->id, now, err);
         } else {
-            int64_t delay = NOTIFY_RETRY_FIRST_S;
-            for (int k = 0; k < o->attempts && delay < NOTIFY_RETRY_MAX_S; k++)
-                delay *= 2;
-            if (delay > NOTIFY_RETRY_MAX_S)
-                delay = NOTIFY_RETRY_MAX_S;
             psy_warn("alerts: %s %s: %s; trying again in %lld s", o->channel, o->target, err,
-                     (long long)delay);
-            alert_store_outbox_retry(n->store, o->id, now + delay * PSY_USEC, err);
+                     (long long)((next - now) / PSY_USEC));
+            alert_store_outbox_retry(n->store, o->id, next, err);
         }
     }
     alert_outbox_free(rows, nrows);

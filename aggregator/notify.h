@@ -39,6 +39,14 @@ typedef struct {
 /* The channel called `name`, or NULL. */
 const notify_channel_t *notify_channel(const char *name);
 
+/*
+ * After a failed attempt at a notification created at `created_at`, having
+ * failed `attempts` times before: when to try again (5 s, 10 s, 20 s ...
+ * doubling up to every 10 minutes), or PSY_TIME_NONE when it is given up
+ * (24 hours after it was created).
+ */
+psy_time_t notify_retry_at(psy_time_t created_at, int attempts, psy_time_t now);
+
 #define NOTIFY_CHANNELS 3 /* webhook, alertmanager, exec: the order of notify_stats */
 
 typedef struct notify notify_t;

@@ -204,12 +204,30 @@ test_exec(void **state)
     assert_true(c->deliver("/nonexistent/program", "{}", err, sizeof err) < 0);
 }
 
+/* The retry schedule: 5 s doubling to 10 minutes, given up 24 hours after the notice was made. */
+static void
+test_retry_schedule(void **state)
+{
+    const psy_time_t t0 = INT64_C(1764547200) * PSY_USEC;
+    const int64_t want_s[] = {5, 10, 20, 40, 80, 160, 320, 600, 600, 600};
+
+    (void)state;
+    for (int k = 0; k < 10; k++)
+        assert_true(notify_retry_at(t0, k, t0 + PSY_HOUR) == t0 + PSY_HOUR + want_s[k] * PSY_USEC);
+    assert_true(notify_retry_at(t0, 1000, t0 + PSY_HOUR) == t0 + PSY_HOUR + 600 * PSY_USEC);
+    /* Just before a day: once more; at a day: given up. */
+    assert_true(notify_retry_at(t0, 150, t0 + PSY_DAY - 1) == t0 + PSY_DAY - 1 + 600 * PSY_USEC);
+    assert_true(notify_retry_at(t0, 150, t0 + PSY_DAY) == PSY_TIME_NONE);
+    assert_true(notify_retry_at(t0, 0, t0 + 2 * PSY_DAY) == PSY_TIME_NONE);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_webhook),
         cmocka_unit_test(test_exec),
+        cmocka_unit_test(test_retry_schedule),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
