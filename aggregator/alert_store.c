@@ -39,6 +39,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS alert_acks ("
     " id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, author TEXT NOT NULL,"
     " comment TEXT NOT NULL, at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS alert_acks_fp ON alert_acks(fingerprint, at);"
     "CREATE TABLE IF NOT EXISTS alert_outbox ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, target TEXT NOT NULL,"
     " fingerprint TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL,"
@@ -556,20 +557,25 @@ alert_store_ack_add(alert_store_t *s, const alert_ack_t *ack)
 }
 
 int
-alert_store_acks(alert_store_t *s, psy_time_t now, alert_ack_t **ret, size_t *ret_n)
+alert_store_acks(alert_store_t *s, alert_ack_t **ret, size_t *ret_n)
 {
     sqlite3_stmt *st = NULL;
     alert_ack_t *arr = NULL;
     size_t n = 0, cap = 0;
     int rc, r = 0;
 
+    /*
+     * The latest acknowledgement of each alert the store holds, however old:
+     * one holds until its alert resolves, and IntrusiveOffTrajectory can
+     * fire for months. (SQLite takes the bare columns from the row of max.)
+     */
     rc = sqlite3_prepare_v2(s->db,
-                            "SELECT fingerprint, author, comment, at FROM alert_acks"
-                            " WHERE at > ?1 ORDER BY at LIMIT 10000",
+                            "SELECT fingerprint, author, comment, max(at) FROM alert_acks"
+                            " WHERE fingerprint IN (SELECT fingerprint FROM alert_state)"
+                            " GROUP BY fingerprint",
                             -1, &st, NULL);
     if (rc != SQLITE_OK)
         return astore_errno(rc);
-    sqlite3_bind_int64(st, 1, now - ALERT_RESOLVED_KEEP);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if ((r = grow((void **)&arr, &cap, n, sizeof *arr)) < 0)
             break;

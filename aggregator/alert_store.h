@@ -104,7 +104,7 @@ int alert_store_silences(alert_store_t *s, psy_time_t since, alert_silence_t **r
 
 /* Adds an acknowledgement. */
 int alert_store_ack_add(alert_store_t *s, const alert_ack_t *ack);
-/* Every acknowledgement of the last ALERT_RESOLVED_KEEP before now. */
-int alert_store_acks(alert_store_t *s, psy_time_t now, alert_ack_t **ret, size_t *ret_n);
+/* The latest acknowledgement of each alert in the store, however old (*ret malloc'ed). */
+int alert_store_acks(alert_store_t *s, alert_ack_t **ret, size_t *ret_n);
 
 #endif

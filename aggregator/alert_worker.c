@@ -157,7 +157,7 @@ evaluate(alert_worker_t *w)
         mem_changed |= since_before[i] != w->mem[i].rejected_rose_at;
     }
     if (alert_store_silences(w->astore, now, &sil, &nsil) < 0 ||
-        alert_store_acks(w->astore, now, &acks, &nacks) < 0) {
+        alert_store_acks(w->astore, &acks, &nacks) < 0) {
         psy_err("alerts: cannot read silences or acknowledgements");
         goto out;
     }

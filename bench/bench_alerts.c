@@ -317,6 +317,9 @@ generate(gen_t *g, kpi_records_t *v)
     return r;
 }
 
+/* SpcConcern's `for` and keep_firing_for as `[alert SpcConcern]` would set them; -1: alerts.md's. */
+static int64_t spc_for_us = -1, spc_keep_us = -1;
+
 static void
 conf_init(psy_agg_conf_t *c)
 {
@@ -341,6 +344,13 @@ conf_init(psy_agg_conf_t *c)
     snprintf(c->external_url, sizeof c->external_url, "http://127.0.0.1:8470/");
     c->notify.repeat_interval_us = PSY_DAY;
     c->notify.send_resolved = true;
+    if (spc_for_us >= 0 || spc_keep_us >= 0) {
+        psy_alert_conf_t *a = &c->alerts[c->nalerts++];
+        snprintf(a->name, sizeof a->name, "SpcConcern");
+        a->enabled = -1;
+        a->for_us = spc_for_us;
+        a->keep_firing_for_us = spc_keep_us;
+    }
 }
 
 static double
@@ -380,27 +390,18 @@ known_at(const kpi_records_t *v, psy_time_t as_of)
  * replaced by the new alerts. *ret (zeroed) receives the set; the caller
  * reads its notices and frees it.
  */
-static int
-evaluate(const kpi_records_t *all, const psy_agg_conf_t *conf, psy_time_t as_of, alert_t **prev,
-         size_t *nprev, alert_set_t *ret)
-{
-    static alert_level_t levels[PSY_CENTERS_MAX + 1];
-    kpi_records_t v = known_at(all, as_of);
-    kpi_model_t *m = kpi_model_new(&v, conf, as_of);
-    size_t n = 0;
-    int r;
+/* The facts of the last evaluate(): plain data, kept for reevaluate(). */
+static alert_level_t facts[PSY_CENTERS_MAX + 1];
+static size_t nfacts;
 
-    if (!m)
-        return -errno;
-    r = alert_facts_from_kpi(m, conf, as_of, levels, &n);
-    if (r == 0)
-        r = alert_facts_spc_model(m, conf, as_of, levels, n);
-    kpi_model_destroy(&m);
-    if (r < 0)
-        return r;
+/* alert_eval at `now` on the facts of the last evaluate(), as the worker's hourly pass does. */
+static int
+reevaluate(const psy_agg_conf_t *conf, psy_time_t now, alert_t **prev, size_t *nprev,
+           alert_set_t *ret)
+{
     alert_input_t in = {
-        .conf = conf, .now = as_of, .kpi_known = true, .nlevels = n, .levels = levels};
-    r = alert_eval(&in, *prev, *nprev, ret);
+        .conf = conf, .now = now, .kpi_known = true, .nlevels = nfacts, .levels = facts};
+    int r = alert_eval(&in, *prev, *nprev, ret);
     if (r < 0)
         return r;
     /* The next evaluation starts from these; the set keeps its notices. */
@@ -413,6 +414,24 @@ evaluate(const kpi_records_t *all, const psy_agg_conf_t *conf, psy_time_t as_of,
     *prev = items;
     *nprev = ret->n;
     return 0;
+}
+
+static int
+evaluate(const kpi_records_t *all, const psy_agg_conf_t *conf, psy_time_t as_of, alert_t **prev,
+         size_t *nprev, alert_set_t *ret)
+{
+    kpi_records_t v = known_at(all, as_of);
+    kpi_model_t *m = kpi_model_new(&v, conf, as_of);
+    int r;
+
+    if (!m)
+        return -errno;
+    nfacts = 0;
+    r = alert_facts_from_kpi(m, conf, as_of, facts, &nfacts);
+    if (r == 0)
+        r = alert_facts_spc_model(m, conf, as_of, facts, nfacts);
+    kpi_model_destroy(&m);
+    return r < 0 ? r : reevaluate(conf, as_of, prev, nprev, ret);
 }
 
 static const char *const spc_kpis[] = {
@@ -447,7 +466,7 @@ bench_false(int seeds)
     /* [level][kpi]: new firings; [level][kpi] split by year of the series (1: 2021, trial limits)
      */
     long fired[NCENTERS + 1][NKPIS] = {{0}}, first_year[NCENTERS + 1] = {0};
-    long months_concern[NCENTERS + 1][NKPIS] = {{0}};
+    long days_firing[NCENTERS + 1][NKPIS] = {{0}};
     double t0 = now_ms();
     int years = 10;
 
@@ -466,28 +485,32 @@ bench_false(int seeds)
         int r = generate(&g, &v);
 
         for (int mo = 1; r == 0 && mo <= years * 12; mo++) {
-            /* as_of: the first of the month after month `mo` of the series */
-            psy_time_t as_of = psy_civil_start(2021, mo + 1, 1);
-            alert_set_t set = {0};
-            r = evaluate(&v, &conf, as_of, &prev, &nprev, &set);
-            for (size_t i = 0; r == 0 && i < set.nnotices; i++) {
-                const alert_t *a = &set.items[set.notices[i].index];
-                int k = kpi_slot(a->labels.kpi), l = level_slot(&conf, a->labels.center);
-                if (set.notices[i].kind != ALERT_NOTICE_FIRING || set.notices[i].repeat ||
-                    strcmp(a->labels.alertname, "SpcConcern") != 0 || k < 0)
-                    continue;
-                fired[l][k]++;
-                if (mo <= 12)
-                    first_year[l]++;
+            /* as_of: the first of the month after month `mo` of the series; then once a
+             * day on the same facts until the next month is complete */
+            psy_time_t as_of = psy_civil_start(2021, mo + 1, 1), next = psy_civil_start(2021, mo + 2, 1);
+            for (psy_time_t t = as_of; r == 0 && t < next; t += PSY_DAY) {
+                alert_set_t set = {0};
+                r = t == as_of ? evaluate(&v, &conf, t, &prev, &nprev, &set)
+                               : reevaluate(&conf, t, &prev, &nprev, &set);
+                for (size_t i = 0; r == 0 && i < set.nnotices; i++) {
+                    const alert_t *a = &set.items[set.notices[i].index];
+                    int k = kpi_slot(a->labels.kpi), l = level_slot(&conf, a->labels.center);
+                    if (set.notices[i].kind != ALERT_NOTICE_FIRING || set.notices[i].repeat ||
+                        strcmp(a->labels.alertname, "SpcConcern") != 0 || k < 0)
+                        continue;
+                    fired[l][k]++;
+                    if (mo <= 12)
+                        first_year[l]++;
+                }
+                for (size_t i = 0; r == 0 && i < set.n; i++) {
+                    const alert_t *a = &set.items[i];
+                    int k = kpi_slot(a->labels.kpi), l = level_slot(&conf, a->labels.center);
+                    if (a->state == ALERT_FIRING &&
+                        strcmp(a->labels.alertname, "SpcConcern") == 0 && k >= 0)
+                        days_firing[l][k]++;
+                }
+                alert_set_free(&set);
             }
-            for (size_t i = 0; r == 0 && i < set.n; i++) {
-                const alert_t *a = &set.items[i];
-                int k = kpi_slot(a->labels.kpi), l = level_slot(&conf, a->labels.center);
-                if (a->state == ALERT_FIRING && strcmp(a->labels.alertname, "SpcConcern") == 0 &&
-                    k >= 0)
-                    months_concern[l][k]++;
-            }
-            alert_set_free(&set);
         }
         fprintf(stderr, "seed %d: %zu records, %.1f s\n", s, v.count, (now_ms() - s0) / 1e3);
         free(prev);
@@ -501,7 +524,7 @@ bench_false(int seeds)
     printf("false alarms: stable Poisson processes, 8 centers + region, 2021-01..2030-12, "
            "%d seeds, evaluated monthly (%.0f s)\n",
            seeds, (now_ms() - t0) / 1e3);
-    printf("new SpcConcern firings per level-year (months firing per level-year in brackets)\n");
+    printf("new SpcConcern firings per level-year (days firing per level-year in brackets)\n");
     printf("%-18s", "level");
     for (int k = 0; k < NKPIS; k++)
         printf(" %14.14s", spc_kpis[k]);
@@ -512,8 +535,8 @@ bench_false(int seeds)
         long sum = 0;
         printf("%-18s", l < NCENTERS ? demo[l].id : "region");
         for (int k = 0; k < NKPIS; k++) {
-            printf("  %5.3f [%5.2f]", (double)fired[l][k] / (seeds * years),
-                   (double)months_concern[l][k] / (seeds * years));
+            printf("  %5.3f [%5.1f]", (double)fired[l][k] / (seeds * years),
+                   (double)days_firing[l][k] / (seeds * years));
             sum += fired[l][k];
             if (l < NCENTERS)
                 kpi_c[k] += fired[l][k];
@@ -584,22 +607,26 @@ bench_detect(int seeds, int cap)
             months[(s - 1) * NCENTERS + c] = cap + 1;
         /* From as_of 2025-01-01 (last complete month 2024-12, before the rise) on. */
         for (int k = 0; r == 0 && k <= cap && left > 0; k++) {
-            psy_time_t as_of = psy_civil_start(2025, 1 + k, 1);
-            alert_set_t set = {0};
-            r = evaluate(&v, &conf, as_of, &prev, &nprev, &set);
-            for (size_t i = 0; r == 0 && i < set.n; i++) {
-                const alert_t *a = &set.items[i];
-                int c = level_slot(&conf, a->labels.center);
-                if (k == 0 || c == NCENTERS || done[c] || a->state != ALERT_FIRING ||
-                    strcmp(a->labels.alertname, "SpcConcern") != 0 ||
-                    (strcmp(a->labels.kpi, "intrusive_per_1000_bed_days") != 0 &&
-                     strcmp(a->labels.kpi, "intrusive_episodes") != 0))
-                    continue;
-                done[c] = true;
-                left--;
-                months[(s - 1) * NCENTERS + c] = k; /* k months of risen data are complete */
+            /* As in `false`: the model as month k completes, then daily on its facts. */
+            psy_time_t as_of = psy_civil_start(2025, 1 + k, 1), next = psy_civil_start(2025, 2 + k, 1);
+            for (psy_time_t t = as_of; r == 0 && t < next; t += PSY_DAY) {
+                alert_set_t set = {0};
+                r = t == as_of ? evaluate(&v, &conf, t, &prev, &nprev, &set)
+                               : reevaluate(&conf, t, &prev, &nprev, &set);
+                for (size_t i = 0; r == 0 && i < set.n; i++) {
+                    const alert_t *a = &set.items[i];
+                    int c = level_slot(&conf, a->labels.center);
+                    if (k == 0 || c == NCENTERS || done[c] || a->state != ALERT_FIRING ||
+                        strcmp(a->labels.alertname, "SpcConcern") != 0 ||
+                        (strcmp(a->labels.kpi, "intrusive_per_1000_bed_days") != 0 &&
+                         strcmp(a->labels.kpi, "intrusive_episodes") != 0))
+                        continue;
+                    done[c] = true;
+                    left--;
+                    months[(s - 1) * NCENTERS + c] = k; /* k months of risen data are complete */
+                }
+                alert_set_free(&set);
             }
-            alert_set_free(&set);
         }
         free(prev);
         kpi_records_free(&v);
@@ -702,7 +729,7 @@ bench_cost(size_t want, const char *dir_arg)
             r = alert_facts_spc_model(m, &conf, as_of, levels, n);
         double t2 = now_ms();
         if (r == 0 && ((r = alert_store_silences(st, now, &sil, &nsil)) == 0))
-            r = alert_store_acks(st, now, &acks, &nacks);
+            r = alert_store_acks(st, &acks, &nacks);
         alert_input_t in = {.conf = &conf,
                             .now = now,
                             .kpi_known = true,
@@ -818,15 +845,42 @@ out:
     return r < 0 ? 1 : 0;
 }
 
+/* "for=DUR" and "keep=DUR" anywhere after the mode tune SpcConcern; they are taken out of argv. */
+static int
+take_tuning(int *argc, char **argv)
+{
+    int n = 1;
+
+    for (int i = 1; i < *argc; i++) {
+        int64_t *dst = strncmp(argv[i], "for=", 4) == 0    ? &spc_for_us
+                       : strncmp(argv[i], "keep=", 5) == 0 ? &spc_keep_us
+                                                           : NULL;
+        if (!dst)
+            argv[n++] = argv[i];
+        else if (psy_duration_parse(strchr(argv[i], '=') + 1, dst) < 0) {
+            fprintf(stderr, "bench_alerts: %s: expected a duration such as 32d\n", argv[i]);
+            return -1;
+        }
+    }
+    *argc = n;
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+    if (take_tuning(&argc, argv) < 0)
+        return 2;
     const char *mode = argc > 1 ? argv[1] : "";
 
     if (psy_tz_set("Europe/Copenhagen") < 0) {
         fprintf(stderr, "bench_alerts: zone Europe/Copenhagen missing\n");
         return 1;
     }
+    if (spc_for_us >= 0 || spc_keep_us >= 0)
+        printf("SpcConcern tuned: for %lld s, keep_firing_for %lld s (-1: alerts.md's)\n",
+               (long long)(spc_for_us < 0 ? -1 : spc_for_us / PSY_USEC),
+               (long long)(spc_keep_us < 0 ? -1 : spc_keep_us / PSY_USEC));
     if (strcmp(mode, "false") == 0)
         return bench_false(argc > 2 ? atoi(argv[2]) : 5);
     if (strcmp(mode, "detect") == 0)
@@ -837,6 +891,6 @@ main(int argc, char **argv)
         return bench_cost(argc > 2 ? strtoul(argv[2], NULL, 10) : 2000000,
                           argc > 3 ? argv[3] : NULL);
     fprintf(stderr, "usage: bench_alerts false [SEEDS] | detect [SEEDS] [MONTHS] | "
-                    "cost [RECORDS] [DIR] | series [KPI]\n");
+                    "cost [RECORDS] [DIR] | series [KPI]  [for=DUR] [keep=DUR]\n");
     return 2;
 }

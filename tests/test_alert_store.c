@@ -171,14 +171,24 @@ test_silences_and_acks(void **state)
     assert_int_equal(n, 0);
     free(list);
 
-    strcpy(ack.fingerprint, "0123456789abcdef");
+    /* The latest acknowledgement of each stored alert, however old it is. */
+    alert_t a = sample();
+    assert_int_equal(alert_store_commit(s, &a, 1, NULL, 0, NULL, 0, T0), 0);
+    strcpy(ack.fingerprint, a.fingerprint);
     strcpy(ack.author, "Ole");
     strcpy(ack.comment, "set");
     ack.at = T0;
     assert_int_equal(alert_store_ack_add(s, &ack), 0);
-    assert_int_equal(alert_store_acks(s, T0 + PSY_HOUR, &acks, &n), 0);
+    strcpy(ack.author, "Kari");
+    ack.at = T0 + PSY_HOUR;
+    assert_int_equal(alert_store_ack_add(s, &ack), 0);
+    strcpy(ack.fingerprint, "fedcba9876543210"); /* no such alert */
+    assert_int_equal(alert_store_ack_add(s, &ack), 0);
+    assert_int_equal(alert_store_acks(s, &acks, &n), 0);
     assert_int_equal(n, 1);
-    assert_string_equal(acks[0].author, "Ole");
+    assert_string_equal(acks[0].fingerprint, a.fingerprint);
+    assert_string_equal(acks[0].author, "Kari");
+    assert_true(acks[0].at == T0 + PSY_HOUR);
     free(acks);
     alert_store_destroy(&s);
     cleanup();
