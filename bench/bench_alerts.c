@@ -7,6 +7,9 @@
  *   bench_alerts cost [RECORDS] [DIR]     evaluation cost (default 2,000,000 records)
  *   bench_alerts series [KPI]             the data: a KPI's yearly values per level
  *
+ * `for=DUR` and `keep=DUR` (as 32d) anywhere after the mode tune SpcConcern
+ * as an `[alert SpcConcern]` section would.
+ *
  * The data are stable Poisson processes at the rates of the demo region
  * (`psymon simulate`, 2023): per center, persons arrive at a steady rate
  * and live chains of stays (log-normal length, median 8 days; 22 % acute
@@ -24,16 +27,19 @@
  * result with alert_store_commit. No rule is repeated here.
  *
  * `false`: 8 centers, series from 2021-01 (baseline 2021-2023) through
- * 2030-12, evaluated once a month as the month's data are complete (as_of
- * the first of the next month); counts new SpcConcern firings (a firing
- * notice that is not a repeat) per level-year, by KPI.
+ * 2030-12. The model is built once a month as the month's data are complete
+ * (as_of the first of the next month) and the rules are evaluated on it
+ * then and once a day until the next month completes, so that `for` and
+ * keep_firing_for act as in the worker (which evaluates at least hourly).
+ * Counts new SpcConcern firings (a firing notice that is not a repeat) per
+ * level-year, by KPI.
  *
  * `detect`: the same region; from 2025-01 every center's intrusive
  * coercion runs at 1.5 times its rate. A center's SPC series sees only its
  * own records, so each seed is eight independent one-center trials. For
  * each center: the months of risen data until SpcConcern on
- * intrusive_per_1000_bed_days or intrusive_episodes fires (1 = it fires
- * as soon as January 2025 is complete).
+ * intrusive_per_1000_bed_days or intrusive_episodes fires, evaluated as in
+ * `false` (1 = it fires in the month after January 2025 completes).
  *
  * `cost`: the rates scaled until about RECORDS records over 2019-2030, one
  * model build, then the evaluation after it, timed by phase, repeated.
