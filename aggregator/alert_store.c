@@ -557,6 +557,39 @@ alert_store_ack_add(alert_store_t *s, const alert_ack_t *ack)
 }
 
 int
+alert_store_prune(alert_store_t *s, psy_time_t before)
+{
+    static const char *const sql[] = {
+        "DELETE FROM alert_outbox WHERE done_at < ?1 OR gave_up_at < ?1",
+        "DELETE FROM alert_silences WHERE ends_at < ?1",
+        "DELETE FROM alert_acks WHERE at < ?1"
+        " AND fingerprint NOT IN (SELECT fingerprint FROM alert_state)",
+    };
+    int n = 0, rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof sql / sizeof sql[0]; i++) {
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
+        if (rc != SQLITE_OK)
+            break;
+        sqlite3_bind_int64(st, 1, before);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE) {
+            n += sqlite3_changes(s->db);
+            rc = SQLITE_OK;
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return astore_errno(rc);
+    }
+    return n;
+}
+
+int
 alert_store_acks(alert_store_t *s, alert_ack_t **ret, size_t *ret_n)
 {
     sqlite3_stmt *st = NULL;

@@ -102,6 +102,15 @@ int alert_store_silence_expire(alert_store_t *s, const char *id, psy_time_t now)
 /* Silences that end after `since` (*ret malloc'ed, caller frees), by start. */
 int alert_store_silences(alert_store_t *s, psy_time_t since, alert_silence_t **ret, size_t *ret_n);
 
+/*
+ * Forgets history older than `before`: notifications delivered or given up,
+ * silences that ended, and acknowledgements of alerts no longer stored.
+ * Returns the number of rows removed, or a negative errno.
+ */
+int alert_store_prune(alert_store_t *s, psy_time_t before);
+/* How long the aggregator keeps that history: over a year, for the yearly report. */
+#define ALERT_HISTORY_KEEP (400 * PSY_DAY)
+
 /* Adds an acknowledgement. */
 int alert_store_ack_add(alert_store_t *s, const alert_ack_t *ack);
 /* The latest acknowledgement of each alert in the store, however old (*ret malloc'ed). */

@@ -35,6 +35,7 @@ struct alert_worker {
     alert_collector_mem_t mem[PSY_CENTERS_MAX];
     psy_time_t started;
     psy_time_t last_commit; /* of alerts to the store (alert_worker_store_due) */
+    psy_time_t last_prune;  /* alert_store_prune */
 };
 
 /* The outbox rows of the notices of set: one per webhook URL and one for exec. */
@@ -223,6 +224,17 @@ evaluate(alert_worker_t *w)
     w->nalerts = set.n;
     set.items = NULL;
     pthread_mutex_unlock(&w->lock);
+    /* Once a day: the history older than ALERT_HISTORY_KEEP goes, so the store stays bounded. */
+    if (now - w->last_prune >= PSY_DAY) {
+        int k = alert_store_prune(w->astore, now - ALERT_HISTORY_KEEP);
+        w->last_prune = now;
+        if (k < 0)
+            psy_warn("alerts: cannot forget old notifications: %s", strerror(-k));
+        else if (k > 0)
+            psy_info("alerts: forgot %d notifications, silences and acknowledgements older "
+                     "than %d days",
+                     k, (int)(ALERT_HISTORY_KEEP / PSY_DAY));
+    }
 out:
     alert_outbox_free(rows, nrows);
     alert_set_free(&set);

@@ -190,6 +190,37 @@ test_silences_and_acks(void **state)
     assert_string_equal(acks[0].author, "Kari");
     assert_true(acks[0].at == T0 + PSY_HOUR);
     free(acks);
+
+    /* Pruning keeps what is newer, and every acknowledgement of a stored alert. */
+    alert_outbox_t rows[3] = {{.channel = "webhook", .target = "http://a/", .status = "firing"},
+                              {.channel = "webhook", .target = "http://a/", .status = "firing"},
+                              {.channel = "webhook", .target = "http://a/", .status = "firing"}};
+    alert_outbox_t *due = NULL;
+    uint64_t pending = 0;
+    for (int i = 0; i < 3; i++) {
+        memcpy(rows[i].fingerprint, a.fingerprint, sizeof rows[i].fingerprint);
+        rows[i].payload = "{}";
+    }
+    assert_int_equal(alert_store_commit(s, &a, 1, NULL, 0, rows, 3, T0), 0);
+    assert_int_equal(alert_store_outbox_due(s, T0, 10, &due, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(alert_store_outbox_done(s, due[0].id, T0), 0);
+    alert_outbox_free(due, n);
+    assert_int_equal(alert_store_outbox_due(s, T0, 10, &due, &n), 0);
+    assert_int_equal(alert_store_outbox_give_up(s, due[0].id, T0 + 2 * PSY_DAY, "gone"), 0);
+    alert_outbox_free(due, n);
+    /* Before T0 + 1 day: the delivered row, the silence that ended, the orphan acknowledgement. */
+    assert_int_equal(alert_store_prune(s, T0 + PSY_DAY), 3);
+    assert_int_equal(alert_store_prune(s, T0 + PSY_DAY), 0);
+    assert_int_equal(alert_store_outbox_pending(s, &pending), 0);
+    assert_int_equal(pending, 1); /* the undelivered row is never pruned */
+    assert_int_equal(alert_store_prune(s, T0 + 3 * PSY_DAY), 1); /* the given-up row */
+    assert_int_equal(alert_store_acks(s, &acks, &n), 0);
+    assert_int_equal(n, 1); /* the stored alert's, however old */
+    free(acks);
+    assert_int_equal(alert_store_prune(s, INT64_MAX), 0);
+    assert_int_equal(alert_store_outbox_pending(s, &pending), 0);
+    assert_int_equal(pending, 1);
     alert_store_destroy(&s);
     cleanup();
 }
