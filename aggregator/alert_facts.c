@@ -23,12 +23,41 @@ month_before(int *y, int *m)
     }
 }
 
-/* What one alert_value_t of every level is: a KPI in a period, stored at a byte offset. */
+/*
+ * What one alert_value_t of every level is: a KPI in a period, stored at a
+ * byte offset. A fallback takes the slot only where the want before it (the
+ * same slot, the period after) gave a provisional value.
+ */
 typedef struct {
     kpi_period_t period;
     const char *kpi;
     size_t off;
+    bool fallback;
 } want_t;
+
+#define WANTS_MAX (8 + 2 * PSY_ALERTS_MAX)
+
+/* The period of the same kind just before p. */
+static kpi_period_t
+period_before(kpi_period_t p)
+{
+    switch (p.kind) {
+    case KPI_YEAR:
+        p.year--;
+        break;
+    case KPI_QUARTER:
+        p.month -= 3;
+        if (p.month < 1) {
+            p.month += 12;
+            p.year--;
+        }
+        break;
+    default: /* a month, or the 12 months ending with one */
+        month_before(&p.year, &p.month);
+        break;
+    }
+    return p;
+}
 
 /* The index of p in ps[0..*n), appended when new. */
 static size_t
@@ -60,9 +89,9 @@ static int
 fill(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of, const want_t *w, size_t nw,
      alert_level_t *ret)
 {
-    int levels[PSY_CENTERS_MAX + 1], kpis[8 + PSY_ALERTS_MAX];
-    kpi_period_t periods[8 + PSY_ALERTS_MAX];
-    size_t pslot[8 + PSY_ALERTS_MAX], kslot[8 + PSY_ALERTS_MAX];
+    int levels[PSY_CENTERS_MAX + 1], kpis[WANTS_MAX];
+    kpi_period_t periods[WANTS_MAX];
+    size_t pslot[WANTS_MAX], kslot[WANTS_MAX];
     size_t nl = conf->ncenters + 1, np = 0, nk = 0, nrows = 0;
     kpi_row_t *rows = NULL;
     int r;
@@ -93,7 +122,7 @@ fill(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of, const w
         for (size_t l = 0; l < nl; l++) {
             size_t at = (pslot[i] * nl + l) * nk + kslot[i];
             alert_value_t *v = (alert_value_t *)((char *)&ret[l] + w[i].off);
-            if (at >= nrows)
+            if (at >= nrows || (w[i].fallback && !v->provisional))
                 continue;
             v->set = rows[at].value.set;
             v->v = rows[at].value.v;
@@ -109,7 +138,7 @@ int
 alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_t as_of,
                      alert_level_t *ret, size_t *ret_n)
 {
-    want_t w[8 + PSY_ALERTS_MAX];
+    want_t w[WANTS_MAX];
     size_t nw = 0;
     int y, mo, d, ly, lm;
     int r;
@@ -134,13 +163,13 @@ alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_
     const kpi_period_t r12 = {KPI_R12, ly, lm}, last = {KPI_MONTH, ly, lm},
                        cur = {KPI_MONTH, y, mo};
 
-    w[nw++] = (want_t){r12, "intrusive_on_track", offsetof(alert_level_t, on_track)};
-    w[nw++] = (want_t){r12, "intrusive_reduction", offsetof(alert_level_t, reduction)};
+    w[nw++] = (want_t){r12, "intrusive_on_track", offsetof(alert_level_t, on_track), false};
+    w[nw++] = (want_t){r12, "intrusive_reduction", offsetof(alert_level_t, reduction), false};
     w[nw++] =
-        (want_t){r12, "intrusive_target_reduction", offsetof(alert_level_t, target_reduction)};
-    w[nw++] = (want_t){cur, "belt_over_48h", offsetof(alert_level_t, belt_cur)};
-    w[nw++] = (want_t){last, "belt_over_48h", offsetof(alert_level_t, belt_last)};
-    w[nw++] = (want_t){cur, "referrals_overdue", offsetof(alert_level_t, overdue)};
+        (want_t){r12, "intrusive_target_reduction", offsetof(alert_level_t, target_reduction), false};
+    w[nw++] = (want_t){cur, "belt_over_48h", offsetof(alert_level_t, belt_cur), false};
+    w[nw++] = (want_t){last, "belt_over_48h", offsetof(alert_level_t, belt_last), false};
+    w[nw++] = (want_t){cur, "referrals_overdue", offsetof(alert_level_t, overdue), false};
     for (size_t j = 0; j < conf->nalerts; j++) {
         const psy_alert_conf_t *a = &conf->alerts[j];
         kpi_period_t p = last;
@@ -148,15 +177,10 @@ alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_
             continue;
         switch (a->period) {
         case KPI_QUARTER: /* the quarter before the one holding as_of */
-            p = (kpi_period_t){KPI_QUARTER, y, (mo - 1) / 3 * 3 + 1};
-            p.month -= 3;
-            if (p.month < 1) {
-                p.month = 10;
-                p.year--;
-            }
+            p = period_before((kpi_period_t){KPI_QUARTER, y, (mo - 1) / 3 * 3 + 1});
             break;
         case KPI_YEAR:
-            p = (kpi_period_t){KPI_YEAR, y - 1, 1};
+            p = period_before((kpi_period_t){KPI_YEAR, y, 1});
             break;
         case KPI_R12:
             p = r12;
@@ -164,7 +188,14 @@ alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_
         default:
             break;
         }
-        w[nw++] = (want_t){p, a->kpi, offsetof(alert_level_t, thr) + j * sizeof(alert_value_t)};
+        /*
+         * Evaluated like the KPI rules, on the latest final figure: where the
+         * latest complete period is still provisional (readmission rates for
+         * 30 days after it ends), the period before it.
+         */
+        size_t off = offsetof(alert_level_t, thr) + j * sizeof(alert_value_t);
+        w[nw++] = (want_t){p, a->kpi, off, false};
+        w[nw++] = (want_t){period_before(p), a->kpi, off, true};
     }
     r = fill(m, conf, as_of, w, nw, ret);
     if (r < 0)
