@@ -59,22 +59,27 @@ static const char *const spc_concern_kpis[] = {
     "readmission_rate_30d",        "self_discharge_share", "wait_within_60d_share",
 };
 
-/* How a manager reads a KPI, in Danish and English. */
+/* How a manager reads a KPI, in Danish and English; a count's words for 1 too ("1 episode"). */
 static const struct {
-    const char *kpi, *da, *en;
+    const char *kpi, *da, *en, *da1, *en1;
 } kpi_words[] = {
     {"intrusive_per_1000_bed_days", "episoder med indgribende tvang pr. 1000 sengedage",
-     "intrusive coercion episodes per 1000 bed days"},
-    {"intrusive_episodes", "episoder med indgribende tvang", "intrusive coercion episodes"},
-    {"belt_over_48h", "bæltefikseringer over 48 timer", "belt fixations over 48 hours"},
+     "intrusive coercion episodes per 1000 bed days", NULL, NULL},
+    {"intrusive_episodes", "episoder med indgribende tvang", "intrusive coercion episodes",
+     "episode med indgribende tvang", "intrusive coercion episode"},
+    {"belt_over_48h", "bæltefikseringer over 48 timer", "belt fixations over 48 hours",
+     "bæltefiksering over 48 timer", "belt fixation over 48 hours"},
     {"readmission_rate_30d", "% akut genindlagt inden for 30 dage",
-     "% acutely readmitted within 30 days"},
-    {"self_discharge_share", "% udskrevet på eget initiativ", "% self-discharged"},
+     "% acutely readmitted within 30 days", NULL, NULL},
+    {"self_discharge_share", "% udskrevet på eget initiativ", "% self-discharged", NULL, NULL},
     {"wait_within_60d_share", "% i behandling inden for 60 dage",
-     "% starting treatment within 60 days"},
-    {"coercion_episodes:belt", "bæltefikseringer", "belt fixations"},
+     "% starting treatment within 60 days", NULL, NULL},
+    {"coercion_episodes:belt", "bæltefikseringer", "belt fixations", "bæltefiksering",
+     "belt fixation"},
     {"referrals_overdue", "henviste børn og unge, der har ventet over 60 dage",
-     "referred children waiting more than 60 days"},
+     "referred children waiting more than 60 days",
+     "henvist barn eller ung, der har ventet over 60 dage",
+     "referred child waiting more than 60 days"},
 };
 
 const char *
@@ -251,16 +256,21 @@ fmt_period(const char *period, bool danish, char *buf, size_t size)
 }
 
 /*
- * The words for a KPI inside a sentence: the alert's own phrasing of the
- * KPIs its built-in rules name ("episoder med indgribende tvang"), else the
- * dashboard's name of any KPI (l10n), its first letter in lower case.
+ * The words for v of a KPI inside a sentence: the alert's own phrasing of
+ * the KPIs its built-in rules name ("episoder med indgribende tvang", "1
+ * episode med ..."), else the dashboard's name of any KPI (l10n, into buf),
+ * its first letter in lower case.
  */
 static const char *
-kpi_words_for(const char *kpi, bool danish, char *buf, size_t size)
+kpi_words_for(const char *kpi, double v, bool danish, char *buf, size_t size)
 {
-    for (size_t i = 0; i < sizeof kpi_words / sizeof kpi_words[0]; i++)
-        if (strcmp(kpi_words[i].kpi, kpi) == 0)
-            return danish ? kpi_words[i].da : kpi_words[i].en;
+    for (size_t i = 0; i < sizeof kpi_words / sizeof kpi_words[0]; i++) {
+        if (strcmp(kpi_words[i].kpi, kpi) != 0)
+            continue;
+        if (v == 1 && kpi_words[i].da1)
+            return danish ? kpi_words[i].da1 : kpi_words[i].en1;
+        return danish ? kpi_words[i].da : kpi_words[i].en;
+    }
     if (!l10n_kpi(danish ? L10N_DA : L10N_EN, kpi, buf, size))
         return kpi;
     l10n_lower_first(buf);
@@ -517,9 +527,10 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
                          high ? "above" : "below", lim_en);
             }
             snprintf(c->ann.summary, sizeof c->ann.summary, "%s: %s %s i %s, %s", lv->name, v,
-                     kpi_words_for(s->kpi, true, kw, sizeof kw), p, why);
+                     kpi_words_for(s->kpi, s->value, true, kw, sizeof kw), p, why);
             snprintf(c->ann.summary_en, sizeof c->ann.summary_en, "%s: %s %s in %s, %s", lv->name,
-                     v_en, kpi_words_for(s->kpi, false, kw_en, sizeof kw_en), p_en, why_en);
+                     v_en, kpi_words_for(s->kpi, s->value, false, kw_en, sizeof kw_en), p_en,
+                     why_en);
             snprintf(c->ann.description, sizeof c->ann.description,
                      "Kontroldiagrammet viser en reel ændring i den forkerte retning, ikke "
                      "tilfældig variation. Find årsagen sammen med afdelingen.");
@@ -538,11 +549,12 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
             }
             snprintf(c->ann.summary, sizeof c->ann.summary,
                      "%s: %s %s i %s; målet %s nås ikke i nogen måned med den nuværende praksis",
-                     lv->name, v, kpi_words_for(s->kpi, true, kw, sizeof kw), p, t);
+                     lv->name, v, kpi_words_for(s->kpi, s->value, true, kw, sizeof kw), p, t);
             snprintf(c->ann.summary_en, sizeof c->ann.summary_en,
                      "%s: %s %s in %s; the target %s is missed every month by the current "
                      "process",
-                     lv->name, v_en, kpi_words_for(s->kpi, false, kw_en, sizeof kw_en), p_en, t_en);
+                     lv->name, v_en, kpi_words_for(s->kpi, s->value, false, kw_en, sizeof kw_en),
+                     p_en, t_en);
             snprintf(c->ann.description, sizeof c->ann.description,
                      "Hele kontrolgrænsebåndet ligger på den forkerte side af målet: uden en "
                      "ændring af praksis nås målet ikke.");
@@ -568,11 +580,9 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
             fmt_period(b->period, true, p, sizeof p);
             fmt_period(b->period, false, p_en, sizeof p_en);
             snprintf(c->ann.summary, sizeof c->ann.summary, "%s: %s %s i %s", lv->name, v,
-                     b->v == 1 ? "bæltefiksering over 48 timer" : "bæltefikseringer over 48 timer",
-                     p);
+                     kpi_words_for("belt_over_48h", b->v, true, NULL, 0), p);
             snprintf(c->ann.summary_en, sizeof c->ann.summary_en, "%s: %s %s in %s", lv->name, v,
-                     b->v == 1 ? "belt fixation over 48 hours" : "belt fixations over 48 hours",
-                     p_en);
+                     kpi_words_for("belt_over_48h", b->v, false, NULL, 0), p_en);
             if (b == &lv->belt_last && lv->belt_cur.set && lv->belt_cur.v > 0) {
                 size_t len = strlen(c->ann.summary);
                 fmt_num(lv->belt_cur.v, true, v, sizeof v);
@@ -595,14 +605,13 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
         c = cand_add(cs, &rules[R_REFERRALS], lv->level, "referrals_overdue", PSY_TIME_NONE);
         if (c) {
             fmt_num(lv->overdue.v, true, v, sizeof v);
+            bool one = lv->overdue.v == 1;
             snprintf(c->ann.summary, sizeof c->ann.summary,
-                     "%s: %s henviste børn og unge har ventet mere end 60 dage på udredning og "
-                     "behandling",
-                     lv->name, v);
+                     "%s: %s %s ventet mere end 60 dage på udredning og behandling", lv->name, v,
+                     one ? "henvist barn eller ung har" : "henviste børn og unge har");
             snprintf(c->ann.summary_en, sizeof c->ann.summary_en,
-                     "%s: %s referred children have waited more than 60 days for assessment and "
-                     "treatment",
-                     lv->name, v);
+                     "%s: %s %s waited more than 60 days for assessment and treatment", lv->name, v,
+                     one ? "referred child has" : "referred children have");
             snprintf(c->ann.description, sizeof c->ann.description,
                      "Retten til udredning og behandlingsstart inden for 60 dage er ikke "
                      "overholdt for disse henvisninger.");
@@ -656,10 +665,10 @@ kpi_rules(cands_t *cs, const rule_t *rules, size_t nrules, const alert_level_t *
                      a->summary, v, p);
         else
             snprintf(c->ann.summary, sizeof c->ann.summary, "%s: %s %s i %s (grænse %s %s)",
-                     lv->name, v, kpi_words_for(a->kpi, true, kw, sizeof kw), p, op, lim);
+                     lv->name, v, kpi_words_for(a->kpi, x->v, true, kw, sizeof kw), p, op, lim);
         snprintf(c->ann.summary_en, sizeof c->ann.summary_en, "%s: %s %s in %s (rule %s %s %s)",
-                 lv->name, v_en, kpi_words_for(a->kpi, false, kw_en, sizeof kw_en), p_en, a->kpi,
-                 op, lim_en);
+                 lv->name, v_en, kpi_words_for(a->kpi, x->v, false, kw_en, sizeof kw_en), p_en,
+                 a->kpi, op, lim_en);
         snprintf(c->ann.description, sizeof c->ann.description,
                  "Regionens egen regel %s: %s %s %s.", rule->name, a->kpi, op, lim);
         snprintf(c->ann.value, sizeof c->ann.value, "%s", v_en);
@@ -1064,7 +1073,7 @@ alert_eval(const alert_input_t *in, const alert_t *prev, size_t nprev, alert_set
                 if ((r = push_notice(&out, i, ALERT_NOTICE_FIRING, false)) < 0)
                     goto fail;
             } else if (!a->acked && (held_before[i] || (a->last_notified != PSY_TIME_NONE &&
-                                                         in->now - a->last_notified >= repeat))) {
+                                                        in->now - a->last_notified >= repeat))) {
                 a->last_notified = in->now;
                 if ((r = push_notice(&out, i, ALERT_NOTICE_FIRING, true)) < 0)
                     goto fail;

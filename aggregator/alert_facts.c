@@ -165,8 +165,8 @@ alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_
 
     w[nw++] = (want_t){r12, "intrusive_on_track", offsetof(alert_level_t, on_track), false};
     w[nw++] = (want_t){r12, "intrusive_reduction", offsetof(alert_level_t, reduction), false};
-    w[nw++] =
-        (want_t){r12, "intrusive_target_reduction", offsetof(alert_level_t, target_reduction), false};
+    w[nw++] = (want_t){r12, "intrusive_target_reduction", offsetof(alert_level_t, target_reduction),
+                       false};
     w[nw++] = (want_t){cur, "belt_over_48h", offsetof(alert_level_t, belt_cur), false};
     w[nw++] = (want_t){last, "belt_over_48h", offsetof(alert_level_t, belt_last), false};
     w[nw++] = (want_t){cur, "referrals_overdue", offsetof(alert_level_t, overdue), false};

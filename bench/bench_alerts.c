@@ -323,7 +323,8 @@ generate(gen_t *g, kpi_records_t *v)
     return r;
 }
 
-/* SpcConcern's `for` and keep_firing_for as `[alert SpcConcern]` would set them; -1: alerts.md's. */
+/* SpcConcern's `for` and keep_firing_for as `[alert SpcConcern]` would set them; -1: alerts.md's.
+ */
 static int64_t spc_for_us = -1, spc_keep_us = -1;
 
 static void
@@ -493,7 +494,8 @@ bench_false(int seeds)
         for (int mo = 1; r == 0 && mo <= years * 12; mo++) {
             /* as_of: the first of the month after month `mo` of the series; then once a
              * day on the same facts until the next month is complete */
-            psy_time_t as_of = psy_civil_start(2021, mo + 1, 1), next = psy_civil_start(2021, mo + 2, 1);
+            psy_time_t as_of = psy_civil_start(2021, mo + 1, 1),
+                       next = psy_civil_start(2021, mo + 2, 1);
             for (psy_time_t t = as_of; r == 0 && t < next; t += PSY_DAY) {
                 alert_set_t set = {0};
                 r = t == as_of ? evaluate(&v, &conf, t, &prev, &nprev, &set)
@@ -614,7 +616,8 @@ bench_detect(int seeds, int cap)
         /* From as_of 2025-01-01 (last complete month 2024-12, before the rise) on. */
         for (int k = 0; r == 0 && k <= cap && left > 0; k++) {
             /* As in `false`: the model as month k completes, then daily on its facts. */
-            psy_time_t as_of = psy_civil_start(2025, 1 + k, 1), next = psy_civil_start(2025, 2 + k, 1);
+            psy_time_t as_of = psy_civil_start(2025, 1 + k, 1),
+                       next = psy_civil_start(2025, 2 + k, 1);
             for (psy_time_t t = as_of; r == 0 && t < next; t += PSY_DAY) {
                 alert_set_t set = {0};
                 r = t == as_of ? evaluate(&v, &conf, t, &prev, &nprev, &set)

@@ -372,6 +372,34 @@ test_silence(void **state)
     world_free(w);
 }
 
+/* One event is one: "1 bæltefiksering", not "1 bæltefikseringer". */
+static void
+test_one_word(void **state)
+{
+    world_t *w = world_new();
+    const alert_t *a;
+
+    (void)state;
+    w->levels[0].belt_last = (alert_value_t){true, 1, false, "2025-11"};
+    w->levels[0].overdue = (alert_value_t){true, 1, true, "2025-12"};
+    w->levels[1].belt_last = (alert_value_t){true, 2, false, "2025-11"};
+    tick(w, T0);
+    a = find(w, "BeltOver48h", "pc-a", NULL);
+    assert_string_equal(a->ann.summary,
+                        "Psykiatrisk Center A: 1 bæltefiksering over 48 timer i november 2025");
+    assert_string_equal(a->ann.summary_en,
+                        "Psykiatrisk Center A: 1 belt fixation over 48 hours in November 2025");
+    a = find(w, "BeltOver48h", "pc-b", NULL);
+    assert_string_equal(a->ann.summary,
+                        "Psykiatrisk Center B: 2 bæltefikseringer over 48 timer i november 2025");
+    a = find(w, "ReferralsOverdue", "pc-a", NULL);
+    assert_string_equal(a->ann.summary, "Psykiatrisk Center A: 1 henvist barn eller ung har ventet "
+                                        "mere end 60 dage på udredning og behandling");
+    assert_string_equal(a->ann.summary_en, "Psykiatrisk Center A: 1 referred child has waited "
+                                           "more than 60 days for assessment and treatment");
+    world_free(w);
+}
+
 /*
  * A firing alert already told, then held back by a silence or an
  * inhibition, is told again when the hold ends (alerts.md: "When it ends, a
@@ -868,7 +896,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lifecycles),       cmocka_unit_test(test_times),
         cmocka_unit_test(test_repeat_and_ack),   cmocka_unit_test(test_silence),
-        cmocka_unit_test(test_hold_ends),
+        cmocka_unit_test(test_hold_ends),        cmocka_unit_test(test_one_word),
         cmocka_unit_test(test_silent_short_for), cmocka_unit_test(test_inhibition),
         cmocka_unit_test(test_provisional),      cmocka_unit_test(test_threshold_words),
         cmocka_unit_test(test_kpi_unknown),      cmocka_unit_test(test_rules),

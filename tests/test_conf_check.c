@@ -83,7 +83,8 @@ test_alerts(void **state)
     snprintf(a->name, sizeof(a->name), "BeltOver48h");
     assert_int_equal(conf_check(&conf, "a.conf", err, sizeof(err)), -EINVAL);
     assert_string_equal(
-        err, "a.conf:44: [alert BeltOver48h]: a rule of one's own cannot take a built-in rule's name");
+        err,
+        "a.conf:44: [alert BeltOver48h]: a rule of one's own cannot take a built-in rule's name");
 }
 
 int
