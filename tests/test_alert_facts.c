@@ -14,20 +14,13 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "alert_facts.h"
 #include "kpi.h"
 
 static psy_agg_conf_t conf;
 static kpi_records_t recs;
-
-static psy_time_t
-T(const char *s)
-{
-    psy_time_t t = 0;
-
-    assert_int_equal(psy_time_parse(s, strlen(s), &t), 0);
-    return t;
-}
 
 /* One contact of patient 1 at center a: an acute admission and its regular discharge. */
 static void

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <jansson.h>
 
 #include "store.h"
@@ -69,15 +71,6 @@ run_free(run_t *r)
 {
     free(r->out);
     free(r->err);
-}
-
-static psy_time_t
-T(const char *s)
-{
-    psy_time_t t = 0;
-
-    assert_int_equal(psy_time_parse(s, strlen(s), &t), 0);
-    return t;
 }
 
 /* pc-a: three admissions a month, 2021-01 through 2022-06, 20 in 2022-05; stored at 2022-07-10. */

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "crosscheck/ref_kpi.h"
 #include "kpi.h"
 #include "store.h"
@@ -53,15 +55,6 @@ static bool
 chance(int percent)
 {
     return below(100) < percent;
-}
-
-static psy_time_t
-T(const char *s)
-{
-    psy_time_t t = 0;
-
-    assert_int_equal(psy_time_parse(s, strlen(s), &t), 0);
-    return t;
 }
 
 /* ---- submissions: what the collectors send, in order ---- */

@@ -17,20 +17,13 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "kpi.h"
 #include "kpi_snapshot.h"
 
 static psy_agg_conf_t conf;
 static kpi_records_t recs;
-
-static psy_time_t
-T(const char *s)
-{
-    psy_time_t t = 0;
-
-    assert_int_equal(psy_time_parse(s, strlen(s), &t), 0);
-    return t;
-}
 
 static void
 add(int center, psy_rec_type_t type, const char *id, const char *contact, int patient,

@@ -12,17 +12,10 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "kpi.h"
 #include "kpi_query.h"
-
-static psy_time_t
-T(const char *s)
-{
-    psy_time_t t = 0;
-
-    assert_int_equal(psy_time_parse(s, strlen(s), &t), 0);
-    return t;
-}
 
 static void
 test_names(void **state)

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <jansson.h>
 
 #include "kpi.h"
@@ -23,15 +25,6 @@
 static psy_agg_conf_t conf;
 static kpi_records_t recs;
 static kpi_model_t *model;
-
-static psy_time_t
-T(const char *s)
-{
-    psy_time_t t = 0;
-
-    assert_int_equal(psy_time_parse(s, strlen(s), &t), 0);
-    return t;
-}
 
 static void
 rec(int center, psy_rec_type_t type, int patient, int y, int m, int d)
