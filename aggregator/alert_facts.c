@@ -25,8 +25,8 @@ month_before(int *y, int *m)
 
 /*
  * What one alert_value_t of every level is: a KPI in a period, stored at a
- * byte offset. A fallback takes the slot only where the want before it (the
- * same slot, the period after) gave a provisional value.
+ * byte offset. A fallback takes the slot only where the wants before it (the
+ * same slot, later periods) left a provisional value.
  */
 typedef struct {
     kpi_period_t period;
@@ -35,7 +35,7 @@ typedef struct {
     bool fallback;
 } want_t;
 
-#define WANTS_MAX (8 + 2 * PSY_ALERTS_MAX)
+#define WANTS_MAX (8 + 3 * PSY_ALERTS_MAX)
 
 /* The period of the same kind just before p. */
 static kpi_period_t
@@ -191,11 +191,18 @@ alert_facts_from_kpi(const kpi_model_t *m, const psy_agg_conf_t *conf, psy_time_
         /*
          * Evaluated like the KPI rules, on the latest final figure: where the
          * latest complete period is still provisional (readmission rates for
-         * 30 days after it ends), the period before it.
+         * 30 days and 12 hours after it ends), the period before it, and
+         * where that is too (a month after a 30-day or a February one, for a
+         * few hours or days), the one before that, final then. Without the
+         * second step a rule would see its condition vanish for those hours.
+         * (median_days_to_readmission, provisional for a year, is refused
+         * but with period = year: conf_check.)
          */
         size_t off = offsetof(alert_level_t, thr) + j * sizeof(alert_value_t);
+        kpi_period_t before = period_before(p);
         w[nw++] = (want_t){p, a->kpi, off, false};
-        w[nw++] = (want_t){period_before(p), a->kpi, off, true};
+        w[nw++] = (want_t){before, a->kpi, off, true};
+        w[nw++] = (want_t){period_before(before), a->kpi, off, true};
     }
     r = fill(m, conf, as_of, w, nw, ret);
     if (r < 0)

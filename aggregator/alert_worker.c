@@ -36,6 +36,7 @@ struct alert_worker {
     psy_time_t started;
     psy_time_t last_commit; /* of alerts to the store (alert_worker_store_due) */
     psy_time_t last_prune;  /* alert_store_prune */
+    bool ann_unstored;      /* annotations changed since the last commit */
 };
 
 /* The outbox rows of the notices of set: one per webhook URL and one for exec. */
@@ -115,18 +116,17 @@ changed(const alert_t *a, size_t na, const alert_t *b, size_t nb)
 
 bool
 alert_worker_store_due(const alert_t *next, size_t nnext, const alert_t *prev, size_t nprev,
-                       bool other, psy_time_t now, psy_time_t last_commit)
+                       bool other, psy_time_t now, psy_time_t last_commit, bool *unstored)
 {
-    if (other)
-        return true;
-    switch (changed(next, nnext, prev, nprev)) {
-    case STATES:
-        return true;
-    case ANNOTATIONS:
-        return now - last_commit >= ALERT_ANN_STORE_INTERVAL;
-    default:
-        return false;
-    }
+    change_t c = changed(next, nnext, prev, nprev);
+    bool due;
+
+    if (c == ANNOTATIONS)
+        *unstored = true;
+    due = other || c == STATES || (*unstored && now - last_commit >= ALERT_ANN_STORE_INTERVAL);
+    if (due)
+        *unstored = false;
+    return due;
 }
 
 static void
@@ -201,7 +201,7 @@ evaluate(alert_worker_t *w)
         nrows = 0;
     }
     if (alert_worker_store_due(set.items, set.n, w->alerts, w->nalerts, nrows || mem_changed, now,
-                               w->last_commit)) {
+                               w->last_commit, &w->ann_unstored)) {
         r = alert_store_commit(w->astore, set.items, set.n, w->mem, w->conf->ncenters, rows, nrows,
                                now);
         if (r < 0) {

@@ -45,15 +45,19 @@ int alert_worker_snapshot(alert_worker_t *w, alert_t **ret, size_t *ret_n);
 
 /*
  * Whether an evaluation's alerts (next) must be committed to the store over
- * prev: always when `other` (new notices, the collectors' memory changed)
- * or a state changed; when only annotations changed (a duration that grew,
- * "i 17 minutter", a revised value), once ALERT_ANN_STORE_INTERVAL has
- * passed since last_commit. `psymon alerts` and the Alertmanager resend read
- * the store, so they lag the annotations by at most that, and a firing
- * alert costs no durable commit every tick.
+ * prev (the previous evaluation's): always when `other` (new notices, the
+ * collectors' memory changed) or a state changed; when only annotations
+ * changed (a duration that grew, "i 17 minutter", a revised value), once
+ * ALERT_ANN_STORE_INTERVAL has passed since last_commit. *unstored carries,
+ * from one evaluation to the next, that annotations changed since the last
+ * commit (prev may already hold text the store does not); the caller keeps
+ * it and resets it only through this function. `psymon alerts` and the
+ * Alertmanager resend read the store, so they lag the annotations by at most
+ * that interval plus a tick, and a firing alert costs no durable commit
+ * every tick.
  */
 bool alert_worker_store_due(const alert_t *next, size_t nnext, const alert_t *prev, size_t nprev,
-                            bool other, psy_time_t now, psy_time_t last_commit);
+                            bool other, psy_time_t now, psy_time_t last_commit, bool *unstored);
 
 /* The body of /api/v1/alerts (as `psymon alerts --json --all`), malloc'ed; NULL on ENOMEM. */
 char *alert_worker_api_json(alert_worker_t *w);

@@ -52,6 +52,16 @@ conf_check(const psy_agg_conf_t *c, const char *path, char *err, size_t err_size
                      a->name, a->kpi);
             return -EINVAL;
         }
+        /* Provisional for 365 days after its period (kpis.md): no shorter period is ever final
+         * soon enough for the rule to see it (alert_facts.c looks two periods back). */
+        if (a->threshold && strcmp(a->kpi, "median_days_to_readmission") == 0 &&
+            a->period != KPI_YEAR) {
+            snprintf(err, err_size,
+                     "%s:%d: [alert %s]: median_days_to_readmission stays provisional for a year "
+                     "after its period, so a rule on it can only use period = year",
+                     path, a->line, a->name);
+            return -EINVAL;
+        }
     }
     return 0;
 }

@@ -530,7 +530,7 @@ bench_false(int seeds)
     }
 
     printf("false alarms: stable Poisson processes, 8 centers + region, 2021-01..2030-12, "
-           "%d seeds, evaluated monthly (%.0f s)\n",
+           "%d seeds, a model a month, evaluated daily (%.0f s)\n",
            seeds, (now_ms() - t0) / 1e3);
     printf("new SpcConcern firings per level-year (days firing per level-year in brackets)\n");
     printf("%-18s", "level");

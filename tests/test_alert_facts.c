@@ -111,6 +111,21 @@ test_threshold_latest_final(void **state)
     assert_string_equal(levels[1].thr[0].period, "2024-02");
     kpi_model_destroy(&m);
 
+    /*
+     * 1 May 06:00: April is provisional, and so is March until 12:00 (it
+     * ended 1 April, + 30 days 12 hours): February, not a condition that
+     * vanishes for six hours.
+     */
+    as_of = T("2024-05-01T06:00:00+02:00");
+    m = kpi_model_new(&recs, &conf, as_of);
+    assert_non_null(m);
+    assert_int_equal(alert_facts_from_kpi(m, &conf, as_of, levels, &n), 0);
+    v = &levels[0].thr[0];
+    assert_string_equal(v->period, "2024-02");
+    assert_false(v->provisional);
+    assert_true(v->v == 100);
+    kpi_model_destroy(&m);
+
     /* After 1 May 12:00 March is final: March (0 %). */
     as_of = T("2024-05-02T12:00:00+02:00");
     m = kpi_model_new(&recs, &conf, as_of);

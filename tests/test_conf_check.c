@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "conf_check.h"
+#include "kpi.h"
 
 static psy_agg_conf_t conf;
 
@@ -71,6 +72,14 @@ test_alerts(void **state)
                              "'coercion_episodes:belts'");
     /* A yearly KPI is fine for a threshold rule: it needs no chart. */
     snprintf(a->kpi, sizeof(a->kpi), "intrusive_per_100k");
+    assert_int_equal(conf_check(&conf, "a.conf", err, sizeof(err)), 0);
+
+    /* A rule that could never see a final figure. */
+    snprintf(a->kpi, sizeof(a->kpi), "median_days_to_readmission");
+    a->period = KPI_MONTH;
+    assert_int_equal(conf_check(&conf, "a.conf", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "a.conf:44: [alert BeltsAbove20]: median_days_to_readmission"));
+    a->period = KPI_YEAR;
     assert_int_equal(conf_check(&conf, "a.conf", err, sizeof(err)), 0);
 
     /* A misspelt built-in rule would leave the rule meant untouched: refused. */
