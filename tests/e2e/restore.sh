@@ -163,10 +163,12 @@ healed() {
 }
 wait_for 60 "collector a to notice the restore" healed a
 wait_for 60 "collector b to notice the restore" healed b
+# The collector logs "starting afresh" and then, once the new spool is made,
+# "reading the N files of done/": the second line may come a moment later.
+reads_done() { grep -q "reading the [0-9]* files of done/" "$E2E_DIR/$1.log"; }
 for name in a b; do
     if grep -q "starting afresh from done/" "$E2E_DIR/$name.log"; then
-        grep -q "reading the [0-9]* files of done/" "$E2E_DIR/$name.log" ||
-            fail "collector $name started afresh but did not read done/ again"
+        wait_for 30 "collector $name started afresh to read done/ again" reads_done "$name"
         pass "collector $name: its spool no longer held everything lost; read done/ again"
     else
         pass "collector $name: sent again what its spool still held"
