@@ -60,11 +60,24 @@ rule(const char *name, const char *kpi, int period)
     snprintf(a->centers, sizeof a->centers, "all");
 }
 
+/* The facts of every level (a, region) as the worker takes them from a model built at `when`. */
+static void
+facts_at(const char *when, alert_level_t *levels)
+{
+    psy_time_t as_of = T(when);
+    kpi_model_t *m = kpi_model_new(&recs, &conf, as_of);
+    size_t n = 0;
+
+    assert_non_null(m);
+    assert_int_equal(alert_facts_from_kpi(m, &conf, as_of, levels, &n), 0);
+    assert_int_equal(n, 2);
+    kpi_model_destroy(&m);
+}
+
 static void
 test_threshold_latest_final(void **state)
 {
     alert_level_t levels[PSY_CENTERS_MAX + 1];
-    size_t n = 0;
 
     (void)state;
     memset(&conf, 0, sizeof conf);
@@ -85,11 +98,7 @@ test_threshold_latest_final(void **state)
     rule("Admits", "admissions", KPI_MONTH);
     rule("ReadmitQ", "readmission_rate_30d", KPI_QUARTER);
 
-    psy_time_t as_of = T("2024-04-10T12:00:00+02:00");
-    kpi_model_t *m = kpi_model_new(&recs, &conf, as_of);
-    assert_non_null(m);
-    assert_int_equal(alert_facts_from_kpi(m, &conf, as_of, levels, &n), 0);
-    assert_int_equal(n, 2);
+    facts_at("2024-04-10T12:00:00+02:00", levels);
 
     /* March is the last complete month, but its rate is provisional: February's counts. */
     const alert_value_t *v = &levels[0].thr[0];
@@ -109,35 +118,26 @@ test_threshold_latest_final(void **state)
     assert_false(v->set);
     /* The region alike. */
     assert_string_equal(levels[1].thr[0].period, "2024-02");
-    kpi_model_destroy(&m);
 
     /*
      * 1 May 06:00: April is provisional, and so is March until 12:00 (it
      * ended 1 April, + 30 days 12 hours): February, not a condition that
      * vanishes for six hours.
      */
-    as_of = T("2024-05-01T06:00:00+02:00");
-    m = kpi_model_new(&recs, &conf, as_of);
-    assert_non_null(m);
-    assert_int_equal(alert_facts_from_kpi(m, &conf, as_of, levels, &n), 0);
+    facts_at("2024-05-01T06:00:00+02:00", levels);
     v = &levels[0].thr[0];
     assert_string_equal(v->period, "2024-02");
     assert_false(v->provisional);
     assert_true(v->v == 100);
-    kpi_model_destroy(&m);
 
     /* After 1 May 12:00 March is final: March (0 %). */
-    as_of = T("2024-05-02T12:00:00+02:00");
-    m = kpi_model_new(&recs, &conf, as_of);
-    assert_non_null(m);
-    assert_int_equal(alert_facts_from_kpi(m, &conf, as_of, levels, &n), 0);
+    facts_at("2024-05-02T12:00:00+02:00", levels);
     /* April, the last complete month, is provisional until 31 May: March, final now. */
     v = &levels[0].thr[0];
     assert_string_equal(v->period, "2024-03");
     assert_true(v->set);
     assert_true(v->v == 0);
     assert_false(v->provisional);
-    kpi_model_destroy(&m);
     kpi_records_free(&recs);
 }
 
